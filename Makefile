@@ -1,0 +1,61 @@
+# Front end for the meson build (QEMU-independent parts + unit tests), the
+# QEMU build (Debian's QEMU 10.2 source + our overlay, in a trixie root),
+# the test VM and the demo. See README.md.
+
+BUILD    ?= build
+CACHE    ?= $(HOME)/.cache/vfio-display-dmabuf
+QEMU_SRC ?=
+export CACHE QEMU_SRC
+
+MESON_UNIT = $(BUILD)/unit
+MESON_ASAN = $(BUILD)/asan
+
+.PHONY: all unit qemu check check-unit check-asan check-qemu check-rig \
+        check-qtest demo clean
+
+all: unit qemu
+
+$(MESON_UNIT)/build.ninja:
+	meson setup $(MESON_UNIT) >/dev/null
+
+$(MESON_ASAN)/build.ninja:
+	meson setup $(MESON_ASAN) -Db_sanitize=address,undefined \
+	    -Db_lundef=false >/dev/null
+
+unit: $(MESON_UNIT)/build.ninja
+	ninja -C $(MESON_UNIT)
+
+# Builds $(BUILD)/qemu/qemu-system-x86_64 (cached root and ccache in $(CACHE))
+qemu:
+	scripts/build-qemu.sh $(BUILD)/qemu
+
+check: check-unit check-asan check-qemu check-rig check-qtest
+	@echo "== make check: all test suites passed"
+
+check-unit: unit
+	meson test -C $(MESON_UNIT) --print-errorlogs
+
+# the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+check-asan: $(MESON_ASAN)/build.ninja
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    meson test -C $(MESON_ASAN) --print-errorlogs
+
+# the overlay QEMU: version, display property, our trace events
+check-qemu: qemu
+	tests/qemu-smoke.sh $(BUILD)/qemu/qemu-system-x86_64
+
+check-rig:
+	@if [ -x tests/rig/check-rig.sh ]; then tests/rig/check-rig.sh $(BUILD)/rig; \
+	else echo "check-rig: SKIP: the test VM is not built yet (issue 3)"; fi
+
+check-qtest:
+	@if [ -x tests/qtest/check-qtest.sh ]; then tests/qtest/check-qtest.sh $(BUILD); \
+	else echo "check-qtest: SKIP: QEMU display tests are not written yet (issue 4)"; fi
+
+demo:
+	@if [ -x scripts/demo.sh ]; then scripts/demo.sh $(BUILD)/demo; \
+	else echo "demo: not written yet (issue 4); 'make' builds $(BUILD)/qemu/qemu-system-x86_64"; exit 1; fi
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,703 @@
+/*
+ * VFIO display dma-buf engine. See include/hw/vfio/display-dmabuf.h for
+ * the API and the ownership rules, docs/architecture.md for the design.
+ *
+ * Everything the device reports is guest-controlled: it is validated here
+ * before any other layer sees it, and nothing in the per-tick path prints
+ * more than one warning per kind every VFIO_DMABUF_WARN_INTERVAL_S.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <linux/vfio.h>
+
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "hw/vfio/display-dmabuf.h"
+#include "trace.h"
+
+/*
+ * From <drm/drm_mode.h>; spelled out so that the engine needs only the
+ * vfio uapi header (the values are ABI).
+ */
+#define PLANE_PRIMARY 1
+#define PLANE_CURSOR  2
+
+/* Warning kinds for the rate limiter (one slot per kind). */
+enum {
+    WARN_QUERY = VFIO_DMABUF_PLANE_CHECK__MAX,
+    WARN_GET,
+    WARN__MAX,
+};
+
+typedef struct CacheEntry {
+    VFIODmabufBuffer buf;
+    uint64_t last_used;         /* tick of the last lookup */
+} CacheEntry;
+
+typedef enum QueryResult {
+    QUERY_PLANE,                /* a valid plane in the answer */
+    QUERY_EMPTY,                /* no plane */
+    QUERY_RETRY,                /* transient error */
+    QUERY_BAD,                  /* error or refused plane: keep last frame */
+} QueryResult;
+
+struct VFIODisplayDmabuf {
+    const VFIODisplayDmabufOps *ops;
+    void *opaque;
+    VFIODisplayDmabufConfig cfg;
+
+    GPtrArray *cache;           /* CacheEntry *, owned */
+    CacheEntry *primary;        /* on screen; in cache */
+    CacheEntry *cursor;         /* on screen; in cache */
+    VFIODmabufCursor cursor_pos;
+
+    VFIODmabufReleaseFn release;
+    void *release_opaque;
+
+    VFIODisplayDmabufStats stats;
+    uint64_t tick;
+    int64_t now_ms;
+    int64_t last_warn_ms[WARN__MAX];
+
+    /* refresh policy */
+    unsigned int interval_ms;
+    unsigned int idle_ticks;
+    unsigned int retries;
+    int64_t last_flip_ms;
+    unsigned int flip_period_ms; /* smoothed; 0 = unknown */
+};
+
+static const char *const check_names[VFIO_DMABUF_PLANE_CHECK__MAX] = {
+    [VFIO_DMABUF_PLANE_OK] = "ok",
+    [VFIO_DMABUF_PLANE_EMPTY] = "empty",
+    [VFIO_DMABUF_PLANE_BAD_FOURCC] = "unknown fourcc",
+    [VFIO_DMABUF_PLANE_BAD_SIZE] = "bad width/height",
+    [VFIO_DMABUF_PLANE_BAD_STRIDE] = "bad stride",
+    [VFIO_DMABUF_PLANE_BAD_LENGTH] = "buffer size too small or too large",
+    [VFIO_DMABUF_PLANE_BAD_HOTSPOT] = "hotspot outside the cursor",
+    [VFIO_DMABUF_PLANE_BAD_ID] = "dmabuf_id 0",
+    [VFIO_DMABUF_PLANE_BAD_TYPE] = "answer for another plane type",
+};
+
+const char *vfio_display_dmabuf_check_str(VFIODmabufPlaneCheck c)
+{
+    if (c >= VFIO_DMABUF_PLANE_CHECK__MAX) {
+        return "?";
+    }
+    return check_names[c];
+}
+
+void vfio_display_dmabuf_config_default(VFIODisplayDmabufConfig *cfg)
+{
+    cfg->cache_keep = VFIO_DMABUF_CACHE_KEEP;
+    cfg->refresh_min_ms = VFIO_DMABUF_REFRESH_MIN_MS;
+    cfg->refresh_active_ms = VFIO_DMABUF_REFRESH_ACTIVE_MS;
+    cfg->refresh_max_ms = VFIO_DMABUF_REFRESH_MAX_MS;
+    cfg->poll_cursor = true;
+}
+
+/* ------------------------------------------------------------------ */
+/* validation */
+
+static bool plane_is_empty(const struct vfio_device_gfx_plane_info *info)
+{
+    return info->drm_format == 0 && info->width == 0 && info->height == 0 &&
+           info->stride == 0 && info->size == 0 && info->dmabuf_id == 0;
+}
+
+VFIODmabufPlaneCheck
+vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
+                                uint32_t plane_type)
+{
+    uint32_t max_dim;
+    unsigned int cpp;
+    uint64_t need;
+
+    if (plane_is_empty(info)) {
+        return VFIO_DMABUF_PLANE_EMPTY;
+    }
+    if (info->drm_plane_type != plane_type) {
+        return VFIO_DMABUF_PLANE_BAD_TYPE;
+    }
+    cpp = dmabuf_format_cpp(info->drm_format);
+    if (cpp == 0) {
+        return VFIO_DMABUF_PLANE_BAD_FOURCC;
+    }
+    max_dim = plane_type == PLANE_CURSOR ? VFIO_DMABUF_CURSOR_MAX_DIM
+                                         : VFIO_DMABUF_MAX_DIM;
+    if (info->width == 0 || info->height == 0 ||
+        info->width > max_dim || info->height > max_dim) {
+        return VFIO_DMABUF_PLANE_BAD_SIZE;
+    }
+    /* 64-bit arithmetic: all factors are 32-bit, no product overflows */
+    if ((uint64_t)info->stride < (uint64_t)info->width * cpp) {
+        return VFIO_DMABUF_PLANE_BAD_STRIDE;
+    }
+    need = (uint64_t)info->stride * info->height;
+    if (need > VFIO_DMABUF_MAX_SIZE) {
+        return VFIO_DMABUF_PLANE_BAD_STRIDE;
+    }
+    if (info->size < need || info->size > VFIO_DMABUF_MAX_SIZE) {
+        return VFIO_DMABUF_PLANE_BAD_LENGTH;
+    }
+    if (info->dmabuf_id == 0) {
+        return VFIO_DMABUF_PLANE_BAD_ID;
+    }
+    if (plane_type == PLANE_CURSOR &&
+        ((info->x_hot != VFIO_DMABUF_HOTSPOT_UNKNOWN &&
+          info->x_hot >= info->width) ||
+         (info->y_hot != VFIO_DMABUF_HOTSPOT_UNKNOWN &&
+          info->y_hot >= info->height))) {
+        return VFIO_DMABUF_PLANE_BAD_HOTSPOT;
+    }
+    return VFIO_DMABUF_PLANE_OK;
+}
+
+/* warn_report at most once per kind every VFIO_DMABUF_WARN_INTERVAL_S */
+static void G_GNUC_PRINTF(3, 4)
+warn_limited(VFIODisplayDmabuf *d, unsigned int kind, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    if (d->last_warn_ms[kind] != INT64_MIN &&
+        d->now_ms - d->last_warn_ms[kind] <
+            (int64_t)VFIO_DMABUF_WARN_INTERVAL_S * 1000) {
+        return;
+    }
+    d->last_warn_ms[kind] = d->now_ms;
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    warn_report("vfio-display-dmabuf: %s", msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* cache */
+
+static bool same_geometry(const DmabufPlane *p,
+                          const struct vfio_device_gfx_plane_info *info)
+{
+    return p->fourcc == info->drm_format &&
+           p->modifier == info->drm_format_mod &&
+           p->width == info->width && p->height == info->height &&
+           p->stride[0] == info->stride && p->size == info->size;
+}
+
+static CacheEntry *cache_find(VFIODisplayDmabuf *d, uint32_t id)
+{
+    guint i;
+
+    for (i = 0; i < d->cache->len; i++) {
+        CacheEntry *e = g_ptr_array_index(d->cache, i);
+
+        if (e->buf.id == id) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The one way out of the cache: unlink, tell the presenter, close, free.
+ * Eviction, geometry changes, reset and free all come through here.
+ */
+static void cache_drop(VFIODisplayDmabuf *d, CacheEntry *e)
+{
+    if (e == d->primary) {
+        d->primary = NULL;
+    }
+    if (e == d->cursor) {
+        d->cursor = NULL;
+    }
+    g_ptr_array_remove_fast(d->cache, e);
+    if (d->release) {
+        d->release(d->release_opaque, &e->buf);
+    }
+    trace_vfio_display_dmabuf_evict(e->buf.id, e->buf.plane.fd[0],
+                                    d->cache->len);
+    if (e->buf.plane.fd[0] >= 0) {
+        d->stats.fds_open--;
+    }
+    dmabuf_plane_finish(&e->buf.plane);
+    g_free(e);
+}
+
+/* Keep at most cfg.cache_keep buffers; never the ones on screen. */
+static void cache_trim(VFIODisplayDmabuf *d)
+{
+    while (d->cache->len > d->cfg.cache_keep) {
+        CacheEntry *victim = NULL;
+        guint i;
+
+        for (i = 0; i < d->cache->len; i++) {
+            CacheEntry *e = g_ptr_array_index(d->cache, i);
+
+            if (e == d->primary || e == d->cursor) {
+                continue;
+            }
+            if (!victim || e->last_used < victim->last_used) {
+                victim = e;
+            }
+        }
+        if (!victim) {
+            return; /* only on-screen buffers left */
+        }
+        d->stats.evictions++;
+        cache_drop(d, victim);
+    }
+}
+
+/*
+ * GET_GFX_DMABUF for an id that has no open fd. This is the only caller of
+ * ops->get_dmabuf: asking twice for an id whose fd is open shares one file
+ * reference between two fds in some drivers (mbochs) and corrupts them.
+ */
+static CacheEntry *cache_insert(VFIODisplayDmabuf *d,
+                                const struct vfio_device_gfx_plane_info *info,
+                                bool *transient)
+{
+    CacheEntry *e;
+    int fd;
+
+    assert(!cache_find(d, info->dmabuf_id));
+    d->stats.gets++;
+    fd = d->ops->get_dmabuf(d->opaque, info->dmabuf_id);
+    if (fd < 0) {
+        d->stats.get_errors++;
+        trace_vfio_display_dmabuf_get_error(info->dmabuf_id, fd);
+        *transient = fd == -EAGAIN || fd == -ENOMEM || fd == -EINTR ||
+                     fd == -EBUSY;
+        if (!*transient) {
+            warn_limited(d, WARN_GET, "GET_GFX_DMABUF id %u failed: %s",
+                         info->dmabuf_id, g_strerror(-fd));
+        }
+        return NULL;
+    }
+    /* the kernel may hand it out without close-on-exec */
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+    e = g_new0(CacheEntry, 1);
+    e->buf.id = info->dmabuf_id;
+    e->buf.plane_type = info->drm_plane_type;
+    dmabuf_plane_init(&e->buf.plane);
+    e->buf.plane.fourcc = info->drm_format;
+    e->buf.plane.modifier = info->drm_format_mod;
+    e->buf.plane.width = info->width;
+    e->buf.plane.height = info->height;
+    e->buf.plane.size = info->size;
+    e->buf.plane.n_fds = 1;
+    e->buf.plane.offset[0] = 0;
+    e->buf.plane.stride[0] = info->stride;
+    e->buf.plane.fd[0] = fd;
+    e->last_used = d->tick;
+    g_ptr_array_add(d->cache, e);
+    d->stats.fds_open++;
+    trace_vfio_display_dmabuf_get(info->drm_plane_type, info->dmabuf_id, fd,
+                                  info->drm_format, info->drm_format_mod,
+                                  info->width, info->height, info->stride);
+    return e;
+}
+
+static CacheEntry *cache_lookup(VFIODisplayDmabuf *d,
+                                const struct vfio_device_gfx_plane_info *info,
+                                bool *transient)
+{
+    CacheEntry *e = cache_find(d, info->dmabuf_id);
+
+    *transient = false;
+    if (e && same_geometry(&e->buf.plane, info)) {
+        d->stats.cache_hits++;
+        e->last_used = d->tick;
+        return e;
+    }
+    if (e) {
+        /* same id, new geometry: a new buffer; the old fd goes first */
+        d->stats.geometry_changes++;
+        trace_vfio_display_dmabuf_geometry_changed(e->buf.id);
+        cache_drop(d, e);
+    }
+    d->stats.cache_misses++;
+    return cache_insert(d, info, transient);
+}
+
+/* ------------------------------------------------------------------ */
+/* one tick */
+
+static QueryResult query(VFIODisplayDmabuf *d, uint32_t type,
+                         struct vfio_device_gfx_plane_info *info)
+{
+    VFIODmabufPlaneCheck c;
+    int ret;
+
+    memset(info, 0, sizeof(*info));
+    info->argsz = sizeof(*info);
+    info->flags = VFIO_GFX_PLANE_TYPE_DMABUF;
+    info->drm_plane_type = type;
+    d->stats.queries++;
+    ret = d->ops->query_plane(d->opaque, info);
+    if (ret == -EAGAIN || ret == -ENOMEM || ret == -EINTR || ret == -EBUSY) {
+        d->stats.query_transient++;
+        trace_vfio_display_dmabuf_query_error(type, ret, true);
+        return QUERY_RETRY;
+    }
+    if (ret == -ENODEV) {
+        /* plane disabled (i915/gvt answers so) */
+        d->stats.planes_empty++;
+        return QUERY_EMPTY;
+    }
+    if (ret < 0) {
+        d->stats.query_errors++;
+        trace_vfio_display_dmabuf_query_error(type, ret, false);
+        warn_limited(d, WARN_QUERY, "QUERY_GFX_PLANE type %u failed: %s",
+                     type, g_strerror(-ret));
+        return QUERY_BAD;
+    }
+    c = vfio_display_dmabuf_check_plane(info, type);
+    if (c == VFIO_DMABUF_PLANE_EMPTY) {
+        d->stats.planes_empty++;
+        return QUERY_EMPTY;
+    }
+    if (c != VFIO_DMABUF_PLANE_OK) {
+        char name[5];
+
+        d->stats.planes_refused++;
+        d->stats.refused_by[c]++;
+        trace_vfio_display_dmabuf_refused(type, check_names[c],
+                                          info->drm_format, info->width,
+                                          info->height, info->stride,
+                                          info->size);
+        warn_limited(d, c, "device reported a bad %s plane (%s: %s %ux%u "
+                     "stride %u size %llu); keeping the last good frame",
+                     type == PLANE_CURSOR ? "cursor" : "primary",
+                     check_names[c], dmabuf_format_name(info->drm_format, name),
+                     info->width, info->height, info->stride,
+                     (unsigned long long)info->size);
+        return QUERY_BAD;
+    }
+    return QUERY_PLANE;
+}
+
+static unsigned int update_primary(VFIODisplayDmabuf *d)
+{
+    struct vfio_device_gfx_plane_info info;
+    CacheEntry *e;
+    bool transient;
+
+    switch (query(d, PLANE_PRIMARY, &info)) {
+    case QUERY_RETRY:
+        return VFIO_DMABUF_EV_RETRY;
+    case QUERY_BAD:
+        return VFIO_DMABUF_EV_REFUSED;
+    case QUERY_EMPTY:
+        if (!d->primary) {
+            return VFIO_DMABUF_EV_NONE;
+        }
+        d->primary = NULL; /* stays cached: the mode may come back */
+        trace_vfio_display_dmabuf_scanout_gone();
+        return VFIO_DMABUF_EV_SCANOUT_GONE;
+    case QUERY_PLANE:
+        break;
+    }
+
+    e = cache_lookup(d, &info, &transient);
+    if (!e) {
+        return transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+    }
+    if (e == d->primary) {
+        return VFIO_DMABUF_EV_SAME_BUFFER;
+    }
+    if (d->primary) {
+        d->stats.flips_seen++;
+    }
+    d->primary = e;
+    trace_vfio_display_dmabuf_scanout(e->buf.id, info.width, info.height);
+    cache_trim(d);
+    return VFIO_DMABUF_EV_NEW_SCANOUT;
+}
+
+static unsigned int update_cursor(VFIODisplayDmabuf *d)
+{
+    struct vfio_device_gfx_plane_info info;
+    VFIODmabufCursor pos;
+    CacheEntry *e;
+    bool transient;
+
+    switch (query(d, PLANE_CURSOR, &info)) {
+    case QUERY_RETRY:
+        return VFIO_DMABUF_EV_RETRY;
+    case QUERY_BAD:
+        return VFIO_DMABUF_EV_REFUSED;
+    case QUERY_EMPTY:
+        if (!d->cursor) {
+            return VFIO_DMABUF_EV_NONE;
+        }
+        d->cursor = NULL;
+        trace_vfio_display_dmabuf_cursor_gone();
+        return VFIO_DMABUF_EV_CURSOR_GONE;
+    case QUERY_PLANE:
+        break;
+    }
+
+    e = cache_lookup(d, &info, &transient);
+    if (!e) {
+        return transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+    }
+    pos.x = (int32_t)info.x_pos;
+    pos.y = (int32_t)info.y_pos;
+    pos.hot_x = info.x_hot;
+    pos.hot_y = info.y_hot;
+    if (e != d->cursor) {
+        d->cursor = e;
+        d->cursor_pos = pos;
+        d->stats.cursor_changes++;
+        trace_vfio_display_dmabuf_cursor(e->buf.id, pos.x, pos.y,
+                                         pos.hot_x, pos.hot_y);
+        cache_trim(d);
+        return VFIO_DMABUF_EV_CURSOR_NEW;
+    }
+    if (memcmp(&pos, &d->cursor_pos, sizeof(pos)) != 0) {
+        d->cursor_pos = pos;
+        d->stats.cursor_moves++;
+        trace_vfio_display_dmabuf_cursor_move(pos.x, pos.y,
+                                              pos.hot_x, pos.hot_y);
+        return VFIO_DMABUF_EV_CURSOR_MOVED;
+    }
+    return VFIO_DMABUF_EV_NONE;
+}
+
+/*
+ * The refresh policy. After a flip the interval follows half the smoothed
+ * flip period (so that every flip is seen), within [min, active]; after
+ * another change it is `active`; after VFIO_DMABUF_REFRESH_IDLE_TICKS
+ * quiet ticks it grows by BACKOFF_PCT per tick up to `max`. A transient
+ * error retries at `min`, doubling while it persists.
+ */
+static void update_interval(VFIODisplayDmabuf *d, unsigned int ev)
+{
+    const VFIODisplayDmabufConfig *c = &d->cfg;
+    unsigned int old = d->interval_ms;
+    unsigned int next;
+
+    if (ev & VFIO_DMABUF_EV_NEW_SCANOUT) {
+        int64_t gap = d->last_flip_ms == INT64_MIN ? -1 :
+                      d->now_ms - d->last_flip_ms;
+
+        if (gap >= 0 && gap <= 2 * (int64_t)c->refresh_max_ms) {
+            d->flip_period_ms = d->flip_period_ms ?
+                (3 * d->flip_period_ms + (unsigned int)gap + 2) / 4 :
+                (unsigned int)gap;
+        } else {
+            d->flip_period_ms = 0; /* first flip after a pause */
+        }
+        d->last_flip_ms = d->now_ms;
+    }
+
+    if (ev & VFIO_DMABUF_EV_RETRY) {
+        unsigned int shift = MIN(d->retries, 5u);
+
+        d->retries++;
+        next = c->refresh_min_ms << shift;
+    } else if (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SCANOUT_GONE |
+                     VFIO_DMABUF_EV_CURSOR_NEW | VFIO_DMABUF_EV_CURSOR_MOVED |
+                     VFIO_DMABUF_EV_CURSOR_GONE)) {
+        d->retries = 0;
+        d->idle_ticks = 0;
+        next = c->refresh_active_ms;
+        if (d->flip_period_ms) {
+            next = MIN(next, d->flip_period_ms / 2);
+        }
+    } else {
+        d->retries = 0;
+        next = d->interval_ms;
+        if (++d->idle_ticks > VFIO_DMABUF_REFRESH_IDLE_TICKS) {
+            next = MAX(next * VFIO_DMABUF_REFRESH_BACKOFF_PCT / 100,
+                       next + 1);
+        }
+    }
+    next = MAX(next, c->refresh_min_ms);
+    next = MIN(next, c->refresh_max_ms);
+    d->interval_ms = next;
+    if (next != old) {
+        trace_vfio_display_dmabuf_interval(old, next);
+    }
+}
+
+unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
+{
+    unsigned int ev;
+
+    d->tick++;
+    d->now_ms = now_ms;
+    d->stats.ticks++;
+    ev = update_primary(d);
+    if (d->cfg.poll_cursor) {
+        ev |= update_cursor(d);
+    }
+    if (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SAME_BUFFER)) {
+        d->stats.frames_reported++;
+    }
+    update_interval(d, ev);
+    return ev;
+}
+
+unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d)
+{
+    return d->interval_ms;
+}
+
+/* ------------------------------------------------------------------ */
+/* life cycle and accessors */
+
+static void policy_reset(VFIODisplayDmabuf *d)
+{
+    d->interval_ms = d->cfg.refresh_active_ms;
+    d->idle_ticks = 0;
+    d->retries = 0;
+    d->last_flip_ms = INT64_MIN;
+    d->flip_period_ms = 0;
+}
+
+static void drain(VFIODisplayDmabuf *d)
+{
+    d->primary = NULL;
+    d->cursor = NULL;
+    while (d->cache->len) {
+        cache_drop(d, g_ptr_array_index(d->cache, d->cache->len - 1));
+    }
+}
+
+VFIODisplayDmabuf *vfio_display_dmabuf_new(const VFIODisplayDmabufOps *ops,
+                                           void *opaque,
+                                           const VFIODisplayDmabufConfig *cfg)
+{
+    VFIODisplayDmabuf *d = g_new0(VFIODisplayDmabuf, 1);
+    unsigned int i;
+
+    d->ops = ops;
+    d->opaque = opaque;
+    if (cfg) {
+        d->cfg = *cfg;
+    } else {
+        vfio_display_dmabuf_config_default(&d->cfg);
+    }
+    /* keep the bounds consistent whatever the caller asked for */
+    d->cfg.refresh_min_ms = MAX(d->cfg.refresh_min_ms, 1u);
+    d->cfg.refresh_max_ms = MAX(d->cfg.refresh_max_ms, d->cfg.refresh_min_ms);
+    d->cfg.refresh_active_ms = MIN(MAX(d->cfg.refresh_active_ms,
+                                       d->cfg.refresh_min_ms),
+                                   d->cfg.refresh_max_ms);
+    d->cache = g_ptr_array_new();
+    for (i = 0; i < WARN__MAX; i++) {
+        d->last_warn_ms[i] = INT64_MIN;
+    }
+    policy_reset(d);
+    trace_vfio_display_dmabuf_new(d->cfg.cache_keep, d->cfg.refresh_min_ms,
+                                  d->cfg.refresh_max_ms);
+    return d;
+}
+
+void vfio_display_dmabuf_free(VFIODisplayDmabuf *d)
+{
+    if (!d) {
+        return;
+    }
+    drain(d);
+    g_ptr_array_free(d->cache, true);
+    g_free(d);
+}
+
+void vfio_display_dmabuf_set_release(VFIODisplayDmabuf *d,
+                                     VFIODmabufReleaseFn fn, void *opaque)
+{
+    d->release = fn;
+    d->release_opaque = opaque;
+}
+
+void vfio_display_dmabuf_reset(VFIODisplayDmabuf *d)
+{
+    trace_vfio_display_dmabuf_reset(d->cache->len);
+    d->stats.resets++;
+    drain(d);
+    memset(&d->cursor_pos, 0, sizeof(d->cursor_pos));
+    policy_reset(d);
+}
+
+bool vfio_display_dmabuf_probe(const VFIODisplayDmabufOps *ops, void *opaque,
+                               Error **errp)
+{
+    struct vfio_device_gfx_plane_info probe;
+    int ret;
+
+    memset(&probe, 0, sizeof(probe));
+    probe.argsz = sizeof(probe);
+    probe.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF;
+    ret = ops->query_plane(opaque, &probe);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret,
+                         "device does not export display planes as dma-bufs");
+        return false;
+    }
+    return true;
+}
+
+const VFIODmabufBuffer *vfio_display_dmabuf_primary(const VFIODisplayDmabuf *d)
+{
+    return d->primary ? &d->primary->buf : NULL;
+}
+
+const VFIODmabufBuffer *vfio_display_dmabuf_cursor(const VFIODisplayDmabuf *d)
+{
+    return d->cursor ? &d->cursor->buf : NULL;
+}
+
+const VFIODmabufCursor *
+vfio_display_dmabuf_cursor_pos(const VFIODisplayDmabuf *d)
+{
+    return d->cursor ? &d->cursor_pos : NULL;
+}
+
+unsigned int vfio_display_dmabuf_cached(const VFIODisplayDmabuf *d)
+{
+    return d->cache->len;
+}
+
+const VFIODisplayDmabufStats *
+vfio_display_dmabuf_stats(const VFIODisplayDmabuf *d)
+{
+    return &d->stats;
+}
+
+/* ------------------------------------------------------------------ */
+/* production ops: ioctls on the vfio device fd */
+
+static int ioctl_query_plane(void *opaque,
+                             struct vfio_device_gfx_plane_info *info)
+{
+    int fd = *(int *)opaque;
+
+    return ioctl(fd, VFIO_DEVICE_QUERY_GFX_PLANE, info) < 0 ? -errno : 0;
+}
+
+static int ioctl_get_dmabuf(void *opaque, uint32_t dmabuf_id)
+{
+    int fd = *(int *)opaque;
+    int ret = ioctl(fd, VFIO_DEVICE_GET_GFX_DMABUF, &dmabuf_id);
+
+    return ret < 0 ? -errno : ret;
+}
+
+static const VFIODisplayDmabufOps ioctl_ops = {
+    .query_plane = ioctl_query_plane,
+    .get_dmabuf = ioctl_get_dmabuf,
+};
+
+const VFIODisplayDmabufOps *vfio_display_dmabuf_ioctl_ops(void)
+{
+    return &ioctl_ops;
+}

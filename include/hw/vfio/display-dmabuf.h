@@ -1,0 +1,267 @@
+/*
+ * VFIO display dma-buf engine: polls a vfio device's primary and cursor
+ * planes, validates what the device reports, caches dma-bufs by id and
+ * decides, once per tick, what changed on screen.
+ *
+ * The engine knows nothing of EGL, GL or QEMU consoles. It reaches the
+ * device through VFIODisplayDmabufOps, so production uses ioctls on the
+ * vfio device fd (vfio_display_dmabuf_ioctl_ops()) and tests use a fake.
+ *
+ * Ownership
+ * - The engine owns every dma-buf fd it got from ops->get_dmabuf() and
+ *   closes each exactly once: on eviction, on reset and in
+ *   vfio_display_dmabuf_free(). Before it closes one it calls the
+ *   release hook, so a presenter can drop its import first.
+ * - VFIODmabufBuffer pointers returned by the accessors are borrowed; they
+ *   stay valid until the release hook runs for them.
+ * - A presenter that keeps a buffer beyond that must dmabuf_plane_dup()
+ *   its plane and close the copy itself.
+ * - The engine never owns the device fd behind the ops.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_VFIO_DISPLAY_DMABUF_H
+#define HW_VFIO_DISPLAY_DMABUF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <linux/vfio.h>
+
+#include "ui/dmabuf-plane.h"
+
+typedef struct Error Error;
+
+/* Cached dma-bufs kept besides the ones on screen (primary, cursor). */
+#define VFIO_DMABUF_CACHE_KEEP          6
+/* Largest primary plane accepted, in pixels per side. */
+#define VFIO_DMABUF_MAX_DIM             16384
+/* Largest cursor plane accepted, in pixels per side. */
+#define VFIO_DMABUF_CURSOR_MAX_DIM      512
+/* Largest buffer accepted, in bytes (a 16384x16384 plane at 4 cpp). */
+#define VFIO_DMABUF_MAX_SIZE            (1ULL << 30)
+/* Hotspot value meaning "unknown" in the vfio uapi. */
+#define VFIO_DMABUF_HOTSPOT_UNKNOWN     0xffffffffu
+
+/* Refresh policy bounds (milliseconds); all overridable in the config. */
+#define VFIO_DMABUF_REFRESH_MIN_MS      4   /* fastest poll, while flipping */
+#define VFIO_DMABUF_REFRESH_ACTIVE_MS   16  /* poll after a change, no rate known */
+#define VFIO_DMABUF_REFRESH_MAX_MS      100 /* slowest poll, fully idle */
+#define VFIO_DMABUF_REFRESH_BACKOFF_PCT 150 /* idle tick: interval *= 1.5 */
+/* Ticks without change before the interval starts backing off. */
+#define VFIO_DMABUF_REFRESH_IDLE_TICKS  4
+/* Seconds between two warnings of the same kind. */
+#define VFIO_DMABUF_WARN_INTERVAL_S     10
+
+typedef struct VFIODisplayDmabufOps {
+    /*
+     * VFIO_DEVICE_QUERY_GFX_PLANE. @info arrives with argsz, flags and
+     * drm_plane_type set. Returns 0 or a negative errno.
+     */
+    int (*query_plane)(void *opaque, struct vfio_device_gfx_plane_info *info);
+    /*
+     * VFIO_DEVICE_GET_GFX_DMABUF. Returns a new dma-buf fd, which the
+     * caller owns, or a negative errno.
+     */
+    int (*get_dmabuf)(void *opaque, uint32_t dmabuf_id);
+} VFIODisplayDmabufOps;
+
+typedef struct VFIODisplayDmabufConfig {
+    unsigned int cache_keep;          /* VFIO_DMABUF_CACHE_KEEP */
+    unsigned int refresh_min_ms;      /* VFIO_DMABUF_REFRESH_MIN_MS */
+    unsigned int refresh_active_ms;   /* VFIO_DMABUF_REFRESH_ACTIVE_MS */
+    unsigned int refresh_max_ms;      /* VFIO_DMABUF_REFRESH_MAX_MS */
+    bool poll_cursor;                 /* query the cursor plane too */
+} VFIODisplayDmabufConfig;
+
+/* One cached dma-buf. Plain data, owned by the engine. */
+typedef struct VFIODmabufBuffer {
+    uint32_t id;                /* the device's dmabuf_id */
+    uint32_t plane_type;        /* DRM_PLANE_TYPE_PRIMARY or _CURSOR */
+    DmabufPlane plane;          /* fd[0] owned by the engine */
+    void *presenter_data;       /* free for the presenter; see release hook */
+} VFIODmabufBuffer;
+
+/* The cursor as the device last reported it. */
+typedef struct VFIODmabufCursor {
+    int32_t x, y;               /* position of the cursor plane */
+    uint32_t hot_x, hot_y;      /* VFIO_DMABUF_HOTSPOT_UNKNOWN if unknown */
+} VFIODmabufCursor;
+
+/* Bits of what vfio_display_dmabuf_update() saw in one tick. */
+typedef enum VFIODmabufEvent {
+    VFIO_DMABUF_EV_NONE          = 0,
+    VFIO_DMABUF_EV_NEW_SCANOUT   = 1 << 0, /* primary id or geometry changed */
+    VFIO_DMABUF_EV_SAME_BUFFER   = 1 << 1, /* same primary; contents may differ */
+    VFIO_DMABUF_EV_SCANOUT_GONE  = 1 << 2, /* no primary any more */
+    VFIO_DMABUF_EV_CURSOR_NEW    = 1 << 3, /* cursor image changed */
+    VFIO_DMABUF_EV_CURSOR_MOVED  = 1 << 4, /* position or hotspot only */
+    VFIO_DMABUF_EV_CURSOR_GONE   = 1 << 5, /* no cursor any more */
+    VFIO_DMABUF_EV_RETRY         = 1 << 6, /* transient error; poll again soon */
+    VFIO_DMABUF_EV_REFUSED       = 1 << 7, /* a plane was refused; last kept */
+} VFIODmabufEvent;
+
+/* Why a plane was refused. */
+typedef enum VFIODmabufPlaneCheck {
+    VFIO_DMABUF_PLANE_OK = 0,
+    VFIO_DMABUF_PLANE_EMPTY,          /* all zero: no scanout (not an error) */
+    VFIO_DMABUF_PLANE_BAD_FOURCC,
+    VFIO_DMABUF_PLANE_BAD_SIZE,       /* zero or too large width/height */
+    VFIO_DMABUF_PLANE_BAD_STRIDE,     /* stride < width * cpp, or too large */
+    VFIO_DMABUF_PLANE_BAD_LENGTH,     /* size < stride * height, or too big */
+    VFIO_DMABUF_PLANE_BAD_HOTSPOT,    /* hotspot outside the cursor */
+    VFIO_DMABUF_PLANE_BAD_ID,         /* dmabuf_id 0 with a non-empty plane */
+    VFIO_DMABUF_PLANE_BAD_TYPE,       /* device answered for another plane */
+    VFIO_DMABUF_PLANE_CHECK__MAX,
+} VFIODmabufPlaneCheck;
+
+/* Counters; all monotonic from vfio_display_dmabuf_new(). */
+typedef struct VFIODisplayDmabufStats {
+    uint64_t ticks;             /* update() calls */
+    uint64_t queries;           /* QUERY_GFX_PLANE calls */
+    uint64_t query_transient;   /* ... failed with EAGAIN/ENOMEM/EINTR/EBUSY */
+    uint64_t query_errors;      /* ... failed otherwise */
+    uint64_t planes_empty;      /* ... answered "no plane" */
+    uint64_t planes_refused;    /* ... answered a plane that failed checks */
+    uint64_t refused_by[VFIO_DMABUF_PLANE_CHECK__MAX];
+    uint64_t gets;              /* GET_GFX_DMABUF calls */
+    uint64_t get_errors;        /* ... that failed */
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    uint64_t geometry_changes;  /* a cached id came back with a new geometry */
+    uint64_t evictions;         /* buffers closed to keep the cache bound */
+    uint64_t flips_seen;        /* primary changed to another buffer */
+    uint64_t frames_reported;   /* ticks reporting NEW_SCANOUT or SAME_BUFFER */
+    uint64_t cursor_changes;    /* cursor image changes */
+    uint64_t cursor_moves;      /* cursor position/hotspot-only changes */
+    uint64_t resets;
+    uint64_t fds_open;          /* dma-buf fds the engine holds right now */
+} VFIODisplayDmabufStats;
+
+typedef struct VFIODisplayDmabuf VFIODisplayDmabuf;
+
+/*
+ * Called for a buffer just before the engine closes its fd (eviction,
+ * geometry change, reset, free). The buffer pointer is invalid afterwards.
+ */
+typedef void (*VFIODmabufReleaseFn)(void *opaque, VFIODmabufBuffer *buf);
+
+/**
+ * vfio_display_dmabuf_config_default:
+ * @cfg: filled with the named defaults above
+ */
+void vfio_display_dmabuf_config_default(VFIODisplayDmabufConfig *cfg);
+
+/**
+ * vfio_display_dmabuf_probe:
+ * @ops: device access
+ * @opaque: passed to @ops
+ * @errp: error object
+ *
+ * Asks the device whether it exports planes as dma-bufs
+ * (VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF).
+ * Returns: true, or false with @errp set.
+ */
+bool vfio_display_dmabuf_probe(const VFIODisplayDmabufOps *ops, void *opaque,
+                               Error **errp);
+
+/**
+ * vfio_display_dmabuf_new:
+ * @ops: device access, borrowed for the engine's lifetime
+ * @opaque: passed to @ops, borrowed
+ * @cfg: configuration, copied; NULL for the defaults
+ *
+ * Returns: a new engine that holds no fd yet. Free it with
+ * vfio_display_dmabuf_free().
+ */
+VFIODisplayDmabuf *vfio_display_dmabuf_new(const VFIODisplayDmabufOps *ops,
+                                           void *opaque,
+                                           const VFIODisplayDmabufConfig *cfg);
+
+/**
+ * vfio_display_dmabuf_free:
+ * @d: engine, may be NULL
+ *
+ * Releases and closes every cached fd (release hook first), then frees @d.
+ */
+void vfio_display_dmabuf_free(VFIODisplayDmabuf *d);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VFIODisplayDmabuf, vfio_display_dmabuf_free)
+
+/**
+ * vfio_display_dmabuf_set_release:
+ * @d: engine
+ * @fn: hook, or NULL
+ * @opaque: passed to @fn
+ */
+void vfio_display_dmabuf_set_release(VFIODisplayDmabuf *d,
+                                     VFIODmabufReleaseFn fn, void *opaque);
+
+/**
+ * vfio_display_dmabuf_update:
+ * @d: engine
+ * @now_ms: a monotonic clock in milliseconds, used by the refresh policy
+ *
+ * One tick: queries the primary (and cursor) plane, validates, looks up or
+ * gets the dma-buf, and compares with the previous tick. Never fails: a bad
+ * answer keeps the last good frame and is counted.
+ * Returns: a mask of VFIODmabufEvent bits.
+ */
+unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms);
+
+/**
+ * vfio_display_dmabuf_next_interval_ms:
+ * @d: engine
+ *
+ * Returns: how long to wait before the next update(), computed from what
+ * the last ticks saw, within [refresh_min_ms, refresh_max_ms].
+ */
+unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d);
+
+/**
+ * vfio_display_dmabuf_reset:
+ * @d: engine
+ *
+ * Forgets the screen state and drains the cache (release hook, close) as
+ * for a device reset. Counters are kept.
+ */
+void vfio_display_dmabuf_reset(VFIODisplayDmabuf *d);
+
+/* The buffer on screen, or NULL. Borrowed. */
+const VFIODmabufBuffer *vfio_display_dmabuf_primary(const VFIODisplayDmabuf *d);
+/* The cursor image, or NULL. Borrowed. */
+const VFIODmabufBuffer *vfio_display_dmabuf_cursor(const VFIODisplayDmabuf *d);
+/* The cursor position and hotspot, or NULL if there is no cursor. */
+const VFIODmabufCursor *
+vfio_display_dmabuf_cursor_pos(const VFIODisplayDmabuf *d);
+/* Number of cached buffers (each holds one fd). */
+unsigned int vfio_display_dmabuf_cached(const VFIODisplayDmabuf *d);
+/* Counters. */
+const VFIODisplayDmabufStats *
+vfio_display_dmabuf_stats(const VFIODisplayDmabuf *d);
+
+/**
+ * vfio_display_dmabuf_check_plane:
+ * @info: what the device answered
+ * @plane_type: the plane that was asked for
+ *
+ * Validates a QUERY_GFX_PLANE answer without touching the device.
+ * Returns: VFIO_DMABUF_PLANE_OK, VFIO_DMABUF_PLANE_EMPTY, or the reason.
+ */
+VFIODmabufPlaneCheck
+vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
+                                uint32_t plane_type);
+
+/* A short name of @c, for messages and tests. */
+const char *vfio_display_dmabuf_check_str(VFIODmabufPlaneCheck c);
+
+/**
+ * vfio_display_dmabuf_ioctl_ops:
+ *
+ * Returns: ops that issue the ioctls on a vfio device fd. Their opaque is
+ * an "int *" pointing at the device fd (borrowed, never closed).
+ */
+const VFIODisplayDmabufOps *vfio_display_dmabuf_ioctl_ops(void);
+
+#endif /* HW_VFIO_DISPLAY_DMABUF_H */

@@ -1,0 +1,84 @@
+/*
+ * DmabufPlane: a plain description of one dma-buf scanout buffer.
+ *
+ * This header is the only thing the VFIO side (hw/vfio/display-dmabuf.c)
+ * and the EGL side (ui/egl-dmabuf.c) share. It knows nothing of VFIO, EGL
+ * or QEMU consoles.
+ *
+ * Ownership: a DmabufPlane owns the fds in @fd[0 .. n_fds-1] that are >= 0.
+ * dmabuf_plane_finish() closes them and sets them to -1. A function that
+ * takes a "const DmabufPlane *" borrows it and never closes its fds; a
+ * second holder must dmabuf_plane_dup() it.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef UI_DMABUF_PLANE_H
+#define UI_DMABUF_PLANE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A VFIO dma-buf is single-planar; keep room for multi-planar formats. */
+#define DMABUF_MAX_FDS 4
+
+typedef struct DmabufPlane {
+    uint32_t fourcc;          /* DRM_FORMAT_* code */
+    uint64_t modifier;        /* DRM_FORMAT_MOD_*; 0 is LINEAR */
+    uint32_t width;           /* pixels */
+    uint32_t height;          /* pixels */
+    uint64_t size;            /* bytes the producer says the buffer holds */
+    uint32_t n_fds;           /* valid entries in the arrays below */
+    uint32_t offset[DMABUF_MAX_FDS]; /* bytes from the start of fd[i] */
+    uint32_t stride[DMABUF_MAX_FDS]; /* bytes per row */
+    int fd[DMABUF_MAX_FDS];   /* owned; -1 when absent */
+} DmabufPlane;
+
+/**
+ * dmabuf_plane_init:
+ * @p: storage to initialise
+ *
+ * Makes @p an empty plane that owns nothing (every fd -1).
+ */
+void dmabuf_plane_init(DmabufPlane *p);
+
+/**
+ * dmabuf_plane_finish:
+ * @p: plane, may be NULL
+ *
+ * Closes every fd >= 0 that @p owns and sets it to -1; n_fds becomes 0.
+ * A second call does nothing.
+ */
+void dmabuf_plane_finish(DmabufPlane *p);
+
+/**
+ * dmabuf_plane_dup:
+ * @dst: storage for the copy; any content is overwritten, not closed
+ * @src: borrowed
+ *
+ * Copies @src with each fd duplicated by F_DUPFD_CLOEXEC. The caller owns
+ * the new fds. Returns: true, or false with errno set and nothing owned
+ * by @dst (fds dup'ed so far are closed again).
+ */
+bool dmabuf_plane_dup(DmabufPlane *dst, const DmabufPlane *src);
+
+/**
+ * dmabuf_format_cpp:
+ * @fourcc: a DRM_FORMAT_* code
+ *
+ * Returns: bytes per pixel of a packed single-plane RGB format this
+ * project supports, or 0 for any other (unknown or unsupported) code.
+ */
+unsigned int dmabuf_format_cpp(uint32_t fourcc);
+
+/**
+ * dmabuf_format_name:
+ * @fourcc: a DRM_FORMAT_* code
+ * @buf: at least 5 bytes
+ *
+ * Returns: @buf holding the four printable characters of @fourcc ('?' for
+ * unprintable bytes), for messages.
+ */
+const char *dmabuf_format_name(uint32_t fourcc, char buf[5]);
+
+#endif /* UI_DMABUF_PLANE_H */

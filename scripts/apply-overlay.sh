@@ -1,0 +1,51 @@
+#!/bin/sh
+# apply-overlay.sh QEMU_TREE: put this project into a QEMU 10.2 source tree.
+#   1. copies our new files (only when they differ, so mtimes stay),
+#   2. applies patches/qemu-10.2/*.patch unless already applied,
+#   3. appends our trace events to hw/vfio/trace-events (between markers).
+# Idempotent; a user's own QEMU tree works the same as Debian's.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+tree=${1:?usage: apply-overlay.sh QEMU_TREE}
+[ -f "$tree/hw/vfio/display.c" ] || die "$tree is not a QEMU source tree (no hw/vfio/display.c)"
+ver=$(cat "$tree/VERSION" 2>/dev/null || echo unknown)
+case $ver in
+10.2.*) ;;
+*) die "QEMU $ver in $tree: this overlay is written for QEMU 10.2.x" ;;
+esac
+
+# Files that QEMU compiles from this repo (see docs/architecture.md).
+files="
+include/ui/dmabuf-plane.h
+ui/dmabuf-plane.c
+include/hw/vfio/display-dmabuf.h
+hw/vfio/display-dmabuf.c
+hw/vfio/display-dmabuf-console.c
+"
+for f in $files; do
+    mkdir -p "$(dirname "$tree/$f")"
+    cmp -s "$top/$f" "$tree/$f" || cp "$top/$f" "$tree/$f"
+done
+
+for p in "$top"/patches/qemu-10.2/*.patch; do
+    [ -f "$p" ] || continue
+    if patch -d "$tree" -p1 -R --dry-run -s -f < "$p" >/dev/null 2>&1; then
+        continue # already applied
+    fi
+    patch -d "$tree" -p1 --forward -s < "$p" ||
+        die "patch $(basename "$p") does not apply to $tree (QEMU $ver); use a pristine 10.2 tree"
+done
+
+# trace events: one block between markers, replaced when ours changes
+te=$tree/hw/vfio/trace-events
+begin="# >>> vfio-display-dmabuf overlay"
+end="# <<< vfio-display-dmabuf overlay"
+want=$(printf '%s\n' "$begin"; cat "$top/hw/vfio/trace-events"; printf '%s\n' "$end")
+have=$(sed -n "/^$begin/,/^$end/p" "$te")
+if [ "$want" != "$have" ]; then
+    sed -i "/^$begin/,/^$end/d" "$te"
+    printf '%s\n' "$want" >> "$te"
+fi
+say "overlay applied to $tree (QEMU $ver)"

@@ -1,0 +1,771 @@
+/*
+ * Unit tests of the VFIO display dma-buf engine against a fake device.
+ * They assert what a user would see: events, buffers on screen, counters,
+ * warnings printed, and the process's open fds.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "qemu/error-report.h"
+#include "qapi/error.h"
+#include "hw/vfio/display-dmabuf.h"
+#include "shim-trace.h"
+#include "fake-gfx-plane.h"
+
+#ifdef NDEBUG
+#error "tests need assertions"
+#endif
+
+typedef struct Fixture {
+    FakeGfx *gfx;
+    VFIODisplayDmabuf *d;
+    int fds_before;
+    int64_t now;
+    unsigned int released;
+    bool release_saw_open_fd;
+} Fixture;
+
+static void on_release(void *opaque, VFIODmabufBuffer *buf)
+{
+    Fixture *fx = opaque;
+
+    fx->released++;
+    /* the presenter is told before the fd goes away */
+    fx->release_saw_open_fd = fcntl(buf->plane.fd[0], F_GETFD) >= 0;
+}
+
+static void fixture_init_cfg(Fixture *fx, const VFIODisplayDmabufConfig *cfg)
+{
+    memset(fx, 0, sizeof(*fx));
+    fx->fds_before = count_open_fds();
+    fx->gfx = fake_gfx_new();
+    fx->d = vfio_display_dmabuf_new(fake_gfx_ops(), fx->gfx, cfg);
+    vfio_display_dmabuf_set_release(fx->d, on_release, fx);
+    fx->now = 1000;
+}
+
+static void fixture_init(Fixture *fx)
+{
+    fixture_init_cfg(fx, NULL);
+}
+
+static void fixture_finish(Fixture *fx)
+{
+    vfio_display_dmabuf_free(fx->d);
+    fake_gfx_free(fx->gfx);
+    g_assert_cmpint(count_open_fds(), ==, fx->fds_before); /* no leak */
+}
+
+static unsigned int tick(Fixture *fx)
+{
+    fx->now += vfio_display_dmabuf_next_interval_ms(fx->d);
+    return vfio_display_dmabuf_update(fx->d, fx->now);
+}
+
+static const VFIODisplayDmabufStats *stats(Fixture *fx)
+{
+    return vfio_display_dmabuf_stats(fx->d);
+}
+
+static uint32_t primary_id(Fixture *fx)
+{
+    const VFIODmabufBuffer *b = vfio_display_dmabuf_primary(fx->d);
+
+    return b ? b->id : 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_probe(void)
+{
+    FakeGfx *gfx = fake_gfx_new();
+    Error *err = NULL;
+
+    g_assert_true(vfio_display_dmabuf_probe(fake_gfx_ops(), gfx, &err));
+    g_assert_null(err);
+    fake_gfx_free(gfx);
+}
+
+static void test_first_scanout_then_same(void)
+{
+    Fixture fx;
+    const VFIODmabufBuffer *b;
+
+    fixture_init(&fx);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NONE); /* no scanout */
+    fake_gfx_set_primary(fx.gfx, 7, 640, 480);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    b = vfio_display_dmabuf_primary(fx.d);
+    g_assert_nonnull(b);
+    g_assert_cmpuint(b->id, ==, 7);
+    g_assert_cmpuint(b->plane.width, ==, 640);
+    g_assert_cmpuint(b->plane.height, ==, 480);
+    g_assert_cmpuint(b->plane.stride[0], ==, 2560);
+    g_assert_cmpuint(b->plane.fourcc, ==, FAKE_XRGB8888);
+    g_assert_cmpint(b->plane.fd[0], >=, 0);
+    g_assert_cmpint(lseek(b->plane.fd[0], 0, SEEK_END), ==, 640 * 480 * 4);
+    g_assert_true(fcntl(b->plane.fd[0], F_GETFD) & FD_CLOEXEC);
+
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_SAME_BUFFER);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_SAME_BUFFER);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 1);
+    g_assert_cmpuint(stats(&fx)->cache_misses, ==, 1);
+    g_assert_cmpuint(stats(&fx)->cache_hits, ==, 2);
+    g_assert_cmpuint(stats(&fx)->frames_reported, ==, 3);
+    g_assert_cmpuint(stats(&fx)->flips_seen, ==, 0);
+    g_assert_cmpuint(stats(&fx)->fds_open, ==, 1);
+    /* primary + cursor each tick */
+    g_assert_cmpuint(stats(&fx)->queries, ==, 8);
+    g_assert_cmpuint(fake_gfx_queries(fx.gfx), ==, 8);
+    fixture_finish(&fx);
+    g_assert_cmpuint(fx.released, ==, 1);
+}
+
+static void test_cache_hit_miss(void)
+{
+    Fixture fx;
+    unsigned int round, id;
+
+    fixture_init(&fx);
+    /* triple buffering: 1, 2, 3, 1, 2, 3, ... */
+    for (round = 0; round < 4; round++) {
+        for (id = 1; id <= 3; id++) {
+            fake_gfx_set_primary(fx.gfx, id, 320, 200);
+            g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+            g_assert_cmpuint(primary_id(&fx), ==, id);
+        }
+    }
+    g_assert_cmpuint(stats(&fx)->cache_misses, ==, 3);
+    g_assert_cmpuint(stats(&fx)->cache_hits, ==, 9);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 3);
+    g_assert_cmpuint(stats(&fx)->flips_seen, ==, 11);
+    g_assert_cmpuint(stats(&fx)->evictions, ==, 0);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 3);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    fixture_finish(&fx);
+}
+
+static void test_cache_bound(void)
+{
+    Fixture fx;
+    uint32_t id;
+
+    fixture_init(&fx);
+    for (id = 1; id <= VFIO_DMABUF_CACHE_KEEP + 10; id++) {
+        fake_gfx_set_primary(fx.gfx, id, 64, 64);
+        g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+        g_assert_cmpuint(primary_id(&fx), ==, id);
+        g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), <=,
+                         VFIO_DMABUF_CACHE_KEEP);
+        g_assert_cmpuint(stats(&fx)->fds_open, ==,
+                         vfio_display_dmabuf_cached(fx.d));
+    }
+    g_assert_cmpuint(stats(&fx)->evictions, ==, 10);
+    g_assert_cmpuint(fx.released, ==, 10);
+    g_assert_true(fx.release_saw_open_fd);
+    /* fds really closed: only KEEP remain open */
+    g_assert_cmpint(count_open_fds(), ==,
+                    fx.fds_before + VFIO_DMABUF_CACHE_KEEP);
+    fixture_finish(&fx);
+}
+
+static void test_on_screen_never_evicted(void)
+{
+    VFIODisplayDmabufConfig cfg;
+    const VFIODmabufBuffer *cur;
+    Fixture fx;
+    uint32_t id;
+    int cursor_fd;
+
+    vfio_display_dmabuf_config_default(&cfg);
+    cfg.cache_keep = 1; /* smaller than what is on screen */
+    fixture_init_cfg(&fx, &cfg);
+    fake_gfx_set_cursor(fx.gfx, 1000, 10, 10, 0, 0);
+    for (id = 1; id <= 20; id++) {
+        fake_gfx_set_primary(fx.gfx, id, 64, 64);
+        tick(&fx);
+        g_assert_cmpuint(primary_id(&fx), ==, id);
+        cur = vfio_display_dmabuf_cursor(fx.d);
+        g_assert_nonnull(cur);
+        g_assert_cmpuint(cur->id, ==, 1000);
+        /* bound: KEEP, but never below what is on screen (2) */
+        g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), <=, 2);
+    }
+    cur = vfio_display_dmabuf_cursor(fx.d);
+    cursor_fd = cur->plane.fd[0];
+    g_assert_cmpint(fcntl(cursor_fd, F_GETFD), >=, 0);
+    g_assert_cmpuint(stats(&fx)->cursor_changes, ==, 1);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 21); /* cursor fetched once */
+    fixture_finish(&fx);
+}
+
+static void test_no_get_for_open_id(void)
+{
+    Fixture fx;
+    unsigned int i;
+
+    fixture_init(&fx);
+    /* mbochs-style page flip by Y offset: ids 1,2,1,2,... */
+    for (i = 0; i < 20; i++) {
+        fake_gfx_set_primary(fx.gfx, 1 + (i & 1), 640, 480);
+        g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    }
+    g_assert_cmpuint(fake_gfx_gets(fx.gfx), ==, 2);
+    /* a cursor and a primary plane together, many ticks */
+    fake_gfx_set_cursor(fx.gfx, 5, 0, 0, 1, 1);
+    for (i = 0; i < 20; i++) {
+        tick(&fx);
+    }
+    g_assert_cmpuint(fake_gfx_gets(fx.gfx), ==, 3);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    fixture_finish(&fx);
+}
+
+static void test_geometry_change_same_id(void)
+{
+    Fixture fx;
+    const VFIODmabufBuffer *b;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    fake_gfx_set_primary(fx.gfx, 1, 800, 600); /* same id, new geometry */
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    b = vfio_display_dmabuf_primary(fx.d);
+    g_assert_cmpuint(b->plane.width, ==, 800);
+    g_assert_cmpint(lseek(b->plane.fd[0], 0, SEEK_END), ==, 800 * 600 * 4);
+    g_assert_cmpuint(stats(&fx)->geometry_changes, ==, 1);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 2);
+    g_assert_cmpuint(fx.released, ==, 1);
+    /* the old fd was closed before the second GET of id 1 */
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+    fixture_finish(&fx);
+}
+
+static void test_fd_count_teardown(void)
+{
+    Fixture fx;
+    uint32_t id;
+
+    fixture_init(&fx);
+    fake_gfx_set_cursor(fx.gfx, 99, 1, 2, 3, 4);
+    for (id = 1; id <= 4; id++) {
+        fake_gfx_set_primary(fx.gfx, id, 128, 128);
+        tick(&fx);
+    }
+    g_assert_cmpint(count_open_fds(), ==, fx.fds_before + 5);
+    g_assert_cmpuint(stats(&fx)->fds_open, ==, 5);
+    fixture_finish(&fx); /* asserts the count is back */
+    g_assert_cmpuint(fx.released, ==, 5);
+}
+
+static void test_transient_errors(void)
+{
+    static const int errs[] = { ENOMEM, EAGAIN, EINTR, EBUSY };
+    unsigned int i;
+
+    for (i = 0; i < G_N_ELEMENTS(errs); i++) {
+        unsigned int warns = shim_warn_count();
+        Fixture fx;
+
+        fixture_init(&fx);
+        fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+        /* mbochs: the first query of every new mode fails with ENOMEM */
+        fake_gfx_fail_query(fx.gfx, FAKE_PRIMARY, errs[i], 1);
+        g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_RETRY, !=, 0);
+        g_assert_null(vfio_display_dmabuf_primary(fx.d));
+        g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                         VFIO_DMABUF_REFRESH_MIN_MS);
+        g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+        g_assert_cmpuint(stats(&fx)->query_transient, ==, 1);
+        g_assert_cmpuint(stats(&fx)->query_errors, ==, 0);
+        g_assert_cmpuint(shim_warn_count(), ==, warns); /* not an error */
+
+        /* a transient GET failure is retried too */
+        fake_gfx_set_primary(fx.gfx, 2, 640, 480);
+        fake_gfx_fail_get(fx.gfx, EAGAIN, 1);
+        g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_RETRY, !=, 0);
+        g_assert_cmpuint(primary_id(&fx), ==, 1); /* last frame kept */
+        g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+        g_assert_cmpuint(primary_id(&fx), ==, 2);
+        g_assert_cmpuint(shim_warn_count(), ==, warns);
+        fixture_finish(&fx);
+    }
+}
+
+static void test_persistent_transient_backs_off(void)
+{
+    Fixture fx;
+    unsigned int i, last = 0;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    fake_gfx_fail_query(fx.gfx, FAKE_PRIMARY, EAGAIN, 1000);
+    for (i = 0; i < 10; i++) {
+        tick(&fx);
+        g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), >=, last);
+        last = vfio_display_dmabuf_next_interval_ms(fx.d);
+    }
+    /* doubling from min, capped: never a busy loop at min */
+    g_assert_cmpuint(last, ==, MIN(VFIO_DMABUF_REFRESH_MIN_MS << 5,
+                                   VFIO_DMABUF_REFRESH_MAX_MS));
+    fixture_finish(&fx);
+}
+
+static void test_hard_errors_keep_frame(void)
+{
+    unsigned int warns;
+    Fixture fx;
+    unsigned int i;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    tick(&fx);
+    warns = shim_warn_count();
+    fake_gfx_fail_query(fx.gfx, FAKE_PRIMARY, EIO, 50);
+    for (i = 0; i < 50; i++) {
+        g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_REFUSED, !=, 0);
+        g_assert_cmpuint(primary_id(&fx), ==, 1);
+    }
+    g_assert_cmpuint(stats(&fx)->query_errors, ==, 50);
+    g_assert_cmpuint(shim_warn_count(), ==, warns + 1); /* once, not 50x */
+
+    /* a GET that fails for good (ENOENT): refused, warned once */
+    fake_gfx_set_primary(fx.gfx, 2, 64, 64);
+    fake_gfx_fail_get(fx.gfx, ENOENT, 3);
+    for (i = 0; i < 3; i++) {
+        g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_REFUSED, !=, 0);
+        g_assert_cmpuint(primary_id(&fx), ==, 1);
+    }
+    g_assert_cmpuint(stats(&fx)->get_errors, ==, 3);
+    g_assert_cmpuint(shim_warn_count(), ==, warns + 2);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    fixture_finish(&fx);
+}
+
+static void test_zero_plane(void)
+{
+    Fixture fx;
+    unsigned int warns = shim_warn_count();
+
+    fixture_init(&fx);
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NONE);
+    g_assert_cmpuint(stats(&fx)->planes_empty, ==, 2); /* primary + cursor */
+    fake_gfx_set_primary(fx.gfx, 3, 640, 480);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY); /* guest disabled the display */
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_null(vfio_display_dmabuf_primary(fx.d));
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NONE);
+    /* same mode back: cached buffer, no new GET */
+    fake_gfx_set_primary(fx.gfx, 3, 640, 480);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 1);
+    /* ENODEV (i915/gvt: plane disabled) is "no scanout" too */
+    fake_gfx_fail_query(fx.gfx, FAKE_PRIMARY, ENODEV, 1);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_cmpuint(stats(&fx)->planes_refused, ==, 0);
+    g_assert_cmpuint(shim_warn_count(), ==, warns);
+    fixture_finish(&fx);
+}
+
+static void test_cursor_move_vs_change(void)
+{
+    const VFIODmabufCursor *pos;
+    Fixture fx;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 10, 100, 50, 2, 3);
+    g_assert_cmpuint(tick(&fx), ==,
+                     VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_CURSOR_NEW);
+    pos = vfio_display_dmabuf_cursor_pos(fx.d);
+    g_assert_cmpint(pos->x, ==, 100);
+    g_assert_cmpint(pos->y, ==, 50);
+    g_assert_cmpuint(pos->hot_x, ==, 2);
+    g_assert_cmpuint(pos->hot_y, ==, 3);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_SAME_BUFFER);
+
+    fake_gfx_set_cursor(fx.gfx, 10, 101, 50, 2, 3); /* moved */
+    g_assert_cmpuint(tick(&fx), ==,
+                     VFIO_DMABUF_EV_SAME_BUFFER | VFIO_DMABUF_EV_CURSOR_MOVED);
+    fake_gfx_set_cursor(fx.gfx, 10, 101, 50, 5, 5); /* hotspot only */
+    g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_MOVED, !=, 0);
+    fake_gfx_set_cursor(fx.gfx, 10, -5, -7, VFIO_DMABUF_HOTSPOT_UNKNOWN,
+                        VFIO_DMABUF_HOTSPOT_UNKNOWN); /* off the left edge */
+    g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_MOVED, !=, 0);
+    pos = vfio_display_dmabuf_cursor_pos(fx.d);
+    g_assert_cmpint(pos->x, ==, -5);
+    g_assert_cmpint(pos->y, ==, -7);
+    g_assert_cmpuint(pos->hot_x, ==, VFIO_DMABUF_HOTSPOT_UNKNOWN);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 2); /* moves never re-import */
+    g_assert_cmpuint(stats(&fx)->cursor_moves, ==, 3);
+
+    fake_gfx_set_cursor(fx.gfx, 11, -5, -7, 0, 0); /* new image */
+    g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_NEW, !=, 0);
+    g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 11);
+    g_assert_cmpuint(stats(&fx)->cursor_changes, ==, 2);
+
+    fake_gfx_clear(fx.gfx, FAKE_CURSOR);
+    g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_GONE, !=, 0);
+    g_assert_null(vfio_display_dmabuf_cursor(fx.d));
+    g_assert_null(vfio_display_dmabuf_cursor_pos(fx.d));
+    fixture_finish(&fx);
+}
+
+static void test_refresh_policy(void)
+{
+    Fixture fx;
+    unsigned int i, iv, prev;
+    int64_t next_flip;
+    uint32_t id = 1;
+
+    fixture_init(&fx);
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_ACTIVE_MS);
+    /* guest flips at 60 Hz: the interval follows half the flip period */
+    fake_gfx_set_primary(fx.gfx, id, 64, 64);
+    next_flip = fx.now + 17;
+    for (i = 0; i < 400; i++) {
+        fx.now += vfio_display_dmabuf_next_interval_ms(fx.d);
+        while (fx.now >= next_flip) {
+            id = id % 3 + 1;
+            fake_gfx_set_primary(fx.gfx, id, 64, 64);
+            next_flip += 17;
+        }
+        vfio_display_dmabuf_update(fx.d, fx.now);
+    }
+    iv = vfio_display_dmabuf_next_interval_ms(fx.d);
+    g_assert_cmpuint(iv, >=, 6);
+    g_assert_cmpuint(iv, <=, 9);
+    /* polling at half the period sees (nearly) every flip */
+    g_assert_cmpuint(stats(&fx)->flips_seen, >=,
+                     (fx.now - 1000) / 17 * 9 / 10);
+
+    /* guest goes idle: backs off, monotonically, up to max */
+    prev = iv;
+    for (i = 0; i < 40; i++) {
+        tick(&fx);
+        iv = vfio_display_dmabuf_next_interval_ms(fx.d);
+        g_assert_cmpuint(iv, >=, prev);
+        prev = iv;
+    }
+    g_assert_cmpuint(iv, ==, VFIO_DMABUF_REFRESH_MAX_MS);
+
+    /* one change: back to the active interval at once */
+    fake_gfx_set_cursor(fx.gfx, 50, 1, 1, 0, 0);
+    tick(&fx);
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), <=,
+                     VFIO_DMABUF_REFRESH_ACTIVE_MS);
+    fixture_finish(&fx);
+}
+
+static void test_refresh_bounds_override(void)
+{
+    VFIODisplayDmabufConfig cfg;
+    Fixture fx;
+    unsigned int i, iv;
+    uint32_t id;
+
+    vfio_display_dmabuf_config_default(&cfg);
+    cfg.refresh_min_ms = 10;
+    cfg.refresh_active_ms = 20;
+    cfg.refresh_max_ms = 40;
+    fixture_init_cfg(&fx, &cfg);
+    for (id = 1; id < 50; id++) { /* flips every tick */
+        fake_gfx_set_primary(fx.gfx, id % 3 + 1, 64, 64);
+        tick(&fx);
+        iv = vfio_display_dmabuf_next_interval_ms(fx.d);
+        g_assert_cmpuint(iv, >=, 10);
+        g_assert_cmpuint(iv, <=, 20);
+    }
+    for (i = 0; i < 50; i++) {
+        tick(&fx);
+        g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), <=, 40);
+    }
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==, 40);
+    fixture_finish(&fx);
+}
+
+static void test_reset_drains(void)
+{
+    Fixture fx;
+    uint32_t id;
+
+    fixture_init(&fx);
+    fake_gfx_set_cursor(fx.gfx, 77, 0, 0, 0, 0);
+    for (id = 1; id <= 3; id++) {
+        fake_gfx_set_primary(fx.gfx, id, 64, 64);
+        tick(&fx);
+    }
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 4);
+    vfio_display_dmabuf_reset(fx.d);
+    g_assert_cmpuint(fx.released, ==, 4);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 0);
+    g_assert_cmpuint(stats(&fx)->fds_open, ==, 0);
+    g_assert_cmpint(count_open_fds(), ==, fx.fds_before);
+    g_assert_null(vfio_display_dmabuf_primary(fx.d));
+    g_assert_null(vfio_display_dmabuf_cursor(fx.d));
+    g_assert_cmpuint(stats(&fx)->resets, ==, 1);
+    /* after reset the same state is a new scanout with a fresh GET */
+    g_assert_cmpuint(tick(&fx), ==,
+                     VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_CURSOR_NEW);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 6);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    fixture_finish(&fx);
+}
+
+/* ------------------------------------------------------------------ */
+/* hostile planes */
+
+typedef struct HostileCase {
+    const char *name;
+    uint32_t type;
+    uint32_t fourcc, w, h, stride;
+    uint64_t size;
+    uint32_t id, hot_x, hot_y, answer_type;
+    VFIODmabufPlaneCheck expect;
+} HostileCase;
+
+#define XR24 FAKE_XRGB8888
+#define AR24 FAKE_ARGB8888
+#define RG16 0x36314752u
+#define RG24 0x34324752u
+#define P 1 /* primary */
+#define C 2 /* cursor */
+#define U VFIO_DMABUF_HOTSPOT_UNKNOWN
+
+static const HostileCase hostile[] = {
+    { "fourcc 0", P, 0, 640, 480, 2560, 1228800, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "fourcc garbage", P, 0xdeadbeef, 640, 480, 2560, 1228800, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "fourcc NV12 (multi-planar)", P, 0x3231564e, 640, 480, 640, 460800, 1,
+      0, 0, P, VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "fourcc YUYV", P, 0x56595559, 640, 480, 1280, 614400, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "width 0", P, XR24, 0, 480, 2560, 1228800, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "height 0", P, XR24, 640, 0, 2560, 1228800, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "width and height 0", P, XR24, 0, 0, 2560, 4096, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "width huge", P, XR24, 0x7fffffff, 1, 0xfffffffc, 0xfffffffc, 1, 0, 0,
+      P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "height huge", P, XR24, 64, 0x80000000u, 256, 1ULL << 40, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "width max+1", P, XR24, VFIO_DMABUF_MAX_DIM + 1, 16, 65540 * 4,
+      65540ULL * 4 * 16, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "height max+1", P, XR24, 16, VFIO_DMABUF_MAX_DIM + 1, 64,
+      64ULL * (VFIO_DMABUF_MAX_DIM + 1), 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "width 0xffffffff", P, XR24, 0xffffffffu, 1, 0xffffffffu, 0xffffffffu,
+      1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "stride 0", P, XR24, 640, 480, 0, 1228800, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride < width*cpp", P, XR24, 640, 480, 2556, 1228800, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride = width (cpp ignored)", P, XR24, 640, 480, 640, 1228800, 1, 0,
+      0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride < width*cpp RGB565", P, RG16, 640, 480, 1278, 1228800, 1, 0, 0,
+      P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride < width*cpp RGB888", P, RG24, 640, 480, 1919, 1228800, 1, 0, 0,
+      P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "width*cpp wraps 32 bits", P, XR24, 16384, 16, 0, 0x100000, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride*height wraps 32 bits", P, XR24, 16384, 16384, 0x10000,
+      0x10000, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "stride*height over the limit", P, XR24, 16384, 16384, 0xffffffffu,
+      0xffffffffu, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "size 0", P, XR24, 640, 480, 2560, 0, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size one byte short", P, XR24, 640, 480, 2560, 1228799, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size one row short", P, XR24, 640, 480, 2560, 1226240, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size with padded stride short", P, XR24, 640, 480, 4096, 1228800, 1,
+      0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size huge", P, XR24, 640, 480, 2560, 1ULL << 62, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size UINT64_MAX", P, XR24, 640, 480, 2560, UINT64_MAX, 1, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "dmabuf_id 0", P, XR24, 640, 480, 2560, 1228800, 0, 0, 0, P,
+      VFIO_DMABUF_PLANE_BAD_ID },
+    { "answer for cursor when primary asked", P, XR24, 640, 480, 2560,
+      1228800, 1, 0, 0, C, VFIO_DMABUF_PLANE_BAD_TYPE },
+    { "answer for plane type 7", P, XR24, 640, 480, 2560, 1228800, 1, 0, 0,
+      7, VFIO_DMABUF_PLANE_BAD_TYPE },
+    { "cursor too wide", C, AR24, VFIO_DMABUF_CURSOR_MAX_DIM + 1, 64,
+      4 * (VFIO_DMABUF_CURSOR_MAX_DIM + 1),
+      4ULL * (VFIO_DMABUF_CURSOR_MAX_DIM + 1) * 64, 9, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "cursor too tall", C, AR24, 64, 4096, 256, 256ULL * 4096, 9, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "cursor hotspot x outside", C, AR24, 64, 64, 256, 16384, 9, 64, 0, C,
+      VFIO_DMABUF_PLANE_BAD_HOTSPOT },
+    { "cursor hotspot y outside", C, AR24, 64, 64, 256, 16384, 9, 0, 1000, C,
+      VFIO_DMABUF_PLANE_BAD_HOTSPOT },
+    { "cursor hotspot x 0xfffffffe", C, AR24, 64, 64, 256, 16384, 9,
+      0xfffffffe, U, C, VFIO_DMABUF_PLANE_BAD_HOTSPOT },
+    { "cursor size short", C, AR24, 64, 64, 256, 16383, 9, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "cursor unknown fourcc", C, 0x20203859, 64, 64, 256, 16384, 9, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "cursor stride short", C, AR24, 64, 64, 255, 16384, 9, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "cursor dmabuf_id 0", C, AR24, 64, 64, 256, 16384, 0, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_ID },
+};
+
+static void fill_hostile(struct vfio_device_gfx_plane_info *p,
+                         const HostileCase *hc)
+{
+    memset(p, 0, sizeof(*p));
+    p->drm_plane_type = hc->answer_type;
+    p->drm_format = hc->fourcc;
+    p->width = hc->w;
+    p->height = hc->h;
+    p->stride = hc->stride;
+    p->size = hc->size;
+    p->dmabuf_id = hc->id;
+    p->x_hot = hc->hot_x;
+    p->y_hot = hc->hot_y;
+}
+
+static void test_hostile_table(void)
+{
+    unsigned int i;
+
+    g_assert_cmpuint(G_N_ELEMENTS(hostile), >=, 30);
+    for (i = 0; i < G_N_ELEMENTS(hostile); i++) {
+        const HostileCase *hc = &hostile[i];
+        struct vfio_device_gfx_plane_info p;
+        unsigned int traces, warns, t, ev;
+        Fixture fx;
+
+        g_test_message("hostile case %u: %s", i, hc->name);
+        fill_hostile(&p, hc);
+        g_assert_cmpint(vfio_display_dmabuf_check_plane(&p, hc->type), ==,
+                        hc->expect);
+
+        /* through the engine: refused, last good frame kept, no GET */
+        fixture_init(&fx);
+        fake_gfx_set_primary(fx.gfx, 500, 320, 240);
+        fake_gfx_set_cursor(fx.gfx, 501, 5, 5, 0, 0);
+        tick(&fx);
+        traces = shim_trace_count("vfio_display_dmabuf_refused");
+        warns = shim_warn_count();
+        fake_gfx_set_plane(fx.gfx, hc->type, &p);
+        for (t = 0; t < 20; t++) {
+            ev = tick(&fx);
+            g_assert_cmpuint(ev & VFIO_DMABUF_EV_REFUSED, !=, 0);
+            g_assert_cmpuint(ev & (VFIO_DMABUF_EV_NEW_SCANOUT |
+                                   VFIO_DMABUF_EV_CURSOR_NEW |
+                                   VFIO_DMABUF_EV_SCANOUT_GONE |
+                                   VFIO_DMABUF_EV_CURSOR_GONE), ==, 0);
+        }
+        g_assert_cmpuint(primary_id(&fx), ==, 500);
+        g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 501);
+        g_assert_cmpuint(stats(&fx)->gets, ==, 2);
+        g_assert_cmpuint(stats(&fx)->planes_refused, ==, 20);
+        g_assert_cmpuint(stats(&fx)->refused_by[hc->expect], ==, 20);
+        /* one trace event per refusal, one warning for all of them */
+        g_assert_cmpuint(shim_trace_count("vfio_display_dmabuf_refused"), ==,
+                         traces + 20);
+        g_assert_cmpuint(shim_warn_count(), ==, warns + 1);
+        g_assert_nonnull(strstr(shim_last_warning(),
+                                vfio_display_dmabuf_check_str(hc->expect)));
+        fixture_finish(&fx);
+    }
+}
+
+static void test_warning_rate_limit(void)
+{
+    struct vfio_device_gfx_plane_info p;
+    unsigned int warns, i;
+    Fixture fx;
+
+    fixture_init(&fx);
+    fill_hostile(&p, &hostile[0]);
+    fake_gfx_set_plane(fx.gfx, FAKE_PRIMARY, &p);
+    warns = shim_warn_count();
+    for (i = 0; i < 100; i++) {
+        fx.now += 10;
+        vfio_display_dmabuf_update(fx.d, fx.now); /* 1 s in all */
+    }
+    g_assert_cmpuint(shim_warn_count(), ==, warns + 1);
+    fx.now += VFIO_DMABUF_WARN_INTERVAL_S * 1000;
+    vfio_display_dmabuf_update(fx.d, fx.now);
+    g_assert_cmpuint(shim_warn_count(), ==, warns + 2);
+    /* another kind of bad plane warns on its own */
+    fill_hostile(&p, &hostile[12]);
+    fake_gfx_set_plane(fx.gfx, FAKE_PRIMARY, &p);
+    vfio_display_dmabuf_update(fx.d, fx.now + 1);
+    g_assert_cmpuint(shim_warn_count(), ==, warns + 3);
+    fixture_finish(&fx);
+}
+
+static void test_valid_formats_accepted(void)
+{
+    static const struct { uint32_t fourcc; unsigned int cpp; } ok[] = {
+        { XR24, 4 }, { AR24, 4 }, { 0x34324258, 4 }, { 0x34324241, 4 },
+        { RG16, 2 }, { RG24, 3 }, { 0x30335258, 4 },
+    };
+    unsigned int i;
+
+    for (i = 0; i < G_N_ELEMENTS(ok); i++) {
+        struct vfio_device_gfx_plane_info p = {
+            .drm_plane_type = 1, .drm_format = ok[i].fourcc, .width = 640,
+            .height = 480, .stride = 640 * ok[i].cpp,
+            .size = 640ULL * ok[i].cpp * 480, .dmabuf_id = 1,
+        };
+
+        g_assert_cmpuint(dmabuf_format_cpp(ok[i].fourcc), ==, ok[i].cpp);
+        g_assert_cmpint(vfio_display_dmabuf_check_plane(&p, 1), ==,
+                        VFIO_DMABUF_PLANE_OK);
+        p.stride += 64; /* padded rows are fine if size covers them */
+        p.size = (uint64_t)p.stride * 480;
+        g_assert_cmpint(vfio_display_dmabuf_check_plane(&p, 1), ==,
+                        VFIO_DMABUF_PLANE_OK);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/engine/probe", test_probe);
+    g_test_add_func("/engine/first-scanout-then-same",
+                    test_first_scanout_then_same);
+    g_test_add_func("/engine/cache/hit-miss", test_cache_hit_miss);
+    g_test_add_func("/engine/cache/bound", test_cache_bound);
+    g_test_add_func("/engine/cache/on-screen-never-evicted",
+                    test_on_screen_never_evicted);
+    g_test_add_func("/engine/cache/no-get-for-open-id",
+                    test_no_get_for_open_id);
+    g_test_add_func("/engine/cache/geometry-change-same-id",
+                    test_geometry_change_same_id);
+    g_test_add_func("/engine/fds/teardown", test_fd_count_teardown);
+    g_test_add_func("/engine/errors/transient", test_transient_errors);
+    g_test_add_func("/engine/errors/transient-backoff",
+                    test_persistent_transient_backs_off);
+    g_test_add_func("/engine/errors/hard-keeps-frame",
+                    test_hard_errors_keep_frame);
+    g_test_add_func("/engine/zero-plane", test_zero_plane);
+    g_test_add_func("/engine/cursor/move-vs-change",
+                    test_cursor_move_vs_change);
+    g_test_add_func("/engine/refresh/policy", test_refresh_policy);
+    g_test_add_func("/engine/refresh/bounds-override",
+                    test_refresh_bounds_override);
+    g_test_add_func("/engine/reset", test_reset_drains);
+    g_test_add_func("/engine/hostile/table", test_hostile_table);
+    g_test_add_func("/engine/hostile/warning-rate-limit",
+                    test_warning_rate_limit);
+    g_test_add_func("/engine/formats/valid", test_valid_formats_accepted);
+    return g_test_run();
+}

@@ -1,0 +1,222 @@
+/*
+ * Fake vfio display device; see fake-gfx-plane.h.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+
+#include <dirent.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fake-gfx-plane.h"
+
+struct FakeGfx {
+    struct vfio_device_gfx_plane_info plane[3]; /* by type; [0] unused */
+    int query_err[3];
+    unsigned int query_fail_left[3];
+    int get_err;
+    unsigned int get_fail_left;
+    unsigned int queries;
+    unsigned int gets;
+    unsigned int double_gets;
+};
+
+FakeGfx *fake_gfx_new(void)
+{
+    return g_new0(FakeGfx, 1);
+}
+
+void fake_gfx_free(FakeGfx *f)
+{
+    g_free(f);
+}
+
+void fake_gfx_set_plane(FakeGfx *f, uint32_t type,
+                        const struct vfio_device_gfx_plane_info *info)
+{
+    g_assert(type == FAKE_PRIMARY || type == FAKE_CURSOR);
+    f->plane[type] = *info;
+}
+
+void fake_gfx_set_primary(FakeGfx *f, uint32_t id, uint32_t w, uint32_t h)
+{
+    struct vfio_device_gfx_plane_info p = {
+        .drm_plane_type = FAKE_PRIMARY,
+        .drm_format = FAKE_XRGB8888,
+        .width = w,
+        .height = h,
+        .stride = w * 4,
+        .size = (uint64_t)w * 4 * h,
+        .dmabuf_id = id,
+    };
+
+    fake_gfx_set_plane(f, FAKE_PRIMARY, &p);
+}
+
+void fake_gfx_set_cursor(FakeGfx *f, uint32_t id, int32_t x, int32_t y,
+                         uint32_t hot_x, uint32_t hot_y)
+{
+    struct vfio_device_gfx_plane_info p = {
+        .drm_plane_type = FAKE_CURSOR,
+        .drm_format = FAKE_ARGB8888,
+        .width = 64,
+        .height = 64,
+        .stride = 256,
+        .size = 256 * 64,
+        .x_pos = (uint32_t)x,
+        .y_pos = (uint32_t)y,
+        .x_hot = hot_x,
+        .y_hot = hot_y,
+        .dmabuf_id = id,
+    };
+
+    fake_gfx_set_plane(f, FAKE_CURSOR, &p);
+}
+
+void fake_gfx_clear(FakeGfx *f, uint32_t type)
+{
+    memset(&f->plane[type], 0, sizeof(f->plane[type]));
+}
+
+void fake_gfx_fail_query(FakeGfx *f, uint32_t type, int err,
+                         unsigned int count)
+{
+    f->query_err[type] = err;
+    f->query_fail_left[type] = count;
+}
+
+void fake_gfx_fail_get(FakeGfx *f, int err, unsigned int count)
+{
+    f->get_err = err;
+    f->get_fail_left = count;
+}
+
+unsigned int fake_gfx_queries(const FakeGfx *f)
+{
+    return f->queries;
+}
+
+unsigned int fake_gfx_gets(const FakeGfx *f)
+{
+    return f->gets;
+}
+
+unsigned int fake_gfx_double_gets(const FakeGfx *f)
+{
+    return f->double_gets;
+}
+
+int count_open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0;
+
+    g_assert(dir);
+    while ((de = readdir(dir))) {
+        if (de->d_name[0] != '.') {
+            n++;
+        }
+    }
+    closedir(dir);
+    return n - 1; /* the directory's own fd */
+}
+
+/* Is an fd whose memfd name is @name open in this process? */
+static bool memfd_open(const char *name)
+{
+    g_autofree char *want = g_strdup_printf("/memfd:%s ", name);
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *de;
+    bool found = false;
+
+    g_assert(dir);
+    while (!found && (de = readdir(dir))) {
+        char path[300], link[256];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            found = g_str_has_prefix(link, want);
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+static int fake_query(void *opaque, struct vfio_device_gfx_plane_info *info)
+{
+    FakeGfx *f = opaque;
+    uint32_t type = info->drm_plane_type;
+
+    f->queries++;
+    if (info->flags & VFIO_GFX_PLANE_TYPE_PROBE) {
+        return (info->flags & VFIO_GFX_PLANE_TYPE_DMABUF) ? 0 : -EINVAL;
+    }
+    if (info->flags != VFIO_GFX_PLANE_TYPE_DMABUF ||
+        info->argsz < sizeof(*info)) {
+        return -EINVAL;
+    }
+    if (type != FAKE_PRIMARY && type != FAKE_CURSOR) {
+        return -EINVAL;
+    }
+    if (f->query_fail_left[type]) {
+        f->query_fail_left[type]--;
+        return -f->query_err[type];
+    }
+    *info = f->plane[type];
+    info->argsz = sizeof(*info);
+    info->flags = VFIO_GFX_PLANE_TYPE_DMABUF;
+    if (f->plane[type].dmabuf_id == 0 && f->plane[type].width == 0) {
+        info->drm_plane_type = type; /* all zero but the type, as mbochs */
+    }
+    return 0;
+}
+
+static int fake_get(void *opaque, uint32_t id)
+{
+    FakeGfx *f = opaque;
+    g_autofree char *name = g_strdup_printf("fake-dmabuf-%u", id);
+    uint64_t size = 0;
+    unsigned int t;
+    int fd;
+
+    f->gets++;
+    if (f->get_fail_left) {
+        f->get_fail_left--;
+        return -f->get_err;
+    }
+    for (t = FAKE_PRIMARY; t <= FAKE_CURSOR; t++) {
+        if (f->plane[t].dmabuf_id == id) {
+            size = f->plane[t].size;
+        }
+    }
+    if (size == 0) {
+        return -ENOENT;
+    }
+    if (memfd_open(name)) {
+        f->double_gets++;
+    }
+    fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        close(fd);
+        return -EIO;
+    }
+    return fd;
+}
+
+static const VFIODisplayDmabufOps fake_ops = {
+    .query_plane = fake_query,
+    .get_dmabuf = fake_get,
+};
+
+const VFIODisplayDmabufOps *fake_gfx_ops(void)
+{
+    return &fake_ops;
+}

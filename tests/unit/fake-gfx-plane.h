@@ -1,0 +1,53 @@
+/*
+ * A fake vfio display device for unit tests: answers QUERY_GFX_PLANE from
+ * a scripted state and GET_GFX_DMABUF with memfd-backed buffers, and
+ * records how it was used (including forbidden call sequences).
+ *
+ * Ownership: every fd fake_gfx_ops()->get_dmabuf returns belongs to the
+ * caller. The fake owns nothing else but itself (fake_gfx_free).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef TESTS_UNIT_FAKE_GFX_PLANE_H
+#define TESTS_UNIT_FAKE_GFX_PLANE_H
+
+#include <stdint.h>
+#include <linux/vfio.h>
+#include "hw/vfio/display-dmabuf.h"
+
+#define FAKE_PRIMARY 1
+#define FAKE_CURSOR 2
+#define FAKE_XRGB8888 0x34325258u
+#define FAKE_ARGB8888 0x34325241u
+
+typedef struct FakeGfx FakeGfx;
+
+FakeGfx *fake_gfx_new(void);
+void fake_gfx_free(FakeGfx *f);
+const VFIODisplayDmabufOps *fake_gfx_ops(void);
+
+/* What the next queries of @type answer (copied). */
+void fake_gfx_set_plane(FakeGfx *f, uint32_t type,
+                        const struct vfio_device_gfx_plane_info *info);
+/* A valid linear primary plane; stride = w * 4, size = stride * h. */
+void fake_gfx_set_primary(FakeGfx *f, uint32_t id, uint32_t w, uint32_t h);
+/* A valid 64x64 ARGB8888 cursor plane. */
+void fake_gfx_set_cursor(FakeGfx *f, uint32_t id, int32_t x, int32_t y,
+                         uint32_t hot_x, uint32_t hot_y);
+/* All-zero answers for @type from now on. */
+void fake_gfx_clear(FakeGfx *f, uint32_t type);
+/* The next @count queries of @type fail with -@err. */
+void fake_gfx_fail_query(FakeGfx *f, uint32_t type, int err,
+                         unsigned int count);
+/* The next @count GETs fail with -@err. */
+void fake_gfx_fail_get(FakeGfx *f, int err, unsigned int count);
+
+unsigned int fake_gfx_queries(const FakeGfx *f);
+unsigned int fake_gfx_gets(const FakeGfx *f);
+/* GETs of an id while an fd from an earlier GET of that id was open. */
+unsigned int fake_gfx_double_gets(const FakeGfx *f);
+
+/* Open fds of this process, from /proc/self/fd. */
+int count_open_fds(void);
+
+#endif

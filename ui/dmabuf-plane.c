@@ -1,0 +1,113 @@
+/*
+ * DmabufPlane helpers: fd ownership and the pixel-format table.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "ui/dmabuf-plane.h"
+
+/*
+ * The codes below are DRM fourccs from <drm/drm_fourcc.h>. They are spelled
+ * out here so that this file builds with only the Linux uapi headers and no
+ * libdrm; each is fourcc_code(a, b, c, d) = a | b << 8 | c << 16 | d << 24.
+ */
+#define FOURCC(a, b, c, d) \
+    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
+     ((uint32_t)(d) << 24))
+
+static const struct {
+    uint32_t fourcc;
+    unsigned int cpp;
+} formats[] = {
+    { FOURCC('X', 'R', '2', '4'), 4 }, /* XRGB8888 */
+    { FOURCC('A', 'R', '2', '4'), 4 }, /* ARGB8888 */
+    { FOURCC('X', 'B', '2', '4'), 4 }, /* XBGR8888 */
+    { FOURCC('A', 'B', '2', '4'), 4 }, /* ABGR8888 */
+    { FOURCC('R', 'X', '2', '4'), 4 }, /* RGBX8888 */
+    { FOURCC('B', 'X', '2', '4'), 4 }, /* BGRX8888 */
+    { FOURCC('R', 'A', '2', '4'), 4 }, /* RGBA8888 */
+    { FOURCC('B', 'A', '2', '4'), 4 }, /* BGRA8888 */
+    { FOURCC('X', 'R', '3', '0'), 4 }, /* XRGB2101010 */
+    { FOURCC('A', 'R', '3', '0'), 4 }, /* ARGB2101010 */
+    { FOURCC('X', 'B', '3', '0'), 4 }, /* XBGR2101010 */
+    { FOURCC('R', 'G', '2', '4'), 3 }, /* RGB888 */
+    { FOURCC('B', 'G', '2', '4'), 3 }, /* BGR888 */
+    { FOURCC('R', 'G', '1', '6'), 2 }, /* RGB565 */
+    { FOURCC('B', 'G', '1', '6'), 2 }, /* BGR565 */
+};
+
+void dmabuf_plane_init(DmabufPlane *p)
+{
+    unsigned int i;
+
+    memset(p, 0, sizeof(*p));
+    for (i = 0; i < DMABUF_MAX_FDS; i++) {
+        p->fd[i] = -1;
+    }
+}
+
+void dmabuf_plane_finish(DmabufPlane *p)
+{
+    unsigned int i;
+
+    if (!p) {
+        return;
+    }
+    for (i = 0; i < DMABUF_MAX_FDS; i++) {
+        if (p->fd[i] >= 0) {
+            close(p->fd[i]);
+            p->fd[i] = -1;
+        }
+    }
+    p->n_fds = 0;
+}
+
+bool dmabuf_plane_dup(DmabufPlane *dst, const DmabufPlane *src)
+{
+    unsigned int i;
+    int saved;
+
+    *dst = *src;
+    for (i = 0; i < DMABUF_MAX_FDS; i++) {
+        dst->fd[i] = -1;
+    }
+    for (i = 0; i < src->n_fds && i < DMABUF_MAX_FDS; i++) {
+        dst->fd[i] = fcntl(src->fd[i], F_DUPFD_CLOEXEC, 0);
+        if (dst->fd[i] < 0) {
+            saved = errno;
+            dmabuf_plane_finish(dst);
+            errno = saved;
+            return false;
+        }
+    }
+    return true;
+}
+
+unsigned int dmabuf_format_cpp(uint32_t fourcc)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        if (formats[i].fourcc == fourcc) {
+            return formats[i].cpp;
+        }
+    }
+    return 0;
+}
+
+const char *dmabuf_format_name(uint32_t fourcc, char buf[5])
+{
+    unsigned int i;
+
+    for (i = 0; i < 4; i++) {
+        char c = (fourcc >> (8 * i)) & 0xff;
+        buf[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
+    }
+    buf[4] = '\0';
+    return buf;
+}
