@@ -41,11 +41,13 @@ fi
 "$here/apply-overlay.sh" "$tree"
 
 # configure when the options change or the build dir is new
+overlay_version=$(sed -n "s/^ *version: '\\(.*\\)',/\\1/p" "$top/meson.build")
 bdir=build-vfio-dmabuf
 opts="--target-list=x86_64-softmmu --enable-kvm --enable-tcg --enable-gtk \
 --enable-opengl --enable-spice --enable-vnc --enable-png \
 --enable-slirp --enable-fdt=system --enable-trace-backends=log \
---disable-docs --disable-install-blobs --disable-download --disable-werror"
+--disable-docs --disable-install-blobs --disable-download --disable-werror \
+--with-pkgversion=vfio-display-dmabuf-$overlay_version"
 cstamp=$(printf '%s' "$opts" | sha256sum | cut -c1-16)
 if [ ! -f "$tree/$bdir/build.ninja" ] || [ "$(cat "$tree/$bdir/.configure-stamp" 2>/dev/null)" != "$cstamp" ]; then
     say "configuring QEMU (about 25 s)"

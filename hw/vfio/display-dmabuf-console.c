@@ -1,1 +1,407 @@
-/* placeholder */
+/*
+ * QEMU glue for the VFIO display dma-buf engine: a graphic console fed by
+ * hw/vfio/display-dmabuf.c. Thin on purpose: the engine decides, this file
+ * translates its events into console calls.
+ *
+ * - GL displays (egl-headless, gtk gl=on, spice gl=on) get the dma-bufs
+ *   through dpy_gl_scanout_dmabuf / dpy_gl_cursor_dmabuf.
+ * - Displays without GL (VNC, -display none, screendump) get a console
+ *   surface that is a read-only CPU mapping of the dma-buf, and a
+ *   QEMUCursor built from the cursor plane.
+ *
+ * Ownership: the engine owns every dma-buf fd. Per buffer this file owns
+ * one ConsoleBuf (in VFIODmabufBuffer.presenter_data): the QemuDmaBuf
+ * wrapper (which borrows the engine's fd and is never closed here) or the
+ * CPU mapping. Both go in the engine's release hook, after the console has
+ * stopped using them.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+
+#include <linux/vfio.h>
+#include <sys/mman.h>
+
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/timer.h"
+#include "qom/object.h"
+#include "system/system.h"
+#include "ui/console.h"
+#include "ui/qemu-pixman.h"
+#include "hw/vfio/display-dmabuf.h"
+#include "pci.h"
+#include "vfio-display.h"
+#include "trace.h"
+
+typedef struct ConsoleBuf {
+    QemuDmaBuf *qbuf;           /* GL path; borrows the engine's fd */
+    void *map;                  /* CPU path; MAP_FAILED if none */
+    size_t map_len;
+    uint32_t map_rows;          /* rows the mapping covers */
+} ConsoleBuf;
+
+struct VFIODmabufConsole {
+    VFIOPCIDevice *vdev;
+    VFIODisplayDmabuf *engine;
+    QEMUTimer *timer;
+    bool gl;                    /* the display has GL: pass dma-bufs */
+    int devfd;                  /* borrowed from vdev; ops opaque */
+    const VFIODmabufBuffer *surface_buf; /* CPU path: shown by the surface */
+    bool map_warned;
+};
+
+static QemuConsole *con_of(VFIODmabufConsole *c)
+{
+    return c->vdev->dpy->con;
+}
+
+static ConsoleBuf *console_buf(const VFIODmabufBuffer *buf)
+{
+    VFIODmabufBuffer *b = (VFIODmabufBuffer *)buf;
+
+    if (!b->presenter_data) {
+        ConsoleBuf *cb = g_new0(ConsoleBuf, 1);
+
+        cb->map = MAP_FAILED;
+        b->presenter_data = cb;
+    }
+    return b->presenter_data;
+}
+
+static QemuDmaBuf *gl_buf(const VFIODmabufBuffer *buf)
+{
+    ConsoleBuf *cb = console_buf(buf);
+    const DmabufPlane *p = &buf->plane;
+
+    if (!cb->qbuf) {
+        cb->qbuf = qemu_dmabuf_new(p->width, p->height, p->offset, p->stride,
+                                   0, 0, p->width, p->height, p->fourcc,
+                                   p->modifier, p->fd, p->n_fds,
+                                   false, false);
+    }
+    return cb->qbuf;
+}
+
+/*
+ * Map a linear dma-buf for reading. Returns the mapping or NULL; a buffer
+ * that cannot be mapped (pristine mbochs exports read-only fds that refuse
+ * mmap) is reported once and not retried.
+ */
+static const uint8_t *cpu_map(VFIODmabufConsole *c, const VFIODmabufBuffer *buf)
+{
+    ConsoleBuf *cb = console_buf(buf);
+    const DmabufPlane *p = &buf->plane;
+    size_t len, page = qemu_real_host_page_size();
+
+    if (cb->map != MAP_FAILED) {
+        return cb->map;
+    }
+    if (cb->map_len) {
+        return NULL; /* tried before */
+    }
+    if (p->modifier != 0) {
+        cb->map_len = 1;
+        trace_vfio_dmabuf_console_map_failed(buf->id, -EINVAL);
+        if (!c->map_warned) {
+            warn_report("vfio-display-dmabuf: a tiled dma-buf (modifier "
+                        "0x%" PRIx64 ") needs a GL display", p->modifier);
+            c->map_warned = true;
+        }
+        return NULL;
+    }
+    len = (size_t)p->stride[0] * p->height;
+    cb->map = mmap(NULL, len, PROT_READ, MAP_SHARED, p->fd[0], 0);
+    if (cb->map == MAP_FAILED && errno == EINVAL && len > page) {
+        /* some exporters only map whole pages of a non page-sized buffer */
+        len &= ~(page - 1);
+        cb->map = mmap(NULL, len, PROT_READ, MAP_SHARED, p->fd[0], 0);
+    }
+    if (cb->map == MAP_FAILED) {
+        int err = errno;
+
+        cb->map_len = 1;
+        trace_vfio_dmabuf_console_map_failed(buf->id, -err);
+        if (!c->map_warned) {
+            warn_report("vfio-display-dmabuf: cannot map the dma-buf for a "
+                        "display without GL (%s); use a GL display",
+                        g_strerror(err));
+            c->map_warned = true;
+        }
+        return NULL;
+    }
+    cb->map_len = len;
+    cb->map_rows = len / p->stride[0];
+    return cb->map;
+}
+
+/* engine release hook: the console lets go of @buf, then it is closed */
+static void buf_release(void *opaque, VFIODmabufBuffer *buf)
+{
+    VFIODmabufConsole *c = opaque;
+    ConsoleBuf *cb = buf->presenter_data;
+
+    if (!cb) {
+        return;
+    }
+    if (c->surface_buf == buf) {
+        dpy_gfx_replace_surface(con_of(c), NULL);
+        c->surface_buf = NULL;
+    }
+    if (cb->qbuf) {
+        dpy_gl_release_dmabuf(con_of(c), cb->qbuf);
+        qemu_dmabuf_free(cb->qbuf); /* does not close: the engine does */
+    }
+    if (cb->map != MAP_FAILED) {
+        munmap(cb->map, cb->map_len);
+    }
+    g_free(cb);
+    buf->presenter_data = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void show_gl(VFIODmabufConsole *c, unsigned int ev)
+{
+    QemuConsole *con = con_of(c);
+    const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
+    const VFIODmabufBuffer *cur = vfio_display_dmabuf_cursor(c->engine);
+    const VFIODmabufCursor *pos = vfio_display_dmabuf_cursor_pos(c->engine);
+
+    if (ev & VFIO_DMABUF_EV_SCANOUT_GONE) {
+        dpy_gl_scanout_disable(con);
+    }
+    if (ev & VFIO_DMABUF_EV_NEW_SCANOUT) {
+        dpy_gl_scanout_dmabuf(con, gl_buf(pri));
+    }
+    if (ev & VFIO_DMABUF_EV_CURSOR_GONE) {
+        dpy_gl_cursor_dmabuf(con, NULL, false, 0, 0);
+    }
+    if (cur && (ev & (VFIO_DMABUF_EV_CURSOR_NEW |
+                      VFIO_DMABUF_EV_CURSOR_MOVED))) {
+        bool have_hot = pos->hot_x != VFIO_DMABUF_HOTSPOT_UNKNOWN &&
+                        pos->hot_y != VFIO_DMABUF_HOTSPOT_UNKNOWN;
+
+        dpy_gl_cursor_dmabuf(con, gl_buf(cur), have_hot,
+                             have_hot ? pos->hot_x : 0,
+                             have_hot ? pos->hot_y : 0);
+        dpy_gl_cursor_position(con, MAX(pos->x, 0), MAX(pos->y, 0));
+    }
+    if (pri && (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SAME_BUFFER |
+                      VFIO_DMABUF_EV_CURSOR_NEW | VFIO_DMABUF_EV_CURSOR_MOVED |
+                      VFIO_DMABUF_EV_CURSOR_GONE))) {
+        dpy_gl_update(con, 0, 0, pri->plane.width, pri->plane.height);
+    }
+}
+
+static void define_cursor(VFIODmabufConsole *c, const VFIODmabufBuffer *cur,
+                          const VFIODmabufCursor *pos)
+{
+    const DmabufPlane *p = &cur->plane;
+    const uint8_t *src = cpu_map(c, cur);
+    QEMUCursor *qc;
+    uint32_t y;
+
+    /* QEMUCursor holds ARGB8888; other cursor formats are not shown */
+    if (!src || p->fourcc != qemu_pixman_to_drm_format(PIXMAN_a8r8g8b8) ||
+        console_buf(cur)->map_rows < p->height) {
+        return;
+    }
+    qc = cursor_alloc(p->width, p->height);
+    if (!qc) {
+        return;
+    }
+    qc->hot_x = pos->hot_x == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_x;
+    qc->hot_y = pos->hot_y == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_y;
+    for (y = 0; y < p->height; y++) {
+        memcpy(&qc->data[y * p->width], src + (size_t)y * p->stride[0],
+               p->width * 4);
+    }
+    dpy_cursor_define(con_of(c), qc);
+    cursor_unref(qc);
+}
+
+static void show_cpu(VFIODmabufConsole *c, unsigned int ev)
+{
+    QemuConsole *con = con_of(c);
+    const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
+    const VFIODmabufBuffer *cur = vfio_display_dmabuf_cursor(c->engine);
+    const VFIODmabufCursor *pos = vfio_display_dmabuf_cursor_pos(c->engine);
+
+    if (ev & VFIO_DMABUF_EV_NEW_SCANOUT) {
+        const uint8_t *map = cpu_map(c, pri);
+        pixman_format_code_t fmt = qemu_drm_format_to_pixman(pri->plane.fourcc);
+
+        if (map && fmt) {
+            DisplaySurface *s = qemu_create_displaysurface_from(
+                pri->plane.width, MIN(pri->plane.height,
+                                      console_buf(pri)->map_rows),
+                fmt, pri->plane.stride[0], (void *)map);
+
+            dpy_gfx_replace_surface(con, s);
+            c->surface_buf = pri;
+        }
+    }
+    if (ev & VFIO_DMABUF_EV_SCANOUT_GONE) {
+        dpy_gfx_replace_surface(con, NULL);
+        c->surface_buf = NULL;
+    }
+    if (ev & VFIO_DMABUF_EV_CURSOR_NEW) {
+        define_cursor(c, cur, pos);
+    }
+    if (ev & VFIO_DMABUF_EV_CURSOR_GONE) {
+        dpy_mouse_set(con, 0, 0, false);
+    }
+    if (cur && (ev & (VFIO_DMABUF_EV_CURSOR_NEW |
+                      VFIO_DMABUF_EV_CURSOR_MOVED))) {
+        /* the console wants the pointer (hotspot) position */
+        int hx = pos->hot_x == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_x;
+        int hy = pos->hot_y == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_y;
+
+        dpy_mouse_set(con, pos->x + hx, pos->y + hy, true);
+    }
+    if (c->surface_buf &&
+        (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SAME_BUFFER))) {
+        dpy_gfx_update_full(con);
+    }
+}
+
+static void poll_tick(void *opaque)
+{
+    VFIODmabufConsole *c = opaque;
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    unsigned int ev = vfio_display_dmabuf_update(c->engine, now);
+
+    if (c->gl) {
+        show_gl(c, ev);
+    } else {
+        show_cpu(c, ev);
+    }
+    timer_mod(c->timer, now + vfio_display_dmabuf_next_interval_ms(c->engine));
+}
+
+/* UI refresh: the engine polls on its own timer; ramfb until a scanout */
+static void console_gfx_update(void *opaque)
+{
+    VFIOPCIDevice *vdev = opaque;
+    VFIODisplay *dpy = vdev->dpy;
+
+    if (dpy->ramfb && !vfio_display_dmabuf_primary(dpy->dmabuf->engine)) {
+        ramfb_display_update(dpy->con, dpy->ramfb);
+    }
+}
+
+static int console_get_flags(void *opaque)
+{
+    VFIOPCIDevice *vdev = opaque;
+
+    return vdev->dpy->dmabuf->gl ? GRAPHIC_FLAGS_GL : GRAPHIC_FLAGS_NONE;
+}
+
+static const GraphicHwOps console_ops = {
+    .get_flags = console_get_flags,
+    .gfx_update = console_gfx_update,
+    .ui_info = vfio_display_edid_ui_info,
+};
+
+static char *stats_get(Object *obj, Error **errp)
+{
+    VFIOPCIDevice *vdev = VFIO_PCI_DEVICE(obj);
+    VFIODmabufConsole *c = vdev->dpy ? vdev->dpy->dmabuf : NULL;
+
+    if (!c) {
+        error_setg(errp, "no dma-buf display");
+        return NULL;
+    }
+    return vfio_dmabuf_console_stats_str(c);
+}
+
+char *vfio_dmabuf_console_stats_str(VFIODmabufConsole *c)
+{
+    const VFIODisplayDmabufStats *s = vfio_display_dmabuf_stats(c->engine);
+
+    return g_strdup_printf(
+        "path=%s ticks=%" PRIu64 " queries=%" PRIu64
+        " query_transient=%" PRIu64 " query_errors=%" PRIu64
+        " planes_empty=%" PRIu64 " planes_refused=%" PRIu64
+        " gets=%" PRIu64 " get_errors=%" PRIu64 " cache_hits=%" PRIu64
+        " cache_misses=%" PRIu64 " geometry_changes=%" PRIu64
+        " evictions=%" PRIu64 " flips_seen=%" PRIu64
+        " frames_reported=%" PRIu64 " cursor_changes=%" PRIu64
+        " cursor_moves=%" PRIu64 " resets=%" PRIu64 " fds_open=%" PRIu64
+        " cached=%u interval_ms=%u",
+        c->gl ? "gl-dmabuf" : "cpu-mmap", s->ticks, s->queries,
+        s->query_transient, s->query_errors, s->planes_empty,
+        s->planes_refused, s->gets, s->get_errors, s->cache_hits,
+        s->cache_misses, s->geometry_changes, s->evictions, s->flips_seen,
+        s->frames_reported, s->cursor_changes, s->cursor_moves, s->resets,
+        s->fds_open, vfio_display_dmabuf_cached(c->engine),
+        vfio_display_dmabuf_next_interval_ms(c->engine));
+}
+
+bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
+{
+    VFIODmabufConsole *c;
+    VFIODisplay *dpy;
+
+    vdev->dpy = dpy = g_new0(VFIODisplay, 1);
+    dpy->dmabuf = c = g_new0(VFIODmabufConsole, 1);
+    c->vdev = vdev;
+    c->devfd = vdev->vbasedev.fd;
+    c->gl = display_opengl;
+    c->engine = vfio_display_dmabuf_new(vfio_display_dmabuf_ioctl_ops(),
+                                        &c->devfd, NULL);
+    vfio_display_dmabuf_set_release(c->engine, buf_release, c);
+    dpy->con = graphic_console_init(DEVICE(vdev), 0, &console_ops, vdev);
+    trace_vfio_dmabuf_console_init(vdev->vbasedev.name, c->gl);
+
+    if (!object_property_find(OBJECT(vdev), "x-display-dmabuf-stats")) {
+        object_property_add_str(OBJECT(vdev), "x-display-dmabuf-stats",
+                                stats_get, NULL);
+    }
+    if (vdev->enable_ramfb) {
+        dpy->ramfb = ramfb_setup(vdev->use_legacy_x86_rom, errp);
+        if (!dpy->ramfb) {
+            return false;
+        }
+    }
+    if (!vfio_display_edid_init(vdev, errp)) {
+        return false;
+    }
+    c->timer = timer_new_ms(QEMU_CLOCK_REALTIME, poll_tick, c);
+    timer_mod(c->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME));
+    return true;
+}
+
+void vfio_dmabuf_console_reset(VFIODisplay *dpy)
+{
+    VFIODmabufConsole *c = dpy ? dpy->dmabuf : NULL;
+
+    if (!c) {
+        return;
+    }
+    if (c->gl && vfio_display_dmabuf_primary(c->engine)) {
+        dpy_gl_scanout_disable(dpy->con);
+    }
+    vfio_display_dmabuf_reset(c->engine); /* releases, then closes */
+    if (!c->gl) {
+        dpy_gfx_replace_surface(dpy->con, NULL);
+    }
+    dpy_gfx_update_full(dpy->con);
+}
+
+void vfio_dmabuf_console_finalize(VFIODisplay *dpy)
+{
+    VFIODmabufConsole *c = dpy->dmabuf;
+
+    if (!c) {
+        return;
+    }
+    if (c->timer) {
+        timer_free(c->timer);
+    }
+    vfio_display_dmabuf_free(c->engine);
+    g_free(c);
+    dpy->dmabuf = NULL;
+}

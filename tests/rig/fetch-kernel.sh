@@ -98,12 +98,16 @@ if [ -z "${RIG_KVER:-}" ] || ! [ -f "$stamp" ]; then
     fi
 fi
 
+newest=$aptdir/lists/.newest
 if [ -n "${RIG_KVER:-}" ]; then
     kv=$RIG_KVER
+elif [ -s "$newest" ] && [ -n "$(find "$newest" -newer "$stamp" 2>/dev/null)" ]; then
+    kv=$(cat "$newest")
 else
     kv=$(apt-cache pkgnames linux-image-6.12. |
          sed -n 's/^linux-image-\(6\.12\.[0-9]*+deb12-amd64\)$/\1/p' | sort -V | tail -n 1)
     [ -n "$kv" ] || die "no linux-image-6.12.*+deb12-amd64 in the apt lists (is bookworm-security enabled?)"
+    echo "$kv" > "$newest"
 fi
 tree=$rig/k612-$kv
 if [ -f "$tree/.complete" ]; then

@@ -1,0 +1,637 @@
+/*
+ * vgpusim selftest: drives one vgpusim mdev through the VFIO ABI and its
+ * sysfs controls and checks what docs/vgpusim.md promises. Runs in the rig
+ * VM (static binary, root):
+ *
+ *   tests/rig/run-vm.sh --ko vgpusim.ko --bin selftest --mdev vgpusim \
+ *       vgpusim -- selftest @MDEV:vgpusim@
+ *
+ * Exit 0 and "selftest: N passed, 0 failed" on success.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/dma-buf.h>
+#include <linux/vfio.h>
+
+/* from drm.h (not installed on every host) */
+struct drm_prime_handle {
+    uint32_t handle;
+    uint32_t flags;
+    int32_t fd;
+};
+#define DRM_IOCTL_PRIME_FD_TO_HANDLE _IOWR('d', 0x2e, struct drm_prime_handle)
+
+#define OFF(i) ((uint64_t)(i) << 40)
+#define EDID_INDEX 9
+#define FOURCC(a, b, c, d) \
+    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
+#define XR24 FOURCC('X', 'R', '2', '4')
+#define AR24 FOURCC('A', 'R', '2', '4')
+#define RG16 FOURCC('R', 'G', '1', '6')
+
+static const char *uuid;
+static int dev = -1;
+static int npass, nfail;
+
+static void check(int ok, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    printf("%s: ", ok ? "ok  " : "FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    if (ok) {
+        npass++;
+    } else {
+        nfail++;
+    }
+}
+
+static void die(const char *what)
+{
+    printf("selftest: fatal: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void sysw(const char *attr, const char *val)
+{
+    char p[256];
+    int fd;
+
+    snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/vgpusim/%s", uuid, attr);
+    fd = open(p, O_WRONLY);
+    if (fd < 0) {
+        die(p);
+    }
+    if (write(fd, val, strlen(val)) < 0) {
+        printf("selftest: write %s to %s: %s\n", val, attr, strerror(errno));
+        nfail++;
+    }
+    close(fd);
+}
+
+static int sysw_err(const char *attr, const char *val)
+{
+    char p[256];
+    int fd, r;
+
+    snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/vgpusim/%s", uuid, attr);
+    fd = open(p, O_WRONLY);
+    if (fd < 0) {
+        die(p);
+    }
+    r = write(fd, val, strlen(val)) < 0 ? errno : 0;
+    close(fd);
+    return r;
+}
+
+static char *sysr(const char *attr)
+{
+    static char buf[8192];
+    char p[256];
+    ssize_t n;
+    int fd;
+
+    snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/vgpusim/%s", uuid, attr);
+    fd = open(p, O_RDONLY);
+    if (fd < 0) {
+        die(p);
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    buf[n < 0 ? 0 : n] = 0;
+    return buf;
+}
+
+/* value of "key=" in a key=value attribute */
+static long long kv(const char *attr, const char *key)
+{
+    char *s = sysr(attr), pat[128];
+    char *p;
+
+    snprintf(pat, sizeof(pat), "%s=", key);
+    for (p = s; p; p = strchr(p, '\n')) {
+        if (*p == '\n') {
+            p++;
+        }
+        if (!strncmp(p, pat, strlen(pat))) {
+            return strtoll(p + strlen(pat), NULL, 0);
+        }
+    }
+    printf("selftest: no %s in %s\n", key, attr);
+    return -1;
+}
+
+static int query(uint32_t type, struct vfio_device_gfx_plane_info *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->argsz = sizeof(*p);
+    p->flags = VFIO_GFX_PLANE_TYPE_DMABUF;
+    p->drm_plane_type = type;
+    return ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, p) < 0 ? -errno : 0;
+}
+
+static int getbuf(uint32_t id)
+{
+    int fd = ioctl(dev, VFIO_DEVICE_GET_GFX_DMABUF, &id);
+
+    return fd < 0 ? -errno : fd;
+}
+
+static int bit_of(const uint8_t *px, uint32_t fourcc)
+{
+    if (fourcc == RG16) {
+        uint16_t v = px[0] | px[1] << 8;
+
+        return ((v >> 5) & 0x3f) > 31;
+    }
+    return px[1] > 127;    /* green byte of a 32 bit pixel */
+}
+
+/* frame number from the first row; -1 if the complement does not match */
+static long long decode(const uint8_t *fb, uint32_t fourcc)
+{
+    int cpp = fourcc == RG16 ? 2 : 4;
+    uint32_t v = 0, c = 0;
+    int i;
+
+    for (i = 0; i < 32; i++) {
+        v = v << 1 | bit_of(fb + i * cpp, fourcc);
+        c = c << 1 | bit_of(fb + (32 + i) * cpp, fourcc);
+    }
+    return (v ^ c) == 0xffffffffu ? (long long)v : -1;
+}
+
+static long long frame_of(const struct vfio_device_gfx_plane_info *p)
+{
+    long long f;
+    void *m;
+    int fd;
+
+    fd = getbuf(p->dmabuf_id);
+    if (fd < 0) {
+        return -2;
+    }
+    m = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        return -3;
+    }
+    f = decode(m, p->drm_format);
+    munmap(m, p->size);
+    return f;
+}
+
+static int open_device(void)
+{
+    char path[PATH_MAX], link[PATH_MAX];
+    const char *g;
+    int container, group, fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n < 0) {
+        die(path);
+    }
+    link[n] = 0;
+    g = strrchr(link, '/') + 1;
+    container = open("/dev/vfio/vfio", O_RDWR);
+    if (container < 0) {
+        die("/dev/vfio/vfio");
+    }
+    snprintf(path, sizeof(path), "/dev/vfio/%s", g);
+    group = open(path, O_RDWR);
+    if (group < 0) {
+        die(path);
+    }
+    if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) < 0) {
+        die("VFIO_GROUP_SET_CONTAINER");
+    }
+    if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
+        die("VFIO_SET_IOMMU");
+    }
+    fd = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+    if (fd < 0) {
+        die("VFIO_GROUP_GET_DEVICE_FD");
+    }
+    close(group);
+    close(container);
+    return fd;
+}
+
+static uint32_t rd32(uint64_t off)
+{
+    uint32_t v = 0;
+
+    if (pread(dev, &v, 4, off) != 4) {
+        return 0xdeadbeef;
+    }
+    return v;
+}
+
+static void wr32(uint64_t off, uint32_t v)
+{
+    if (pwrite(dev, &v, 4, off) != 4) {
+        printf("selftest: pwrite 0x%llx failed: %s\n", (unsigned long long)off,
+               strerror(errno));
+        nfail++;
+    }
+}
+
+static void make_edid(uint8_t *e, unsigned w, unsigned h)
+{
+    static const uint8_t hdr[8] = { 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 };
+    uint8_t sum = 0;
+    int i;
+
+    memset(e, 0, 128);
+    memcpy(e, hdr, 8);
+    e[18] = 1;
+    e[19] = 4;
+    e[54] = 0x10;    /* pixel clock, non-zero: a timing descriptor */
+    e[55] = 0x27;
+    e[56] = w & 0xff;
+    e[58] = (w >> 8) << 4;
+    e[59] = h & 0xff;
+    e[61] = (h >> 8) << 4;
+    for (i = 0; i < 127; i++) {
+        sum += e[i];
+    }
+    e[127] = (uint8_t)(0x100 - sum);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct vfio_device_info info = { .argsz = sizeof(info) };
+    struct vfio_device_gfx_plane_info p, q;
+    struct {
+        struct vfio_region_info ri;
+        uint8_t caps[256];
+    } big;
+    struct vfio_region_info ri;
+    struct vfio_region_info_cap_type *ct;
+    uint32_t id1, id2, cfg, n;
+    long long f1, f2;
+    uint8_t edid[128];
+    void *m, *vram;
+    int fd1, fd2, fd3, r, i, seen;
+    uint64_t vram_size;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: selftest UUID\n");
+        return 2;
+    }
+    uuid = argv[1];
+    dev = open_device();
+
+    /* device and region info */
+    check(ioctl(dev, VFIO_DEVICE_GET_INFO, &info) == 0, "GET_INFO");
+    check(info.flags == (VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET),
+          "device flags PCI|RESET (0x%x)", info.flags);
+    check(info.num_regions == 10 && info.num_irqs == 5, "10 regions, 5 irqs");
+    memset(&big, 0, sizeof(big));
+    big.ri.argsz = sizeof(big);
+    big.ri.index = 0;
+    check(ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &big) == 0, "region info argsz %zu",
+          sizeof(big));
+    check(big.ri.offset == OFF(0) && big.ri.flags == 7, "BAR0 off 0 flags R|W|MMAP");
+    vram_size = big.ri.size;
+    memset(&big, 0, sizeof(big));
+    big.ri.argsz = sizeof(big);
+    big.ri.index = EDID_INDEX;
+    r = ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &big);
+    ct = (void *)((uint8_t *)&big + big.ri.cap_offset);
+    check(r == 0 && (big.ri.flags & VFIO_REGION_INFO_FLAG_CAPS) && big.ri.cap_offset &&
+          ct->header.id == VFIO_REGION_INFO_CAP_TYPE && ct->type == VFIO_REGION_TYPE_GFX &&
+          ct->subtype == VFIO_REGION_SUBTYPE_GFX_EDID && big.ri.offset == OFF(9),
+          "EDID region with TYPE cap");
+    memset(&ri, 0, sizeof(ri));
+    ri.argsz = sizeof(ri);
+    ri.index = EDID_INDEX;
+    r = ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &ri);
+    check(r == 0 && ri.argsz > sizeof(ri) && ri.cap_offset == 0,
+          "short argsz reports needed size %u", ri.argsz);
+    ri.argsz = 8;
+    check(ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &ri) < 0 && errno == EINVAL,
+          "argsz 8 -> EINVAL");
+
+    /* config space, registers */
+    cfg = rd32(OFF(7));
+    check(cfg == 0x00ff1b36, "config vendor/device 0x%08x", cfg);
+    check((rd32(OFF(7) + 8) >> 16) == 0x0380, "class 0x0380");
+    wr32(OFF(7) + 0x10, 0xffffffff);
+    check(rd32(OFF(7) + 0x10) == (uint32_t)(~(vram_size - 1) | 8), "BAR0 sizing");
+    check(rd32(OFF(2)) == 0x31534756, "BAR2 ID register");
+
+    /* BAR0 mmap */
+    vram = mmap(NULL, vram_size, PROT_READ | PROT_WRITE, MAP_SHARED, dev, OFF(0));
+    check(vram != MAP_FAILED, "mmap BAR0 shared");
+    check(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, dev, OFF(0)) == MAP_FAILED,
+          "mmap BAR0 private refused");
+    check(mmap(NULL, 4096, PROT_READ, MAP_SHARED, dev, OFF(2)) == MAP_FAILED,
+          "mmap BAR2 refused");
+
+    /* probe semantics */
+    memset(&p, 0, sizeof(p));
+    p.argsz = sizeof(p);
+    p.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF;
+    check(ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, &p) == 0, "PROBE|DMABUF -> 0");
+    p.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION;
+    check(ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, &p) < 0 && errno == EINVAL,
+          "PROBE|REGION -> EINVAL");
+    p.flags = VFIO_GFX_PLANE_TYPE_PROBE;
+    check(ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, &p) < 0 && errno == EINVAL,
+          "PROBE -> EINVAL");
+
+    /* deterministic frames: paused + step */
+    sysw("pause", "1");
+    sysw("reset_stats", "1");
+    sysw("mode", "640x480");
+    sysw("format", "XRGB8888");
+    sysw("step", "1");
+    r = query(1, &p);
+    check(r == 0 && p.width == 640 && p.height == 480 && p.stride == 2560 &&
+          p.drm_format == XR24 && p.size == 1228800 && p.dmabuf_id &&
+          p.x_hot == 0xffffffff && p.drm_format_mod == 0,
+          "primary 640x480 XR24 id %u", p.dmabuf_id);
+    f1 = frame_of(&p);
+    check(f1 == kv("state", "frame"), "pixels carry frame %lld", f1);
+    id1 = p.dmabuf_id;
+    check(query(1, &q) == 0 && q.dmabuf_id == id1, "same id on re-query");
+    sysw("step", "1");
+    r = query(1, &q);
+    check(r == 0 && q.dmabuf_id != id1, "flip -> new id %u", q.dmabuf_id);
+    f2 = frame_of(&q);
+    check(f2 == f1 + 1, "next frame %lld", f2);
+    sysw("step", "2");
+    check(query(1, &q) == 0 && q.dmabuf_id == id1 && frame_of(&q) == f1 + 3,
+          "3 buffers: id %u again after 3 flips", id1);
+
+    /* zero copy: a write through BAR0 shows in the dma-buf mapping */
+    fd1 = getbuf(id1);
+    m = mmap(NULL, q.size, PROT_READ, MAP_SHARED, fd1, 0);
+    ((volatile uint32_t *)vram)[(kv("state", "fb_offset") + 100 * q.stride) / 4] = 0x12345678;
+    check(m != MAP_FAILED && ((volatile uint32_t *)m)[100 * q.stride / 4] == 0x12345678,
+          "BAR0 write visible through the dma-buf");
+    munmap(m, q.size);
+    close(fd1);
+
+    /* dma-buf refcounting under any order */
+    fd1 = getbuf(id1);
+    fd2 = getbuf(id1);
+    fd3 = getbuf(id1);
+    check(fd1 >= 0 && fd2 >= 0 && fd3 >= 0 && fd1 != fd2, "GET x3 -> 3 fds");
+    check(lseek(fd1, 0, SEEK_END) == (off_t)q.size, "dma-buf size %u", q.size);
+    check(kv("stats", "live_dmabufs") == 3, "live_dmabufs 3");
+    close(fd2);
+    m = mmap(NULL, q.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd1, 0);
+    check(m != MAP_FAILED && decode(m, XR24) == f1 + 3, "mmap RW after closing a sibling");
+    {
+        struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
+
+        check(ioctl(fd1, DMA_BUF_IOCTL_SYNC, &s) == 0, "DMA_BUF_IOCTL_SYNC start");
+        s.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
+        check(ioctl(fd1, DMA_BUF_IOCTL_SYNC, &s) == 0, "DMA_BUF_IOCTL_SYNC end");
+    }
+    close(fd1);
+    check(decode(m, XR24) == f1 + 3, "mapping outlives its fd");
+    munmap(m, q.size);
+    close(fd3);
+    check(kv("stats", "live_dmabufs") == 0, "live_dmabufs back to 0");
+    check(getbuf(0) == -ENOENT && getbuf(999999) == -ENOENT, "unknown id -> ENOENT");
+    check(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, (fd1 = getbuf(id1)), 0) == MAP_FAILED,
+          "dma-buf MAP_PRIVATE refused");
+    close(fd1);
+
+    /* vgem import exercises attach/map_dma_buf */
+    fd2 = open("/dev/dri/card0", O_RDWR);
+    if (fd2 >= 0) {
+        struct drm_prime_handle prime = { 0 };
+
+        prime.fd = getbuf(id1);
+        r = ioctl(fd2, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime);
+        check(r == 0 && prime.handle, "vgem imports the dma-buf (handle %u)", prime.handle);
+        close(prime.fd);
+        close(fd2);
+    } else {
+        printf("skip: no /dev/dri/card0\n");
+    }
+
+    /* cursor and other planes */
+    check(query(2, &p) == 0 && p.dmabuf_id == 0 && p.width == 0, "cursor off -> zero");
+    sysw("cursor", "on");
+    sysw("cursor_pos", "100 50");
+    r = query(2, &p);
+    check(r == 0 && p.width == 64 && p.height == 64 && p.drm_format == AR24 &&
+          p.x_pos == 100 && p.y_pos == 50 && p.x_hot == 32 && p.y_hot == 32 &&
+          p.dmabuf_id && p.dmabuf_id != id1, "cursor 64x64 AR24 id %u", p.dmabuf_id);
+    sysw("cursor_hot", "none");
+    check(query(2, &q) == 0 && q.x_hot == 0xffffffff && q.dmabuf_id == p.dmabuf_id,
+          "cursor without hotspot");
+    check(query(0, &q) == 0 && q.dmabuf_id == 0 && q.drm_format == 0, "overlay -> zero");
+    check(query(7, &q) == -EINVAL, "plane type 7 -> EINVAL");
+
+    /* faults */
+    sysw("fault", "eagain 2");
+    check(query(1, &q) == -EAGAIN && query(1, &q) == -EAGAIN && query(1, &q) == 0,
+          "eagain 2");
+    sysw("fault", "enomem 1");
+    check(query(1, &q) == -ENOMEM && query(1, &q) == 0, "enomem 1");
+    sysw("fault", "plane stride_short");
+    r = query(1, &q);
+    check(r == 0 && q.stride < q.width * 4, "stride_short %u", q.stride);
+    sysw("fault", "plane size_short");
+    r = query(1, &q);
+    check(r == 0 && q.size < q.stride * q.height, "size_short %u", q.size);
+    fd1 = getbuf(q.dmabuf_id);
+    check(fd1 >= 0 && lseek(fd1, 0, SEEK_END) == (off_t)q.size, "size_short dma-buf is short");
+    close(fd1);
+    sysw("fault", "plane overflow");
+    r = query(1, &q);
+    check(r == 0 && (uint64_t)q.stride * q.height > 0xffffffffull &&
+          q.size == (uint32_t)((uint64_t)q.stride * q.height), "overflow %ux%u stride %u size %u",
+          q.width, q.height, q.stride, q.size);
+    sysw("fault", "plane bad_fourcc");
+    check(query(1, &q) == 0 && q.drm_format == FOURCC('V', 'G', 'S', '?'), "bad fourcc");
+    sysw("fault", "plane zero_width");
+    check(query(1, &q) == 0 && q.width == 0 && q.dmabuf_id, "zero width");
+    sysw("fault", "plane bad_hotspot");
+    check(query(2, &q) == 0 && q.x_hot == 64, "bad hotspot");
+    sysw("fault", "plane none");
+    check(query(1, &q) == 0 && q.dmabuf_id == id1, "plane none: id %u back", id1);
+    sysw("modifier", "x-tiled");
+    check(query(1, &q) == 0 && q.drm_format_mod == 0x0100000000000001ull && q.dmabuf_id != id1,
+          "x-tiled modifier, own id");
+    sysw("modifier", "linear");
+    check(query(1, &q) == 0 && q.dmabuf_id == id1, "linear again: id %u", id1);
+    sysw("fault", "reuse_id");
+    sysw("mode", "800x600");
+    r = query(1, &q);
+    check(r == 0 && q.dmabuf_id == id1 && q.width == 800, "reuse_id: id %u is 800 wide",
+          q.dmabuf_id);
+    sysw("format", "RGB565");
+    check(query(1, &q) == 0 && q.drm_format == RG16 && q.stride == 1600, "RGB565");
+    check(frame_of(&q) == kv("state", "frame"), "RGB565 pixels carry the frame");
+    check(sysw_err("mode", "10x10") == EINVAL, "mode 10x10 refused");
+    sysw("format", "XRGB8888");
+    sysw("enable", "0");
+    check(query(1, &q) == 0 && q.dmabuf_id == 0 && q.width == 0 && q.size == 0, "disabled -> zero");
+    sysw("enable", "1");
+
+    /* reset: mode back to power-on, old ids gone, open dma-bufs live on */
+    check(query(1, &q) == 0, "query before reset");
+    fd1 = getbuf(q.dmabuf_id);
+    check(ioctl(dev, VFIO_DEVICE_RESET) == 0, "VFIO_DEVICE_RESET");
+    check(getbuf(q.dmabuf_id) == -ENOENT, "old id gone after reset");
+    check(kv("state", "frame") == 0, "frame 0 after reset");
+    m = mmap(NULL, q.size, PROT_READ, MAP_SHARED, fd1, 0);
+    check(m != MAP_FAILED && decode(m, XR24) >= 0, "pre-reset dma-buf still readable");
+    munmap(m, q.size);
+    close(fd1);
+    check(query(1, &p) == 0 && frame_of(&p) == 0, "frame 0 visible after reset");
+
+    /* EDID */
+    check(rd32(OFF(9) + 20) == 1, "link up at start");
+    wr32(OFF(9) + 20, 2);
+    check(query(1, &q) == 0 && q.dmabuf_id == 0, "link down -> plane disabled");
+    make_edid(edid, 1280, 720);
+    check(pwrite(dev, edid, 128, OFF(9) + rd32(OFF(9))) == 128, "write EDID blob");
+    wr32(OFF(9) + 8, 128);
+    wr32(OFF(9) + 20, 1);
+    check(query(1, &q) == 0 && q.width == 1280 && q.height == 720, "EDID preferred mode 1280x720");
+    check(kv("edid", "applied") == 1, "edid applied");
+
+    /* the running engine and the referee counters */
+    sysw("flip_hz", "100");
+    sysw("reset_stats", "1");
+    sysw("pause", "0");
+    seen = 0;
+    id2 = 0;
+    for (i = 0; i < 300; i++) {
+        if (query(1, &q) == 0 && q.dmabuf_id != id2) {
+            seen++;
+            id2 = q.dmabuf_id;
+        }
+        sleep_ms(2);
+    }
+    sysw("pause", "1");
+    check(seen > 5, "engine flips seen by polling: %d", seen);
+    check(kv("stats", "flips_seen") > 5 && kv("stats", "latency_samples") > 5 &&
+          kv("stats", "flips_made") >= kv("stats", "flips_seen"),
+          "flips_made %lld seen %lld missed %lld p50 %lld us",
+          kv("stats", "flips_made"), kv("stats", "flips_seen"),
+          kv("stats", "flips_missed"), kv("stats", "latency_p50_us"));
+    sysw("front_buffer", "1");
+    check(query(1, &p) == 0, "front-buffer query");
+    f1 = frame_of(&p);
+    sysw("step", "3");
+    check(query(1, &q) == 0 && q.dmabuf_id == p.dmabuf_id && frame_of(&q) == f1 + 3,
+          "front-buffer mode: same id, frame %lld -> %lld", f1, frame_of(&q));
+    sysw("front_buffer", "0");
+
+    /* random order of GET / mmap / close / flip / reset: no leak, no BUG */
+    {
+        int fds[16], k, live = 0, bad = 0;
+        unsigned seed = 12345;
+
+        for (k = 0; k < 16; k++) {
+            fds[k] = -1;
+        }
+        for (i = 0; i < 400; i++) {
+            seed = seed * 1103515245u + 12345u;
+            k = (seed >> 16) % 16;
+            switch ((seed >> 8) % 8) {
+            case 0: case 1: case 2:
+                if (fds[k] < 0 && query(1, &q) == 0 && q.dmabuf_id) {
+                    fds[k] = getbuf(q.dmabuf_id);
+                    bad += fds[k] < 0;
+                    live += fds[k] >= 0;
+                }
+                break;
+            case 3: case 4:
+                if (fds[k] >= 0) {
+                    close(fds[k]);
+                    fds[k] = -1;
+                    live--;
+                }
+                break;
+            case 5:
+                if (fds[k] >= 0) {
+                    m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fds[k], 0);
+                    bad += m == MAP_FAILED || decode(m, XR24) < 0;
+                    if (m != MAP_FAILED) {
+                        munmap(m, 4096);
+                    }
+                }
+                break;
+            case 6:
+                sysw("step", "1");
+                break;
+            case 7:
+                if ((seed >> 20) % 8 == 0) {
+                    ioctl(dev, VFIO_DEVICE_RESET);
+                }
+                break;
+            }
+        }
+        check(!bad && kv("stats", "live_dmabufs") == live, "random GET/close/reset: %d live", live);
+        for (k = 0; k < 16; k++) {
+            if (fds[k] >= 0) {
+                close(fds[k]);
+            }
+        }
+        check(kv("stats", "live_dmabufs") == 0, "all closed: live_dmabufs 0");
+    }
+
+    /* device close with a dma-buf open, then mdev removal */
+    munmap(vram, vram_size);    /* a live BAR mapping would block the removal */
+    check(query(1, &q) == 0, "final query");
+    fd1 = getbuf(q.dmabuf_id);
+    close(dev);
+    m = mmap(NULL, q.size, PROT_READ, MAP_SHARED, fd1, 0);
+    check(m != MAP_FAILED && decode(m, XR24) >= 0, "dma-buf outlives the device fd");
+    {
+        char path[256];
+        int rfd;
+
+        snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
+        rfd = open(path, O_WRONLY);
+        check(rfd >= 0 && write(rfd, "1", 1) == 1, "remove the mdev");
+        close(rfd);
+    }
+    n = 0;
+    for (i = 0; i < 16; i++) {
+        n += ((volatile uint8_t *)m)[i * 4096];
+    }
+    check(decode(m, XR24) >= 0, "dma-buf outlives the mdev (%u)", n & 1);
+    munmap(m, q.size);
+    close(fd1);
+
+    printf("selftest: %d passed, %d failed\n", npass, nfail);
+    return nfail ? 1 : 0;
+}
