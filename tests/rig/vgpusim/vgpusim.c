@@ -986,11 +986,14 @@ static void vgs_commit(struct vgs_dev *vgs)
 	c->fourcc = s->fourcc;
 	c->modifier = s->modifier;
 	if (geom) {
+		/* vgs_mode_changed() resyncs the shadow: keep the guest's offset */
+		u32 fb = s->fb_offset;
+
 		vgs_mode_changed(vgs, false);
-		vgs->fb_offset = s->fb_offset;
-		if (s->fb_offset % vgs->bufsz == 0 &&
-		    s->fb_offset / vgs->bufsz < vgs->nbufs_eff)
-			vgs->front = s->fb_offset / vgs->bufsz;
+		vgs->fb_offset = fb;
+		s->fb_offset = fb;
+		if (fb % vgs->bufsz == 0 && fb / vgs->bufsz < vgs->nbufs_eff)
+			vgs->front = fb / vgs->bufsz;
 	} else if (s->fb_offset != vgs->fb_offset) {
 		vgs->fb_offset = s->fb_offset;
 		if (s->fb_offset % vgs->bufsz == 0 &&
