@@ -3,6 +3,8 @@
 # $QEMU_SRC), our overlay applied, configured and built with ccache inside
 # the trixie build root. Writes OUTDIR/qemu-system-x86_64, a wrapper that
 # runs the binary inside the root (it links against the root's libraries).
+# UPSTREAM=1 builds the same Debian source without the overlay (reference
+# runs: docs/upstream-comparison.md).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -24,7 +26,7 @@ if [ -n "${QEMU_SRC:-}" ]; then
 else
     dsc=$("$here/fetch-qemu-source.sh" "$root")
     ver_noepoch=${QEMU_DEB_VERSION#*:}
-    intree=/src/qemu-$ver_noepoch
+    intree=/src/qemu-$ver_noepoch${UPSTREAM:+-upstream}
     tree=$root$intree
     bind=""
     stamp=$(cat "$top"/patches/qemu-10.2/*.patch "$here/apply-overlay.sh" 2>/dev/null | sha256sum | cut -c1-16)
@@ -38,16 +40,19 @@ else
     fi
 fi
 
-"$here/apply-overlay.sh" "$tree"
+if [ -z "${UPSTREAM:-}" ]; then
+    "$here/apply-overlay.sh" "$tree"
+fi
 
 # configure when the options change or the build dir is new
-overlay_version=$(sed -n "s/^ *version: '\\(.*\\)',/\\1/p" "$top/meson.build")
+pkgversion=debian-unmodified
+[ -n "${UPSTREAM:-}" ] || pkgversion=vfio-display-dmabuf-$(sed -n "s/^ *version: '\\(.*\\)',/\\1/p" "$top/meson.build")
 bdir=build-vfio-dmabuf
 opts="--target-list=x86_64-softmmu --enable-kvm --enable-tcg --enable-gtk \
 --enable-opengl --enable-spice --enable-vnc --enable-png \
 --enable-slirp --enable-fdt=system --enable-trace-backends=log \
 --disable-docs --disable-install-blobs --disable-download --disable-werror \
---with-pkgversion=vfio-display-dmabuf-$overlay_version"
+--with-pkgversion=$pkgversion"
 cstamp=$(printf '%s' "$opts" | sha256sum | cut -c1-16)
 if [ ! -f "$tree/$bdir/build.ninja" ] || [ "$(cat "$tree/$bdir/.configure-stamp" 2>/dev/null)" != "$cstamp" ]; then
     say "configuring QEMU (about 25 s)"

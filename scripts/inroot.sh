@@ -36,6 +36,6 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 rc=0
 env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    CCACHE_DIR=/ccache ${INROOT_ENV:-} \
+    CCACHE_DIR=/ccache CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1 ${INROOT_ENV:-} \
     chroot "$root" "$@" || rc=$?
 exit $rc

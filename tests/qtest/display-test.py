@@ -8,24 +8,21 @@
 # against what the device shows (docs/vgpusim.md: pattern and encoding).
 #
 # Usage: display-test.py QEMU SUITE UUID OUTDIR [QEMU-ARGS...]
-#   SUITE: vgpusim | mbochs | upstream-vgpusim
+#   SUITE: vgpusim | mbochs | compare
 # Prints TAP; exit 0 when all pass.
-import base64
-import json
 import os
-import socket
 import struct
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vfio_display import (Image, Qemu, bars_ok, ctl as ctl_of,  # noqa: E402
+                          decode_frame, kv, shot_until, wait_for)
+
 QEMU, SUITE, UUID, OUTDIR = sys.argv[1:5]
 EXTRA = sys.argv[5:]
 SYSFS = '/sys/bus/mdev/devices/%s' % UUID
-CTL = SYSFS + '/vgpusim'
-RUN = '/tmp/dt-%d' % os.getpid()
-FIRMWARE = ['-L', '/usr/share/seabios', '-L', '/usr/lib/ipxe/qemu',
-            '-L', '/usr/share/qemu']
 
 n_tests = 0
 n_fail = 0
@@ -47,219 +44,12 @@ def note(msg):
     print('# ' + msg, flush=True)
 
 
-# ---------------------------------------------------------------- device
-
 def ctl(name, value=None):
-    path = '%s/%s' % (CTL, name)
-    if value is None:
-        with open(path) as f:
-            return f.read()
-    with open(path, 'w') as f:
-        f.write(str(value))
+    return ctl_of(UUID, name, value)
 
 
-def kv(text):
-    out = {}
-    for line in text.splitlines():
-        if '=' in line:
-            k, v = line.split('=', 1)
-            out[k.strip()] = v.strip()
-    return out
-
-
-# ---------------------------------------------------------------- QEMU
-
-class Qemu:
-    def __init__(self, args):
-        os.makedirs(RUN, exist_ok=True)
-        self.qtest_path = RUN + '/qtest.sock'
-        self.qmp_path = RUN + '/qmp.sock'
-        for p in (self.qtest_path, self.qmp_path):
-            if os.path.exists(p):
-                os.unlink(p)
-        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        lsock.bind(self.qtest_path)
-        lsock.listen(1)
-        self.log_path = RUN + '/qemu.log'
-        self.log = open(self.log_path, 'w')
-        cmd = [QEMU] + FIRMWARE + [
-            '-machine', 'pc', '-accel', 'qtest', '-m', '64M', '-nodefaults',
-            '-qtest', 'unix:' + self.qtest_path,
-            '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
-        ] + args
-        note('starting: ' + ' '.join(cmd))
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        lsock.settimeout(30)
-        try:
-            self.qt, _ = lsock.accept()
-        except socket.timeout:
-            self.qt = None
-        lsock.close()
-        if self.qt is None:
-            return
-        self.qt_buf = b''
-        deadline = time.time() + 30
-        while not os.path.exists(self.qmp_path) and time.time() < deadline:
-            time.sleep(0.05)
-        self.qmp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.qmp.connect(self.qmp_path)
-        self.qmp_file = self.qmp.makefile('rwb')
-        self._qmp_read()  # greeting
-        self.cmd('qmp_capabilities')
-
-    def alive(self):
-        return self.qt is not None and self.proc.poll() is None
-
-    def output(self):
-        self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
-
-    # qtest protocol
-    def qtest(self, line):
-        self.qt.sendall((line + '\n').encode())
-        while True:
-            while b'\n' not in self.qt_buf:
-                data = self.qt.recv(65536)
-                if not data:
-                    raise RuntimeError('qtest connection closed')
-                self.qt_buf += data
-            resp, self.qt_buf = self.qt_buf.split(b'\n', 1)
-            resp = resp.decode()
-            if resp.startswith('IRQ'):
-                continue
-            if not resp.startswith('OK'):
-                raise RuntimeError('qtest %r -> %r' % (line, resp))
-            return resp[3:]
-
-    def cfg_addr(self, dev, reg):
-        return 0x80000000 | (dev << 11) | reg
-
-    def cfg_write32(self, dev, reg, val):
-        self.qtest('outl 0xcf8 0x%x' % self.cfg_addr(dev, reg))
-        self.qtest('outl 0xcfc 0x%x' % val)
-
-    def cfg_read32(self, dev, reg):
-        self.qtest('outl 0xcf8 0x%x' % self.cfg_addr(dev, reg))
-        return int(self.qtest('inl 0xcfc'), 16)
-
-    # QMP
-    def _qmp_read(self):
-        while True:
-            line = self.qmp_file.readline()
-            if not line:
-                raise RuntimeError('QMP connection closed')
-            msg = json.loads(line)
-            if 'event' in msg:
-                continue
-            return msg
-
-    def cmd(self, name, **args):
-        req = {'execute': name}
-        if args:
-            req['arguments'] = args
-        self.qmp_file.write((json.dumps(req) + '\n').encode())
-        self.qmp_file.flush()
-        return self._qmp_read()
-
-    def stats(self):
-        r = self.cmd('qom-get', path='/machine/peripheral/vgpu',
-                     property='x-display-dmabuf-stats')
-        if 'return' not in r:
-            return {}
-        return dict(kv.split('=', 1) for kv in r['return'].split())
-
-    def screendump(self, name):
-        path = os.path.join(OUTDIR, name + '.ppm')
-        r = self.cmd('screendump', filename=path)
-        if 'error' in r:
-            return None, r['error'].get('desc', str(r))
-        return read_ppm(path), None
-
-    def quit(self):
-        if self.qt is None:
-            self.proc.kill()
-            self.proc.wait()
-            return
-        try:
-            self.cmd('quit')
-        except (RuntimeError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def read_ppm(path):
-    with open(path, 'rb') as f:
-        data = f.read()
-    parts = data.split(maxsplit=4)
-    assert parts[0] == b'P6', 'not a P6 PPM'
-    w, h = int(parts[1]), int(parts[2])
-    pix = parts[4][:w * h * 3]
-    return Image(w, h, pix)
-
-
-class Image:
-    def __init__(self, w, h, rgb):
-        self.w, self.h, self.rgb = w, h, rgb
-
-    def px(self, x, y):
-        o = (y * self.w + x) * 3
-        return tuple(self.rgb[o:o + 3])
-
-
-def decode_frame(img):
-    """Frame number encoded in row 0 (docs/vgpusim.md), or None if torn."""
-    if img.w < 64:
-        return None
-    v = c = 0
-    for x in range(32):
-        v = (v << 1) | (img.px(x, 2)[1] > 128)
-        c = (c << 1) | (img.px(32 + x, 2)[1] > 128)
-    return v if v ^ c == 0xffffffff else None
-
-
-BARS = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0),
-        (255, 0, 255), (255, 0, 0), (0, 0, 255), (0, 0, 0)]
-
-
-def bars_ok(img, skip=()):
-    """Each of the 8 colour bars at its place (skipping points in @skip)."""
-    bad = []
-    y = img.h // 2
-    for i, want in enumerate(BARS):
-        x = img.w * i // 8 + img.w // 16
-        if (x, y) in skip:
-            continue
-        got = img.px(x, y)
-        if any(abs(a - b) > 8 for a, b in zip(got, want)):
-            bad.append('bar %d at %d,%d: %s != %s' % (i, x, y, got, want))
-    return bad
-
-
-def wait_for(pred, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
-
-
-def shot_until(q, name, pred, timeout=5.0):
-    """Screendumps until pred(img) holds (the engine polls on its own)."""
-    deadline = time.time() + timeout
-    img = err = None
-    while time.time() < deadline:
-        img, err = q.screendump(name)
-        if img and pred(img):
-            return img, None
-        time.sleep(0.1)
-    return img, err
+def start_qemu(args):
+    return Qemu(QEMU, args, OUTDIR)
 
 
 # ---------------------------------------------------------------- suites
@@ -277,7 +67,7 @@ def suite_vgpusim():
     ctl('fault', 'clear')
     live0 = int(kv(ctl('stats'))['live_dmabufs'])
 
-    q = Qemu(VGPU_ARGS + ['-vnc', '127.0.0.1:0'] + EXTRA)
+    q = start_qemu(VGPU_ARGS + ['-vnc', '127.0.0.1:0'] + EXTRA)
     if not tap(q.alive(), 'QEMU starts with display=on and -display none',
                q.output()):
         q.quit()
@@ -466,7 +256,7 @@ def vnc_check(ref):
 def suite_mbochs():
     """Pristine mbochs: its dma-buf cannot be mmapped; QEMU must say so once
     and keep running (no GPU here to import it either)."""
-    q = Qemu(['-display', 'none', '-device',
+    q = start_qemu(['-display', 'none', '-device',
               'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS] + EXTRA)
     if not tap(q.alive(), 'QEMU starts with pristine mbochs, display=on',
                q.output()):
@@ -498,29 +288,54 @@ def suite_mbochs():
     tap(not q.alive(), 'QEMU quits cleanly')
 
 
-def suite_upstream_vgpusim():
-    """The same start as suite_vgpusim, for an unmodified QEMU: record what
-    it does (docs/qtest.md)."""
+# display configurations compared between upstream and ours
+CONFIGS = [
+    ['-display', 'none'],
+    ['-display', 'none', '-vnc', '127.0.0.1:1'],
+    ['-display', 'egl-headless'],
+    ['-display', 'egl-headless', '-vnc', '127.0.0.1:1'],
+]
+
+
+def suite_compare():
+    """Start the QEMU under test on vgpusim in each display configuration
+    and record what a user gets: does it run, does screendump show the
+    device's frame. Used for unmodified QEMU and ours alike
+    (docs/upstream-comparison.md)."""
     ctl('pause', 1)
+    ctl('cursor', 'off')
     ctl('mode', '640x480')
-    q = Qemu(VGPU_ARGS + EXTRA)
-    time.sleep(2)
-    alive = q.alive()
-    out = q.output().strip()
-    result = 'exits: ' + out if not alive else 'runs'
-    if alive:
-        img, err = q.screendump('upstream')
-        result += '; screendump: ' + (err or ('%dx%d frame %r' % (
-            img.w, img.h, decode_frame(img))))
-    note('UPSTREAM-RESULT: ' + result)
-    tap(True, 'upstream QEMU recorded: ' + result.splitlines()[0][:120])
-    q.quit()
+    for disp in CONFIGS:
+        q = start_qemu(disp + ['-device', 'vfio-pci,sysfsdev=%s,display=on,'
+                               'id=vgpu,addr=05.0' % SYSFS] + EXTRA)
+        if q.alive():
+            ctl('step', 3)
+            want = int(kv(ctl('state'))['frame'])
+            img, err = shot_until(q, 'compare', lambda i: decode_frame(i) == want,
+                                  timeout=4)
+            if err:
+                result = 'runs; screendump: ' + err
+            elif img and decode_frame(img) == want:
+                result = 'runs; screendump shows the frame (%dx%d, frame %d)' % (
+                    img.w, img.h, want)
+            else:
+                result = 'runs; screendump has no device pixels (%dx%d)' % (
+                    img.w, img.h) if img else 'runs; no screendump'
+        else:
+            out = q.output().strip().splitlines()
+            result = 'exits: ' + ' / '.join(out[-2:])
+        alive = q.alive()
+        q.quit()
+        note('COMPARE-RESULT: %s | %s' % (' '.join(disp), result))
+        tap(True, '%s: %s' % (' '.join(disp), result[:150]))
+        if not alive:
+            time.sleep(0.5)
 
 
 def main():
     os.makedirs(OUTDIR, exist_ok=True)
     {'vgpusim': suite_vgpusim, 'mbochs': suite_mbochs,
-     'upstream-vgpusim': suite_upstream_vgpusim}[SUITE]()
+     'compare': suite_compare}[SUITE]()
     print('1..%d' % n_tests)
     print('# %s: %d of %d failed' % (SUITE, n_fail, n_tests))
     return 1 if n_fail else 0

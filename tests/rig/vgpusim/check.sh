@@ -1,6 +1,7 @@
 #!/bin/sh
-# check.sh: build vgpusim.ko against the rig kernel and the static selftest,
-# boot the rig VM, create a vgpusim mdev and run `selftest <uuid>` in it.
+# check.sh: build vgpusim.ko against the rig kernel and the static selftest
+# (build.sh), boot the rig VM, create a vgpusim mdev and run
+# `selftest <uuid>` in it.
 #
 # Usage: tests/rig/vgpusim/check.sh [BUILD_DIR] [-- RUN-VM-OPTIONS...]
 #   BUILD_DIR  default build/rig; the module is built in BUILD_DIR/vgpusim
@@ -23,27 +24,9 @@ fi
 mkdir -p "$bdir"
 bdir=$(cd "$bdir" && pwd)
 
-kinfo=$("$rig/fetch-kernel.sh") || die "fetch-kernel.sh failed"
-eval "$kinfo"
-command -v make >/dev/null || die "make is missing (apt-get install make gcc)"
-command -v x86_64-linux-gnu-gcc-12 >/dev/null ||
-    die "x86_64-linux-gnu-gcc-12 is missing (the rig kernel is built with gcc-12: apt-get install gcc-12)"
+vars=$("$here/build.sh" "$bdir") || die "build.sh failed"
+eval "$vars"
+echo "VGPUSIM_KO=$VGPUSIM_KO"
 
-out=$bdir/vgpusim
-mkdir -p "$out"
-cp "$here/vgpusim.c" "$here/Kbuild" "$out/"
-say "building vgpusim.ko for $KVER"
-# The host has no pahole: module BTF generation is switched off.
-make -C "$KDIR" M="$out" -j2 W=1 CONFIG_DEBUG_INFO_BTF_MODULES= modules \
-    > "$bdir/vgpusim-build.log" 2>&1 || die "vgpusim build failed, see $bdir/vgpusim-build.log"
-if grep -q 'warning:' "$bdir/vgpusim-build.log"; then
-    grep 'warning:' "$bdir/vgpusim-build.log" >&2
-    die "vgpusim.c has compiler warnings"
-fi
-echo "VGPUSIM_KO=$out/vgpusim.ko"
-
-gcc -O2 -Wall -Wextra -Werror -static -o "$out/selftest" "$here/selftest.c" ||
-    die "cannot build $here/selftest.c statically (needs gcc and libc6-dev)"
-
-exec "$rig/run-vm.sh" -b "$bdir" --ko "$out/vgpusim.ko" --bin "$out/selftest" \
+exec "$rig/run-vm.sh" -b "$bdir" --ko "$VGPUSIM_KO" --bin "$VGPUSIM_SELFTEST" \
     --mdev vgpusim "$@" vgpusim -- selftest @MDEV:vgpusim@

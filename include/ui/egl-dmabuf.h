@@ -1,0 +1,220 @@
+/*
+ * EGL dma-buf import: turns a DmabufPlane into a GL texture, draws a frame
+ * and a cursor into an offscreen target and reads pixels back.
+ *
+ * This layer knows EGL, GLES2 and DmabufPlane, nothing of VFIO or QEMU
+ * consoles. It runs on a GPU render node whose driver can import dma-bufs,
+ * or else on Mesa's software device (llvmpipe), where it refuses before
+ * eglCreateImage every dma-buf that llvmpipe could not map (see
+ * docs/egl-dmabuf.md).
+ *
+ * Ownership
+ * - fds: never consumed. egl_dmabuf_import() borrows the plane; the driver
+ *   keeps its own reference, so the caller may close the plane's fds as
+ *   soon as the import returns.
+ * - EglDmabufContext owns its EGL context, its GL objects and, when it
+ *   created it, its EGLDisplay. An adopted display (from_display) is
+ *   borrowed and never terminated.
+ * - EglDmabufImage and EglDmabufTarget borrow their context: free them
+ *   before the context. Each owns its GL texture (and the target its FBO).
+ * - GL names returned by accessors are borrowed.
+ *
+ * Threads and GL state: a context is used from one thread at a time. Every
+ * function that calls EGL or GL makes the context current and restores the
+ * thread's previous current context (and bound API) before it returns.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef UI_EGL_DMABUF_H
+#define UI_EGL_DMABUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+/* <epoxy/egl.h> + <epoxy/gl.h>, or the Khronos headers: chosen by meson */
+#include "egl-dmabuf-gl.h"
+#include "ui/dmabuf-plane.h"
+
+typedef struct Error Error;
+
+typedef struct EglDmabufContext EglDmabufContext;
+typedef struct EglDmabufImage EglDmabufImage;
+typedef struct EglDmabufTarget EglDmabufTarget;
+
+/**
+ * egl_dmabuf_context_new:
+ * @render_node: a DRM render node path such as "/dev/dri/renderD128" to
+ *   use exactly that GPU, or NULL to choose
+ * @errp: error object
+ *
+ * Sets up EGL on a device through EGL_EXT_platform_device. With NULL, the
+ * first GPU render node whose driver imports dma-bufs wins, else Mesa's
+ * software device (EGL_MESA_device_software). A render node served by a
+ * software rasterizer (kms_swrast, e.g. on vgem) is never used: it crashes
+ * on import. Surfaceless and GBM platforms are never used for the same
+ * reason. Reads the extensions, entry points and dma-buf formats once.
+ *
+ * Returns: a new context that owns its display and GL context, or NULL
+ * with @errp set. Free with egl_dmabuf_context_free().
+ */
+EglDmabufContext *egl_dmabuf_context_new(const char *render_node,
+                                         Error **errp);
+
+/**
+ * egl_dmabuf_context_new_from_display:
+ * @dpy: an initialised EGLDisplay, borrowed: it must outlive the context
+ *   and is never terminated here
+ * @share: a context on @dpy whose objects (textures) the new context
+ *   shares, e.g. the GTK widget's; EGL_NO_CONTEXT for none. Borrowed.
+ * @errp: error object
+ *
+ * Creates a GLES2 context of its own on @dpy (so that this layer's GL
+ * state never disturbs the caller's), in @share's share group. Refuses a
+ * display driven by kms_swrast, which crashes on dma-buf import.
+ *
+ * Returns: a new context, or NULL with @errp set.
+ */
+EglDmabufContext *egl_dmabuf_context_new_from_display(EGLDisplay dpy,
+                                                      EGLContext share,
+                                                      Error **errp);
+
+/**
+ * egl_dmabuf_context_free:
+ * @ctx: context, may be NULL
+ *
+ * Destroys the GL objects and the EGL context; terminates the display
+ * only if @ctx created it and EGL counts display references
+ * (EGL_KHR_display_reference). Every image and target of @ctx must have
+ * been freed before.
+ */
+void egl_dmabuf_context_free(EglDmabufContext *ctx);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EglDmabufContext, egl_dmabuf_context_free)
+
+/* True when the renderer is a CPU rasterizer (llvmpipe, softpipe). */
+bool egl_dmabuf_context_is_software(const EglDmabufContext *ctx);
+/* The render node in use, or "software"; borrowed, valid with @ctx. */
+const char *egl_dmabuf_context_device(const EglDmabufContext *ctx);
+/* The Mesa driver name (EGL_MESA_query_driver) or "unknown"; borrowed. */
+const char *egl_dmabuf_context_driver(const EglDmabufContext *ctx);
+/* The display and the context this layer draws with; borrowed. */
+EGLDisplay egl_dmabuf_context_egl_display(const EglDmabufContext *ctx);
+EGLContext egl_dmabuf_context_egl_context(const EglDmabufContext *ctx);
+
+/**
+ * egl_dmabuf_context_supports:
+ * @ctx: context
+ * @fourcc: DRM_FORMAT_* code
+ * @modifier: DRM_FORMAT_MOD_*; 0 is LINEAR
+ *
+ * A quiet probe: the same format and modifier test egl_dmabuf_import()
+ * applies, without touching any fd.
+ * Returns: true if an import of this format and modifier may succeed.
+ */
+bool egl_dmabuf_context_supports(const EglDmabufContext *ctx,
+                                 uint32_t fourcc, uint64_t modifier);
+
+/**
+ * egl_dmabuf_import:
+ * @ctx: context
+ * @plane: borrowed; its fds are not consumed and may be closed right after
+ *   the call
+ * @errp: error object
+ *
+ * Imports @plane as a GL texture (GL_TEXTURE_EXTERNAL_OES when the driver
+ * marks the format and modifier external-only). Checks first, and refuses
+ * with a message: a format or modifier the driver does not list, a
+ * geometry the buffer cannot hold, and on a software context every fd that
+ * llvmpipe could not map for its whole length (not a dma-buf, size unknown
+ * or not a page multiple, a trial read-only shared mmap failing).
+ * The texture is a live view: later writes to the buffer show in the next
+ * draw without a new import.
+ *
+ * Returns: a new image that owns its texture, or NULL with @errp set. Free
+ * with egl_dmabuf_image_free() when the buffer's owner releases it.
+ */
+EglDmabufImage *egl_dmabuf_import(EglDmabufContext *ctx,
+                                  const DmabufPlane *plane, Error **errp);
+
+/**
+ * egl_dmabuf_image_free:
+ * @img: image, may be NULL
+ *
+ * Deletes the texture (the driver drops its dma-buf reference then).
+ */
+void egl_dmabuf_image_free(EglDmabufImage *img);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EglDmabufImage, egl_dmabuf_image_free)
+
+/* The texture name in the context's share group; borrowed. */
+GLuint egl_dmabuf_image_texture(const EglDmabufImage *img);
+/* GL_TEXTURE_2D or GL_TEXTURE_EXTERNAL_OES. */
+GLenum egl_dmabuf_image_gl_target(const EglDmabufImage *img);
+uint32_t egl_dmabuf_image_width(const EglDmabufImage *img);
+uint32_t egl_dmabuf_image_height(const EglDmabufImage *img);
+
+/**
+ * egl_dmabuf_target_new:
+ * @ctx: context, borrowed: must outlive the target
+ * @width: pixels, 1 .. the driver's largest texture
+ * @height: pixels
+ * @errp: error object
+ *
+ * An offscreen RGBA8 texture with a framebuffer object, for
+ * egl_dmabuf_blit(). Its content is upright in GL terms: the image's top
+ * row is at the texture's t = 1 (what a window shows the right way up).
+ *
+ * Returns: a new target, or NULL with @errp set.
+ */
+EglDmabufTarget *egl_dmabuf_target_new(EglDmabufContext *ctx, uint32_t width,
+                                       uint32_t height, Error **errp);
+
+/* @t may be NULL. Deletes the FBO and the texture. */
+void egl_dmabuf_target_free(EglDmabufTarget *t);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EglDmabufTarget, egl_dmabuf_target_free)
+
+/* The colour texture, shareable with @share of from_display; borrowed. */
+GLuint egl_dmabuf_target_texture(const EglDmabufTarget *t);
+uint32_t egl_dmabuf_target_width(const EglDmabufTarget *t);
+uint32_t egl_dmabuf_target_height(const EglDmabufTarget *t);
+
+/**
+ * egl_dmabuf_blit:
+ * @dst: target
+ * @primary: the frame, scaled to fill @dst and drawn opaque; NULL clears
+ *   @dst to black
+ * @cursor: drawn on top with straight (non-premultiplied) alpha, or NULL
+ * @cursor_x: left edge of @cursor in @primary's pixels: the cursor
+ *   plane's x_pos as vfio reports it (the plane's top-left), or a pointer
+ *   position minus the hotspot; may be negative or beyond the frame
+ * @cursor_y: top edge, likewise
+ * @errp: error object
+ *
+ * Draws one frame and flushes. A per-frame function: it prints nothing;
+ * the caller decides how to report a failure.
+ * Returns: true, or false with @errp set (the target then holds garbage).
+ */
+bool egl_dmabuf_blit(EglDmabufTarget *dst, const EglDmabufImage *primary,
+                     const EglDmabufImage *cursor, int32_t cursor_x,
+                     int32_t cursor_y, Error **errp);
+
+/**
+ * egl_dmabuf_read_pixels:
+ * @src: target
+ * @fourcc: layout of @dst: DRM_FORMAT_XRGB8888, ARGB8888, XBGR8888 or
+ *   ABGR8888 (the X formats get 0xff in the padding byte)
+ * @dst: width * height pixels, top row first; owned by the caller
+ * @stride: bytes per row of @dst, at least width * 4
+ * @errp: error object
+ *
+ * Reads @src back, for displays without GL and for screendumps.
+ * Returns: true, or false with @errp set.
+ */
+bool egl_dmabuf_read_pixels(EglDmabufTarget *src, uint32_t fourcc,
+                            uint8_t *dst, size_t stride, Error **errp);
+
+#endif /* UI_EGL_DMABUF_H */

@@ -1,0 +1,14 @@
+/*
+ * EGL and GLES2 declarations for ui/egl-dmabuf.c, taken from libepoxy.
+ * meson picks this file or gl-api/khr/egl-dmabuf-gl.h (one include
+ * directory each); QEMU builds with epoxy and uses this one.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef UI_GL_API_EPOXY_EGL_DMABUF_GL_H
+#define UI_GL_API_EPOXY_EGL_DMABUF_GL_H
+
+#include <epoxy/egl.h>
+#include <epoxy/gl.h>
+
+#endif /* UI_GL_API_EPOXY_EGL_DMABUF_GL_H */

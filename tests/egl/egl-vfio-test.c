@@ -1,0 +1,492 @@
+/*
+ * The EGL layer against real mdev dma-bufs in the rig VM:
+ * - mbochs (the kernel sample, unmodified) exports its dma-bufs read-only
+ *   and with sizes that need not be page multiples: Mesa's software
+ *   renderer crashes on both. The import must refuse them.
+ * - vgpusim exports mappable dma-bufs: its primary plane in each format
+ *   and its cursor plane are imported, drawn and checked against the test
+ *   pattern the device draws (docs/vgpusim.md).
+ *
+ * Usage: egl-vfio-test [--tap]; the mdevs come from $RIG_MDEV_mbochs and
+ * $RIG_MDEV_vgpusim (set by the rig). A missing one is a skip, or a
+ * failure with EGL_DMABUF_TEST_REQUIRE=1.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+
+#include "qapi/error.h"
+#include "ui/egl-dmabuf.h"
+
+#ifdef NDEBUG
+#error "tests need assertions"
+#endif
+
+#define FOURCC(a, b, c, d) \
+    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
+     ((uint32_t)(d) << 24))
+#define FMT_ABGR8888    FOURCC('A', 'B', '2', '4')
+
+#define PLANE_PRIMARY   1
+#define PLANE_CURSOR    2
+
+/* mbochs: bochs dispi registers, 16 bit, at BAR2 + 0x500 + 2 * index */
+#define DISPI_BASE          0x500
+#define DISPI_XRES          1
+#define DISPI_YRES          2
+#define DISPI_BPP           3
+#define DISPI_ENABLE        4
+#define DISPI_VIRT_WIDTH    6
+#define DISPI_VIRT_HEIGHT   7
+#define DISPI_X_OFFSET      8
+#define DISPI_Y_OFFSET      9
+#define DISPI_ENABLED       0x01
+#define DISPI_LFB_ENABLED   0x40
+
+/* vgpusim's mode for these tests */
+#define VGS_W           640
+#define VGS_H           480
+#define CURSOR_X        200
+#define CURSOR_Y        150
+
+typedef struct Vfio {
+    int container;
+    int group;
+    int device;
+    char *sysfs;                /* /sys/bus/mdev/devices/<uuid> */
+} Vfio;
+
+static EglDmabufContext *ctx;
+static bool require_all;
+
+static void skip_or_fail(const char *why)
+{
+    if (require_all) {
+        g_test_message("required but unavailable: %s", why);
+        g_test_fail();
+    } else {
+        g_test_skip(why);
+    }
+}
+
+/* container, group, device of the mdev in $RIG_MDEV_<parent> */
+static bool vfio_open(Vfio *v, const char *parent)
+{
+    g_autofree char *env = g_strdup_printf("RIG_MDEV_%s", parent);
+    struct vfio_group_status status = { .argsz = sizeof(status) };
+    const char *uuid = g_getenv(env);
+    g_autofree char *link = NULL;
+    g_autofree char *target = NULL;
+    g_autofree char *group = NULL;
+
+    v->container = v->group = v->device = -1;
+    if (!ctx) {
+        skip_or_fail("no EGL context");
+        return false;
+    }
+    if (!uuid) {
+        g_autofree char *why = g_strdup_printf("no %s mdev ($%s unset)",
+                                               parent, env);
+        skip_or_fail(why);
+        return false;
+    }
+    v->sysfs = g_strdup_printf("/sys/bus/mdev/devices/%s", uuid);
+    link = g_strdup_printf("%s/iommu_group", v->sysfs);
+    target = g_file_read_link(link, NULL);
+    g_assert_nonnull(target);
+    group = g_strdup_printf("/dev/vfio/%s", strrchr(target, '/') + 1);
+    v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(v->container, >=, 0);
+    v->group = open(group, O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(v->group, >=, 0);
+    g_assert_cmpint(ioctl(v->group, VFIO_GROUP_GET_STATUS, &status), ==, 0);
+    g_assert_true(status.flags & VFIO_GROUP_FLAGS_VIABLE);
+    g_assert_cmpint(ioctl(v->group, VFIO_GROUP_SET_CONTAINER,
+                          &v->container), ==, 0);
+    g_assert_cmpint(ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU),
+                    ==, 0);
+    v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+    g_assert_cmpint(v->device, >=, 0);
+    return true;
+}
+
+static void vfio_close(Vfio *v)
+{
+    if (v->device >= 0) {
+        close(v->device);
+    }
+    if (v->group >= 0) {
+        close(v->group);
+    }
+    if (v->container >= 0) {
+        close(v->container);
+    }
+    v->container = v->group = v->device = -1;
+    g_clear_pointer(&v->sysfs, g_free);
+}
+
+/*
+ * QUERY_GFX_PLANE (retrying once: pristine mbochs answers -ENOMEM to the
+ * first query of every new mode) and GET_GFX_DMABUF. Returns: the plane,
+ * with a new fd that the caller owns.
+ */
+static void get_plane(Vfio *v, uint32_t type, DmabufPlane *p,
+                      struct vfio_device_gfx_plane_info *out)
+{
+    struct vfio_device_gfx_plane_info info;
+    unsigned int try;
+    int fd, ret = -1;
+
+    for (try = 0; try < 3 && ret < 0; try++) {
+        memset(&info, 0, sizeof(info));
+        info.argsz = sizeof(info);
+        info.flags = VFIO_GFX_PLANE_TYPE_DMABUF;
+        info.drm_plane_type = type;
+        ret = ioctl(v->device, VFIO_DEVICE_QUERY_GFX_PLANE, &info);
+    }
+    g_assert_cmpint(ret, ==, 0);
+    g_assert_cmpuint(info.dmabuf_id, !=, 0);
+    fd = ioctl(v->device, VFIO_DEVICE_GET_GFX_DMABUF, &info.dmabuf_id);
+    g_assert_cmpint(fd, >=, 0);
+    dmabuf_plane_init(p);
+    p->fourcc = info.drm_format;
+    p->modifier = info.drm_format_mod;
+    p->width = info.width;
+    p->height = info.height;
+    p->stride[0] = info.stride;
+    p->size = info.size;
+    p->n_fds = 1;
+    p->fd[0] = fd;
+    if (out) {
+        *out = info;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* mbochs: what Mesa's software renderer would crash on */
+
+static void dispi_write(Vfio *v, uint64_t bar2, unsigned int index,
+                        uint16_t val)
+{
+    g_assert_cmpint(pwrite(v->device, &val, sizeof(val),
+                           bar2 + DISPI_BASE + 2 * index), ==, sizeof(val));
+}
+
+static void mbochs_refused(uint16_t w, uint16_t h, const char *expect)
+{
+    struct vfio_region_info ri = {
+        .argsz = sizeof(ri), /* mbochs refuses a larger argsz */
+        .index = VFIO_PCI_BAR2_REGION_INDEX,
+    };
+    Error *err = NULL;
+    DmabufPlane p;
+    Vfio v;
+    off_t size;
+
+    if (!vfio_open(&v, "mbochs")) {
+        return;
+    }
+    if (!egl_dmabuf_context_is_software(ctx)) {
+        g_test_skip("a GPU driver imports mbochs dma-bufs fine");
+        vfio_close(&v);
+        return;
+    }
+    g_assert_cmpint(ioctl(v.device, VFIO_DEVICE_GET_REGION_INFO, &ri), ==, 0);
+    dispi_write(&v, ri.offset, DISPI_ENABLE, 0);
+    dispi_write(&v, ri.offset, DISPI_XRES, w);
+    dispi_write(&v, ri.offset, DISPI_YRES, h);
+    dispi_write(&v, ri.offset, DISPI_BPP, 32);
+    dispi_write(&v, ri.offset, DISPI_VIRT_WIDTH, w);
+    dispi_write(&v, ri.offset, DISPI_VIRT_HEIGHT, h);
+    dispi_write(&v, ri.offset, DISPI_X_OFFSET, 0);
+    dispi_write(&v, ri.offset, DISPI_Y_OFFSET, 0);
+    dispi_write(&v, ri.offset, DISPI_ENABLE,
+                DISPI_ENABLED | DISPI_LFB_ENABLED);
+
+    /* one GET per id: pristine mbochs corrupts memory on a second one */
+    get_plane(&v, PLANE_PRIMARY, &p, NULL);
+    size = lseek(p.fd[0], 0, SEEK_END);
+    g_test_message("mbochs %ux%u: dma-buf of %lld bytes, fd flags 0%o", w, h,
+                   (long long)size, fcntl(p.fd[0], F_GETFL) & O_ACCMODE);
+    g_assert_null(egl_dmabuf_import(ctx, &p, &err));
+    g_assert_nonnull(err);
+    g_test_message("refused: %s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), expect));
+    error_free(err);
+    dmabuf_plane_finish(&p);
+    dispi_write(&v, ri.offset, DISPI_ENABLE, 0);
+    vfio_close(&v);
+}
+
+/* 800x600x4 = 1920000 bytes: not a whole number of pages */
+static void test_mbochs_odd_size(void)
+{
+    mbochs_refused(800, 600, "not a multiple of the page size");
+}
+
+/* 1024x768x4 is 768 pages, but the dma-buf is read-only: mmap fails */
+static void test_mbochs_read_only(void)
+{
+    mbochs_refused(1024, 768, "mmap");
+}
+
+/* ------------------------------------------------------------------ */
+/* vgpusim: real vGPU dma-bufs through the whole import */
+
+static void sysfs_write(Vfio *v, const char *file, const char *val)
+{
+    g_autofree char *path = g_strdup_printf("%s/vgpusim/%s", v->sysfs, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    ssize_t n = -1;
+
+    if (fd >= 0) {
+        n = write(fd, val, strlen(val));
+        close(fd);
+    }
+    if (n != (ssize_t)strlen(val)) {
+        g_test_message("write \"%s\" to %s: %s", val, path,
+                       g_strerror(errno));
+        g_assert_not_reached();
+    }
+}
+
+/* the frame number from vgpusim's "state" file */
+static uint32_t vgs_frame(Vfio *v)
+{
+    g_autofree char *path = g_strdup_printf("%s/vgpusim/state", v->sysfs);
+    g_autofree char *text = NULL;
+    const char *f;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    f = strstr(text, "\nframe=");
+    g_assert_nonnull(f);
+    return (uint32_t)strtoul(f + 7, NULL, 10);
+}
+
+static const uint8_t *px_at(const uint8_t *rgba, uint32_t w, uint32_t x,
+                            uint32_t y)
+{
+    return rgba + ((size_t)y * w + x) * 4;
+}
+
+static bool is_rgb(const uint8_t *px, int r, int g, int b, int fuzz)
+{
+    return abs(px[0] - r) <= fuzz && abs(px[1] - g) <= fuzz &&
+           abs(px[2] - b) <= fuzz;
+}
+
+/* Checks the bars and the frame number of vgpusim's pattern. */
+static void check_vgs_pattern(const uint8_t *rgba, uint32_t w, uint32_t h,
+                              uint32_t frame)
+{
+    static const uint8_t bars[8][3] = {
+        { 255, 255, 255 }, { 255, 255, 0 }, { 0, 255, 255 }, { 0, 255, 0 },
+        { 255, 0, 255 }, { 255, 0, 0 }, { 0, 0, 255 }, { 0, 0, 0 },
+    };
+    uint32_t v = 0, c = 0, i;
+
+    for (i = 0; i < 8; i++) {
+        uint32_t x = w * i / 8 + w / 16;
+        const uint8_t *px = px_at(rgba, w, x, h / 2);
+
+        if (!is_rgb(px, bars[i][0], bars[i][1], bars[i][2], 1)) {
+            g_test_message("bar %u at %u,%u: %02x%02x%02x", i, x, h / 2,
+                           px[0], px[1], px[2]);
+            g_assert_not_reached();
+        }
+    }
+    for (i = 0; i < 32; i++) {
+        v = v << 1 | (px_at(rgba, w, i, 4)[1] > 128);
+        c = c << 1 | (px_at(rgba, w, 32 + i, 4)[1] > 128);
+    }
+    g_assert_cmphex(v ^ c, ==, 0xffffffff);
+    g_assert_cmpuint(v, ==, frame);
+}
+
+static uint8_t *draw_and_read(EglDmabufTarget *t, const EglDmabufImage *img,
+                              const EglDmabufImage *cursor, int32_t x,
+                              int32_t y)
+{
+    uint32_t w = egl_dmabuf_target_width(t), h = egl_dmabuf_target_height(t);
+    uint8_t *rgba = g_malloc((size_t)w * h * 4);
+    Error *err = NULL;
+
+    g_assert_true(egl_dmabuf_blit(t, img, cursor, x, y, &err));
+    g_assert_true(egl_dmabuf_read_pixels(t, FMT_ABGR8888, rgba, w * 4,
+                                         &err));
+    return rgba;
+}
+
+static void test_vgpusim_format(gconstpointer data)
+{
+    const char *format = data;
+    g_autofree uint8_t *rgba = NULL;
+    EglDmabufImage *img;
+    EglDmabufTarget *t;
+    Error *err = NULL;
+    DmabufPlane p;
+    Vfio v;
+    char name[5];
+
+    if (!vfio_open(&v, "vgpusim")) {
+        return;
+    }
+    sysfs_write(&v, "pause", "1");
+    sysfs_write(&v, "cursor", "off");
+    sysfs_write(&v, "mode", G_STRINGIFY(VGS_W) "x" G_STRINGIFY(VGS_H));
+    sysfs_write(&v, "format", format);
+    sysfs_write(&v, "step", "3");
+
+    get_plane(&v, PLANE_PRIMARY, &p, NULL);
+    g_test_message("vgpusim %s: %s %ux%u stride %u", format,
+                   dmabuf_format_name(p.fourcc, name), p.width, p.height,
+                   p.stride[0]);
+    img = egl_dmabuf_import(ctx, &p, &err);
+    if (!img) {
+        g_test_message("import: %s", error_get_pretty(err));
+    }
+    g_assert_nonnull(img);
+    dmabuf_plane_finish(&p); /* the texture keeps the buffer */
+    t = egl_dmabuf_target_new(ctx, VGS_W, VGS_H, &err);
+    g_assert_nonnull(t);
+    rgba = draw_and_read(t, img, NULL, 0, 0);
+    check_vgs_pattern(rgba, VGS_W, VGS_H, vgs_frame(&v));
+
+    /* front-buffer drawing shows through the same import */
+    sysfs_write(&v, "front_buffer", "1");
+    sysfs_write(&v, "step", "1");
+    g_clear_pointer(&rgba, g_free);
+    rgba = draw_and_read(t, img, NULL, 0, 0);
+    check_vgs_pattern(rgba, VGS_W, VGS_H, vgs_frame(&v));
+    sysfs_write(&v, "front_buffer", "0");
+
+    egl_dmabuf_target_free(t);
+    egl_dmabuf_image_free(img);
+    sysfs_write(&v, "format", "XRGB8888");
+    sysfs_write(&v, "pause", "0");
+    vfio_close(&v);
+}
+
+static void test_vgpusim_cursor(void)
+{
+    struct vfio_device_gfx_plane_info ci;
+    g_autofree uint8_t *plain = NULL;
+    g_autofree uint8_t *with = NULL;
+    EglDmabufImage *img, *cur;
+    EglDmabufTarget *t;
+    Error *err = NULL;
+    DmabufPlane p, pc;
+    int32_t cx, cy;
+    Vfio v;
+
+    if (!vfio_open(&v, "vgpusim")) {
+        return;
+    }
+    sysfs_write(&v, "pause", "1");
+    sysfs_write(&v, "mode", G_STRINGIFY(VGS_W) "x" G_STRINGIFY(VGS_H));
+    sysfs_write(&v, "cursor", "on");
+    sysfs_write(&v, "cursor_pos", G_STRINGIFY(CURSOR_X) " "
+                G_STRINGIFY(CURSOR_Y));
+    sysfs_write(&v, "cursor_hot", "32 32");
+
+    get_plane(&v, PLANE_PRIMARY, &p, NULL);
+    get_plane(&v, PLANE_CURSOR, &pc, &ci);
+    cx = (int32_t)ci.x_pos; /* the plane's top-left (docs/vgpusim.md) */
+    cy = (int32_t)ci.y_pos;
+    g_test_message("cursor plane %ux%u at %d,%d hot %u,%u", pc.width,
+                   pc.height, cx, cy, ci.x_hot, ci.y_hot);
+    g_assert_cmpint(cx, ==, CURSOR_X);
+    img = egl_dmabuf_import(ctx, &p, &err);
+    g_assert_nonnull(img);
+    cur = egl_dmabuf_import(ctx, &pc, &err);
+    g_assert_nonnull(cur);
+    dmabuf_plane_finish(&p);
+    dmabuf_plane_finish(&pc);
+    t = egl_dmabuf_target_new(ctx, VGS_W, VGS_H, &err);
+    g_assert_nonnull(t);
+
+    plain = draw_and_read(t, img, NULL, 0, 0);
+    with = draw_and_read(t, img, cur, cx, cy);
+    /* transparent corner: the frame shows */
+    g_assert_cmpmem(px_at(with, VGS_W, cx + 2, cy + 2), 4,
+                    px_at(plain, VGS_W, cx + 2, cy + 2), 4);
+    /* white ring at radius 24, red cross at the centre */
+    g_assert_true(is_rgb(px_at(with, VGS_W, cx + 32 + 24, cy + 32),
+                         255, 255, 255, 1));
+    g_assert_true(is_rgb(px_at(with, VGS_W, cx + 32, cy + 32), 255, 0, 0,
+                         1));
+    /* outside the cursor nothing changed */
+    g_assert_cmpmem(px_at(with, VGS_W, cx + 70, cy + 70), 4,
+                    px_at(plain, VGS_W, cx + 70, cy + 70), 4);
+
+    egl_dmabuf_target_free(t);
+    egl_dmabuf_image_free(cur);
+    egl_dmabuf_image_free(img);
+    sysfs_write(&v, "cursor", "off");
+    sysfs_write(&v, "pause", "0");
+    vfio_close(&v);
+}
+
+/* a hostile plane whose dma-buf is half the size it claims */
+static void test_vgpusim_size_short(void)
+{
+    Error *err = NULL;
+    DmabufPlane p;
+    Vfio v;
+
+    if (!vfio_open(&v, "vgpusim")) {
+        return;
+    }
+    sysfs_write(&v, "pause", "1");
+    sysfs_write(&v, "mode", G_STRINGIFY(VGS_W) "x" G_STRINGIFY(VGS_H));
+    sysfs_write(&v, "fault", "plane size_short");
+    get_plane(&v, PLANE_PRIMARY, &p, NULL);
+    g_assert_null(egl_dmabuf_import(ctx, &p, &err));
+    g_assert_nonnull(err);
+    g_test_message("refused: %s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "the geometry needs"));
+    error_free(err);
+    dmabuf_plane_finish(&p);
+    sysfs_write(&v, "fault", "plane none");
+    sysfs_write(&v, "pause", "0");
+    vfio_close(&v);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const formats[] = {
+        "XRGB8888", "ARGB8888", "XBGR8888", "RGB565",
+    };
+    Error *err = NULL;
+    size_t i;
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    require_all = g_getenv("EGL_DMABUF_TEST_REQUIRE") != NULL;
+    ctx = egl_dmabuf_context_new(NULL, &err);
+    if (!ctx) {
+        printf("# no EGL context: %s\n", error_get_pretty(err));
+        error_free(err);
+    }
+
+    g_test_add_func("/egl-vfio/mbochs/odd-size", test_mbochs_odd_size);
+    g_test_add_func("/egl-vfio/mbochs/read-only", test_mbochs_read_only);
+    for (i = 0; i < G_N_ELEMENTS(formats); i++) {
+        g_autofree char *path = g_strdup_printf("/egl-vfio/vgpusim/format/%s",
+                                                formats[i]);
+
+        g_test_add_data_func(path, formats[i], test_vgpusim_format);
+    }
+    g_test_add_func("/egl-vfio/vgpusim/cursor", test_vgpusim_cursor);
+    g_test_add_func("/egl-vfio/vgpusim/size-short", test_vgpusim_size_short);
+
+    ret = g_test_run();
+    egl_dmabuf_context_free(ctx);
+    return ret;
+}

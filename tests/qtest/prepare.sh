@@ -1,0 +1,24 @@
+#!/bin/sh
+# prepare.sh BUILD_DIR: what QEMU-in-the-VM runs (check-qtest, demo) need:
+# the overlay QEMU (scripts/build-qemu.sh), vgpusim.ko, and the Python
+# drivers copied into the build root, which the VM shares at /sysroot.
+# Prints eval-able QEMU_IN_ROOT=, VGPUSIM_KO=, DRIVERS= (paths in the root).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$repo/scripts/lib.sh"
+bdir=${1:?usage: prepare.sh BUILD_DIR}
+mkdir -p "$bdir"
+
+"$repo/scripts/build-qemu.sh" "$bdir/qemu" >&2 || die "QEMU build failed"
+root=$(cat "$bdir/qemu/root-path")
+eval "$("$repo/tests/rig/vgpusim/build.sh" "$bdir/rig")"
+
+drivers=/opt/vfio-display-dmabuf
+mkdir -p "$root$drivers"
+for f in vfio_display.py display-test.py demo.py; do
+    cmp -s "$here/$f" "$root$drivers/$f" || cp "$here/$f" "$root$drivers/$f"
+done
+echo "QEMU_IN_ROOT=$(cat "$bdir/qemu/qemu-path-in-root")"
+echo "VGPUSIM_KO=$VGPUSIM_KO"
+echo "DRIVERS=$drivers"
