@@ -23,11 +23,19 @@ ui/dmabuf-plane.c
 include/hw/vfio/display-dmabuf.h
 hw/vfio/display-dmabuf.c
 hw/vfio/display-dmabuf-console.c
+include/ui/egl-dmabuf.h
+ui/egl-dmabuf.c
 "
+# install SRC DEST: copy only when different, so that mtimes stay
+install_file() {
+    mkdir -p "$(dirname "$2")"
+    cmp -s "$1" "$2" || cp "$1" "$2"
+}
 for f in $files; do
-    mkdir -p "$(dirname "$tree/$f")"
-    cmp -s "$top/$f" "$tree/$f" || cp "$top/$f" "$tree/$f"
+    install_file "$top/$f" "$tree/$f"
 done
+# the EGL layer compiles against epoxy inside QEMU
+install_file "$top/include/ui/gl-api/epoxy/egl-dmabuf-gl.h" "$tree/include/ui/egl-dmabuf-gl.h"
 
 for p in "$top"/patches/qemu-10.2/*.patch; do
     [ -f "$p" ] || continue
@@ -38,14 +46,19 @@ for p in "$top"/patches/qemu-10.2/*.patch; do
         die "patch $(basename "$p") does not apply to $tree (QEMU $ver); use a pristine 10.2 tree"
 done
 
-# trace events: one block between markers, replaced when ours changes
-te=$tree/hw/vfio/trace-events
-begin="# >>> vfio-display-dmabuf overlay"
-end="# <<< vfio-display-dmabuf overlay"
-want=$(printf '%s\n' "$begin"; cat "$top/hw/vfio/trace-events"; printf '%s\n' "$end")
-have=$(sed -n "/^$begin/,/^$end/p" "$te")
-if [ "$want" != "$have" ]; then
-    sed -i "/^$begin/,/^$end/d" "$te"
-    printf '%s\n' "$want" >> "$te"
-fi
+# trace events: one block per directory between markers, replaced when
+# ours changes
+add_trace_events() { # add_trace_events DIR
+    te=$tree/$1/trace-events
+    begin="# >>> vfio-display-dmabuf overlay"
+    end="# <<< vfio-display-dmabuf overlay"
+    want=$(printf '%s\n' "$begin"; cat "$top/$1/trace-events"; printf '%s\n' "$end")
+    have=$(sed -n "/^$begin/,/^$end/p" "$te")
+    if [ "$want" != "$have" ]; then
+        sed -i "/^$begin/,/^$end/d" "$te"
+        printf '%s\n' "$want" >> "$te"
+    fi
+}
+add_trace_events hw/vfio
+add_trace_events ui
 say "overlay applied to $tree (QEMU $ver)"

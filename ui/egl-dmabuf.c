@@ -1133,7 +1133,7 @@ bool egl_dmabuf_context_supports(const EglDmabufContext *c, uint32_t fourcc,
  */
 static char *check_fd(const EglDmabufContext *c, int fd, uint64_t need)
 {
-    long page = sysconf(_SC_PAGESIZE);
+    uint64_t page = qemu_real_host_page_size();
     struct statfs sfs;
     struct stat st;
     off_t size;
@@ -1158,10 +1158,10 @@ static char *check_fd(const EglDmabufContext *c, int fd, uint64_t need)
     if (!c->is_software) {
         return NULL;
     }
-    if (page > 0 && size % page != 0) {
+    if ((uint64_t)size % page != 0) {
         return g_strdup_printf("its size %lld is not a multiple of the page "
-                               "size %ld, so the software renderer cannot "
-                               "map it", (long long)size, page);
+                               "size %" PRIu64 ", so the software renderer "
+                               "cannot map it", (long long)size, page);
     }
     map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
@@ -1213,6 +1213,23 @@ static char *check_plane(const EglDmabufContext *c, const DmabufPlane *p,
            (uint64_t)p->stride[0] * (p->height - 1) +
            (uint64_t)p->width * cpp;
     return check_fd(c, p->fd[0], need);
+}
+
+bool egl_dmabuf_check(const EglDmabufContext *c, const DmabufPlane *p,
+                      Error **errp)
+{
+    g_autofree char *why = NULL;
+    bool use_modifier, external;
+    char name[5];
+
+    why = check_plane(c, p, &use_modifier, &external);
+    if (why) {
+        error_setg(errp, "cannot import the dma-buf (%ux%u %s mod "
+                   "0x%" PRIx64 "): %s", p->width, p->height,
+                   dmabuf_format_name(p->fourcc, name), p->modifier, why);
+        return false;
+    }
+    return true;
 }
 
 static void build_attrs(AttrList *l, const DmabufPlane *p, bool use_modifier)

@@ -173,6 +173,11 @@ static void show_gl(VFIODmabufConsole *c, unsigned int ev)
         dpy_gl_scanout_disable(con);
     }
     if (ev & VFIO_DMABUF_EV_NEW_SCANOUT) {
+        /*
+         * An off-screen GL display (egl-headless) reads frames back into
+         * the console surface: give it the frame's size first.
+         */
+        qemu_console_resize(con, pri->plane.width, pri->plane.height);
         dpy_gl_scanout_dmabuf(con, gl_buf(pri));
     }
     if (ev & VFIO_DMABUF_EV_CURSOR_GONE) {

@@ -118,6 +118,20 @@ bool egl_dmabuf_context_supports(const EglDmabufContext *ctx,
                                  uint32_t fourcc, uint64_t modifier);
 
 /**
+ * egl_dmabuf_check:
+ * @ctx: context
+ * @plane: borrowed; its fds are not consumed
+ * @errp: error object
+ *
+ * The checks egl_dmabuf_import() makes before eglCreateImage, alone: for a
+ * consumer that imports through other code (QEMU's egl-helpers) but must
+ * not hand the driver a buffer that would crash it.
+ * Returns: true if @plane may be imported, or false with @errp set.
+ */
+bool egl_dmabuf_check(const EglDmabufContext *ctx, const DmabufPlane *plane,
+                      Error **errp);
+
+/**
  * egl_dmabuf_import:
  * @ctx: context
  * @plane: borrowed; its fds are not consumed and may be closed right after

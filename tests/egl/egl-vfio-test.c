@@ -266,7 +266,7 @@ static uint32_t vgs_frame(Vfio *v)
     g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
     f = strstr(text, "\nframe=");
     g_assert_nonnull(f);
-    return (uint32_t)strtoul(f + 7, NULL, 10);
+    return (uint32_t)g_ascii_strtoull(f + 7, NULL, 10);
 }
 
 static const uint8_t *px_at(const uint8_t *rgba, uint32_t w, uint32_t x,

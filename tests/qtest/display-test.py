@@ -294,6 +294,8 @@ CONFIGS = [
     ['-display', 'none', '-vnc', '127.0.0.1:1'],
     ['-display', 'egl-headless'],
     ['-display', 'egl-headless', '-vnc', '127.0.0.1:1'],
+    ['-display', 'none', '-spice',
+     'unix=on,addr=/tmp/vd-spice.sock,disable-ticketing=on,gl=on'],
 ]
 
 
@@ -308,28 +310,35 @@ def suite_compare():
     for disp in CONFIGS:
         q = start_qemu(disp + ['-device', 'vfio-pci,sysfsdev=%s,display=on,'
                                'id=vgpu,addr=05.0' % SYSFS] + EXTRA)
-        if q.alive():
-            ctl('step', 3)
-            want = int(kv(ctl('state'))['frame'])
-            img, err = shot_until(q, 'compare', lambda i: decode_frame(i) == want,
-                                  timeout=4)
-            if err:
-                result = 'runs; screendump: ' + err
-            elif img and decode_frame(img) == want:
-                result = 'runs; screendump shows the frame (%dx%d, frame %d)' % (
-                    img.w, img.h, want)
-            else:
-                result = 'runs; screendump has no device pixels (%dx%d)' % (
-                    img.w, img.h) if img else 'runs; no screendump'
-        else:
-            out = q.output().strip().splitlines()
-            result = 'exits: ' + ' / '.join(out[-2:])
-        alive = q.alive()
+        try:
+            result = compare_one(q)
+        except (OSError, RuntimeError) as e:
+            time.sleep(0.5)
+            result = 'dies after start (%s): %s' % (q.status(), e)
+        tail = [ln for ln in q.output().strip().splitlines() if ln][-2:]
+        if not q.alive() and tail:
+            result += ' / ' + ' / '.join(tail)
         q.quit()
         note('COMPARE-RESULT: %s | %s' % (' '.join(disp), result))
         tap(True, '%s: %s' % (' '.join(disp), result[:150]))
-        if not alive:
-            time.sleep(0.5)
+
+
+def compare_one(q):
+    if not q.alive():
+        time.sleep(0.5)
+        return 'refuses to start (%s)' % q.status()
+    ctl('step', 3)
+    want = int(kv(ctl('state'))['frame'])
+    img, err = shot_until(q, 'compare', lambda i: decode_frame(i) == want,
+                          timeout=4)
+    if err:
+        return 'runs; screendump: ' + err
+    if img and decode_frame(img) == want:
+        return 'runs; screendump shows the frame (%dx%d, frame %d)' % (
+            img.w, img.h, want)
+    if img:
+        return 'runs; screendump has no device pixels (%dx%d)' % (img.w, img.h)
+    return 'runs; no screendump'
 
 
 def main():

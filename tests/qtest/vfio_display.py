@@ -72,14 +72,24 @@ class Qemu:
         deadline = time.time() + 30
         while not os.path.exists(self.qmp_path) and time.time() < deadline:
             time.sleep(0.05)
-        self.qmp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.qmp.connect(self.qmp_path)
-        self.qmp_file = self.qmp.makefile('rwb')
-        self._qmp_read()  # greeting
-        self.cmd('qmp_capabilities')
+        try:
+            self.qmp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.qmp.connect(self.qmp_path)
+            self.qmp_file = self.qmp.makefile('rwb')
+            self._qmp_read()  # greeting
+            self.cmd('qmp_capabilities')
+        except (OSError, RuntimeError):
+            self.qt = None  # QEMU went away while starting
 
     def alive(self):
         return self.qt is not None and self.proc.poll() is None
+
+    def status(self):
+        """How QEMU ended: 'running', 'exit N' or 'killed by signal N'."""
+        rc = self.proc.poll()
+        if rc is None:
+            return 'running'
+        return 'killed by signal %d' % -rc if rc < 0 else 'exit %d' % rc
 
     def output(self):
         self.log.flush()

@@ -17,6 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib.h>
+
+/* QEMU's page size helper, as in its include/qemu/osdep.h */
+static inline uintptr_t qemu_real_host_page_size(void)
+{
+    return getpagesize();
+}
 
 #endif
