@@ -45,8 +45,11 @@ check-asan: $(MESON_ASAN)/build.ninja
 check-qemu: qemu
 	tests/qemu-smoke.sh $(BUILD)/qemu/qemu-system-x86_64
 
+# the TCG test VM: engine against pristine mbochs and vgpusim, then the EGL
+# layer on Mesa's software renderer with real dma-bufs
 check-rig:
 	tests/rig/check-rig.sh $(BUILD)/rig
+	tests/egl/check-egl.sh $(BUILD)/egl
 
 check-qtest:
 	tests/qtest/check-qtest.sh $(BUILD)

@@ -8,7 +8,7 @@
 # against what the device shows (docs/vgpusim.md: pattern and encoding).
 #
 # Usage: display-test.py QEMU SUITE UUID OUTDIR [QEMU-ARGS...]
-#   SUITE: vgpusim | mbochs | compare
+#   SUITE: vgpusim | vgpusim-egl | mbochs | compare
 # Prints TAP; exit 0 when all pass.
 import os
 import struct
@@ -54,11 +54,14 @@ def start_qemu(args):
 
 # ---------------------------------------------------------------- suites
 
-VGPU_ARGS = ['-display', 'none',
-             '-device', 'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS]
+DEVICE_ARGS = ['-device',
+               'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS]
 
 
-def suite_vgpusim():
+def suite_vgpusim(display='none', path='cpu-mmap'):
+    """The whole display test on one display: `none` takes the CPU-mmap
+    path (no GL), `egl-headless` the GL dma-buf path (Mesa's software
+    device here: there is no GPU)."""
     ctl('pause', 1)
     ctl('front_buffer', 0)
     ctl('cursor', 'off')
@@ -67,9 +70,10 @@ def suite_vgpusim():
     ctl('fault', 'clear')
     live0 = int(kv(ctl('stats'))['live_dmabufs'])
 
-    q = start_qemu(VGPU_ARGS + ['-vnc', '127.0.0.1:0'] + EXTRA)
-    if not tap(q.alive(), 'QEMU starts with display=on and -display none',
-               q.output()):
+    q = start_qemu(['-display', display] + DEVICE_ARGS +
+                   ['-vnc', '127.0.0.1:0'] + EXTRA)
+    if not tap(q.alive(), 'QEMU starts with display=on and -display %s'
+               % display, q.output()):
         q.quit()
         return
 
@@ -87,8 +91,7 @@ def suite_vgpusim():
     bad = bars_ok(img)
     tap(not bad, 'colour bars match the device', '\n'.join(bad))
     st = q.stats()
-    tap(st.get('path') == 'cpu-mmap', 'no GL: the CPU-mmap path is used',
-        str(st))
+    tap(st.get('path') == path, 'the %s path is used' % path, str(st))
 
     # 2. page flips: the frame number advances
     ctl('step', 1)
@@ -287,6 +290,30 @@ def suite_mbochs():
     q.quit()
     tap(not q.alive(), 'QEMU quits cleanly')
 
+    # the same with a GL display on the software renderer: importing the
+    # read-only dma-buf would crash llvmpipe; the import guard refuses it
+    q = start_qemu(['-display', 'egl-headless', '-device',
+                    'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS]
+                   + EXTRA)
+    if not tap(q.alive(), 'QEMU starts with pristine mbochs and egl-headless',
+               q.output()):
+        q.quit()
+        return
+    q.cfg_write32(dev, 0x10, 0xe0000000)
+    q.cfg_write32(dev, 0x18, 0xe1000000)
+    q.cfg_write32(dev, 0x04, 0x7)
+    for idx, val in ((4, 0), (1, 640), (2, 480), (3, 32), (6, 640), (7, 480),
+                     (8, 0), (9, 0), (4, 1)):
+        q.qtest('writew 0x%x 0x%x' % (dispi + 2 * idx, val))
+    wait_for(lambda: int(q.stats().get('gets', 0)) >= 1, timeout=10)
+    time.sleep(2.0)
+    out = q.output()
+    tap(q.alive() and out.count('cannot import the dma-buf') == 1,
+        'egl-headless: the read-only dma-buf is refused before import, '
+        'one warning, QEMU alive (no llvmpipe crash)', out[-1500:])
+    q.quit()
+    tap(not q.alive(), 'QEMU quits cleanly')
+
 
 # display configurations compared between upstream and ours
 CONFIGS = [
@@ -343,7 +370,9 @@ def compare_one(q):
 
 def main():
     os.makedirs(OUTDIR, exist_ok=True)
-    {'vgpusim': suite_vgpusim, 'mbochs': suite_mbochs,
+    {'vgpusim': suite_vgpusim,
+     'vgpusim-egl': lambda: suite_vgpusim('egl-headless', 'gl-dmabuf'),
+     'mbochs': suite_mbochs,
      'compare': suite_compare}[SUITE]()
     print('1..%d' % n_tests)
     print('# %s: %d of %d failed' % (SUITE, n_fail, n_tests))
