@@ -37,6 +37,27 @@ debian_mirror() {
     return 1
 }
 
+# build_dir DEFAULT [ARGS...]: for scripts whose arguments are
+# "[BUILD_DIR] [-- MORE...]". Sets bdir to BUILD_DIR (DEFAULT when it is
+# absent or empty), created and made absolute, and bdir_args to how many of
+# ARGS come before MORE, for the caller to shift:
+#     build_dir "$repo/build/rig" "$@"; shift "$bdir_args"
+build_dir() {
+    bdir=$1
+    shift
+    bdir_args=0
+    if [ $# -gt 0 ] && [ "$1" != -- ]; then
+        [ -n "$1" ] && bdir=$1
+        shift
+        bdir_args=1
+    fi
+    if [ "${1:-}" = -- ]; then
+        bdir_args=$((bdir_args + 1))
+    fi
+    mkdir -p "$bdir" || die "cannot create $bdir"
+    bdir=$(cd "$bdir" && pwd)
+}
+
 # hash_of FILE...: a short content hash of the given files/strings.
 hash_of() {
     cat "$@" | sha256sum | cut -c1-16

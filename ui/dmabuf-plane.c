@@ -11,34 +11,26 @@
 
 #include "ui/dmabuf-plane.h"
 
-/*
- * The codes below are DRM fourccs from <drm/drm_fourcc.h>. They are spelled
- * out here so that this file builds with only the Linux uapi headers and no
- * libdrm; each is fourcc_code(a, b, c, d) = a | b << 8 | c << 16 | d << 24.
- */
-#define FOURCC(a, b, c, d) \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
-     ((uint32_t)(d) << 24))
-
+/* DRM fourccs from <drm/drm_fourcc.h>, spelled out by DMABUF_FOURCC() */
 static const struct {
     uint32_t fourcc;
     unsigned int cpp;
 } formats[] = {
-    { FOURCC('X', 'R', '2', '4'), 4 }, /* XRGB8888 */
-    { FOURCC('A', 'R', '2', '4'), 4 }, /* ARGB8888 */
-    { FOURCC('X', 'B', '2', '4'), 4 }, /* XBGR8888 */
-    { FOURCC('A', 'B', '2', '4'), 4 }, /* ABGR8888 */
-    { FOURCC('R', 'X', '2', '4'), 4 }, /* RGBX8888 */
-    { FOURCC('B', 'X', '2', '4'), 4 }, /* BGRX8888 */
-    { FOURCC('R', 'A', '2', '4'), 4 }, /* RGBA8888 */
-    { FOURCC('B', 'A', '2', '4'), 4 }, /* BGRA8888 */
-    { FOURCC('X', 'R', '3', '0'), 4 }, /* XRGB2101010 */
-    { FOURCC('A', 'R', '3', '0'), 4 }, /* ARGB2101010 */
-    { FOURCC('X', 'B', '3', '0'), 4 }, /* XBGR2101010 */
-    { FOURCC('R', 'G', '2', '4'), 3 }, /* RGB888 */
-    { FOURCC('B', 'G', '2', '4'), 3 }, /* BGR888 */
-    { FOURCC('R', 'G', '1', '6'), 2 }, /* RGB565 */
-    { FOURCC('B', 'G', '1', '6'), 2 }, /* BGR565 */
+    { DMABUF_FOURCC('X', 'R', '2', '4'), 4 }, /* XRGB8888 */
+    { DMABUF_FOURCC('A', 'R', '2', '4'), 4 }, /* ARGB8888 */
+    { DMABUF_FOURCC('X', 'B', '2', '4'), 4 }, /* XBGR8888 */
+    { DMABUF_FOURCC('A', 'B', '2', '4'), 4 }, /* ABGR8888 */
+    { DMABUF_FOURCC('R', 'X', '2', '4'), 4 }, /* RGBX8888 */
+    { DMABUF_FOURCC('B', 'X', '2', '4'), 4 }, /* BGRX8888 */
+    { DMABUF_FOURCC('R', 'A', '2', '4'), 4 }, /* RGBA8888 */
+    { DMABUF_FOURCC('B', 'A', '2', '4'), 4 }, /* BGRA8888 */
+    { DMABUF_FOURCC('X', 'R', '3', '0'), 4 }, /* XRGB2101010 */
+    { DMABUF_FOURCC('A', 'R', '3', '0'), 4 }, /* ARGB2101010 */
+    { DMABUF_FOURCC('X', 'B', '3', '0'), 4 }, /* XBGR2101010 */
+    { DMABUF_FOURCC('R', 'G', '2', '4'), 3 }, /* RGB888 */
+    { DMABUF_FOURCC('B', 'G', '2', '4'), 3 }, /* BGR888 */
+    { DMABUF_FOURCC('R', 'G', '1', '6'), 2 }, /* RGB565 */
+    { DMABUF_FOURCC('B', 'G', '1', '6'), 2 }, /* BGR565 */
 };
 
 void dmabuf_plane_init(DmabufPlane *p)

@@ -29,15 +29,12 @@
 /*
  * DRM fourccs and modifiers from <drm/drm_fourcc.h>, spelled out so that
  * this file needs neither libdrm nor the kernel's drm headers (the values
- * are ABI; ui/dmabuf-plane.c does the same).
+ * are ABI; see DMABUF_FOURCC()).
  */
-#define FOURCC(a, b, c, d) \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
-     ((uint32_t)(d) << 24))
-#define FMT_XRGB8888            FOURCC('X', 'R', '2', '4')
-#define FMT_ARGB8888            FOURCC('A', 'R', '2', '4')
-#define FMT_XBGR8888            FOURCC('X', 'B', '2', '4')
-#define FMT_ABGR8888            FOURCC('A', 'B', '2', '4')
+#define FMT_XRGB8888            DMABUF_FOURCC('X', 'R', '2', '4')
+#define FMT_ARGB8888            DMABUF_FOURCC('A', 'R', '2', '4')
+#define FMT_XBGR8888            DMABUF_FOURCC('X', 'B', '2', '4')
+#define FMT_ABGR8888            DMABUF_FOURCC('A', 'B', '2', '4')
 #define MOD_LINEAR              0ULL
 #define MOD_INVALID             0x00ffffffffffffffULL
 

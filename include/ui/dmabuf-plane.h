@@ -19,6 +19,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * A DRM fourcc code, as fourcc_code() in <drm/drm_fourcc.h>. Spelled out so
+ * that users need neither libdrm nor the kernel's drm headers (the codes are
+ * ABI); DMABUF_FOURCC('X', 'R', '2', '4') is DRM_FORMAT_XRGB8888.
+ */
+#define DMABUF_FOURCC(a, b, c, d) \
+    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
+     ((uint32_t)(d) << 24))
+
 /* A VFIO dma-buf is single-planar; keep room for multi-planar formats. */
 #define DMABUF_MAX_FDS 4
 

@@ -22,14 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 repo=$(cd "$here/../.." && pwd)
 
-bdir=$repo/build/egl
-if [ $# -gt 0 ] && [ "$1" != -- ]; then
-    bdir=$1
-    shift
-fi
-[ "${1:-}" = -- ] && shift
-mkdir -p "$bdir"
-bdir=$(cd "$bdir" && pwd)
+build_dir "$repo/build/egl" "$@"
+shift "$bdir_args"
 
 root=$("$repo/scripts/build-root.sh") || die "scripts/build-root.sh failed"
 

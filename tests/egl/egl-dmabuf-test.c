@@ -26,19 +26,12 @@
 #include "ui/egl-dmabuf.h"
 #include "shim-trace.h"
 
-#ifdef NDEBUG
-#error "tests need assertions"
-#endif
-
-#define FOURCC(a, b, c, d) \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
-     ((uint32_t)(d) << 24))
-#define FMT_XRGB8888    FOURCC('X', 'R', '2', '4')
-#define FMT_ARGB8888    FOURCC('A', 'R', '2', '4')
-#define FMT_XBGR8888    FOURCC('X', 'B', '2', '4')
-#define FMT_ABGR8888    FOURCC('A', 'B', '2', '4')
-#define FMT_RGB565      FOURCC('R', 'G', '1', '6')
-#define FMT_UNKNOWN     FOURCC('V', 'G', 'S', '?')
+#define FMT_XRGB8888    DMABUF_FOURCC('X', 'R', '2', '4')
+#define FMT_ARGB8888    DMABUF_FOURCC('A', 'R', '2', '4')
+#define FMT_XBGR8888    DMABUF_FOURCC('X', 'B', '2', '4')
+#define FMT_ABGR8888    DMABUF_FOURCC('A', 'B', '2', '4')
+#define FMT_RGB565      DMABUF_FOURCC('R', 'G', '1', '6')
+#define FMT_UNKNOWN     DMABUF_FOURCC('V', 'G', 'S', '?')
 #define MOD_LINEAR      0ULL
 #define MOD_X_TILED     0x0100000000000001ULL /* I915_FORMAT_MOD_X_TILED */
 

@@ -23,31 +23,12 @@
 
 #include "qapi/error.h"
 #include "ui/egl-dmabuf.h"
+#include "rig-vfio.h"
 
-#ifdef NDEBUG
-#error "tests need assertions"
-#endif
-
-#define FOURCC(a, b, c, d) \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
-     ((uint32_t)(d) << 24))
-#define FMT_ABGR8888    FOURCC('A', 'B', '2', '4')
+#define FMT_ABGR8888    DMABUF_FOURCC('A', 'B', '2', '4')
 
 #define PLANE_PRIMARY   1
 #define PLANE_CURSOR    2
-
-/* mbochs: bochs dispi registers, 16 bit, at BAR2 + 0x500 + 2 * index */
-#define DISPI_BASE          0x500
-#define DISPI_XRES          1
-#define DISPI_YRES          2
-#define DISPI_BPP           3
-#define DISPI_ENABLE        4
-#define DISPI_VIRT_WIDTH    6
-#define DISPI_VIRT_HEIGHT   7
-#define DISPI_X_OFFSET      8
-#define DISPI_Y_OFFSET      9
-#define DISPI_ENABLED       0x01
-#define DISPI_LFB_ENABLED   0x40
 
 /* vgpusim's mode for these tests */
 #define VGS_W           640
@@ -56,10 +37,8 @@
 #define CURSOR_Y        150
 
 typedef struct Vfio {
-    int container;
-    int group;
-    int device;
-    char *sysfs;                /* /sys/bus/mdev/devices/<uuid> */
+    RigVfio dev;
+    const char *uuid;           /* from the environment */
 } Vfio;
 
 static EglDmabufContext *ctx;
@@ -75,60 +54,42 @@ static void skip_or_fail(const char *why)
     }
 }
 
+/* Fails the test with *@errp's message unless @ok; frees *@errp. */
+static void assert_ok(bool ok, Error **errp, const char *what)
+{
+    if (!ok) {
+        g_test_message("%s: %s", what, error_get_pretty(*errp));
+        error_free(*errp);
+        *errp = NULL;
+    }
+    g_assert_true(ok);
+}
+
 /* container, group, device of the mdev in $RIG_MDEV_<parent> */
 static bool vfio_open(Vfio *v, const char *parent)
 {
     g_autofree char *env = g_strdup_printf("RIG_MDEV_%s", parent);
-    struct vfio_group_status status = { .argsz = sizeof(status) };
-    const char *uuid = g_getenv(env);
-    g_autofree char *link = NULL;
-    g_autofree char *target = NULL;
-    g_autofree char *group = NULL;
+    Error *err = NULL;
 
-    v->container = v->group = v->device = -1;
+    v->dev.container = v->dev.group = v->dev.device = -1;
+    v->uuid = g_getenv(env);
     if (!ctx) {
         skip_or_fail("no EGL context");
         return false;
     }
-    if (!uuid) {
+    if (!v->uuid) {
         g_autofree char *why = g_strdup_printf("no %s mdev ($%s unset)",
                                                parent, env);
         skip_or_fail(why);
         return false;
     }
-    v->sysfs = g_strdup_printf("/sys/bus/mdev/devices/%s", uuid);
-    link = g_strdup_printf("%s/iommu_group", v->sysfs);
-    target = g_file_read_link(link, NULL);
-    g_assert_nonnull(target);
-    group = g_strdup_printf("/dev/vfio/%s", strrchr(target, '/') + 1);
-    v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-    g_assert_cmpint(v->container, >=, 0);
-    v->group = open(group, O_RDWR | O_CLOEXEC);
-    g_assert_cmpint(v->group, >=, 0);
-    g_assert_cmpint(ioctl(v->group, VFIO_GROUP_GET_STATUS, &status), ==, 0);
-    g_assert_true(status.flags & VFIO_GROUP_FLAGS_VIABLE);
-    g_assert_cmpint(ioctl(v->group, VFIO_GROUP_SET_CONTAINER,
-                          &v->container), ==, 0);
-    g_assert_cmpint(ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU),
-                    ==, 0);
-    v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
-    g_assert_cmpint(v->device, >=, 0);
+    assert_ok(rig_vfio_open(&v->dev, v->uuid, &err), &err, v->uuid);
     return true;
 }
 
 static void vfio_close(Vfio *v)
 {
-    if (v->device >= 0) {
-        close(v->device);
-    }
-    if (v->group >= 0) {
-        close(v->group);
-    }
-    if (v->container >= 0) {
-        close(v->container);
-    }
-    v->container = v->group = v->device = -1;
-    g_clear_pointer(&v->sysfs, g_free);
+    rig_vfio_close(&v->dev);
 }
 
 /*
@@ -148,11 +109,11 @@ static void get_plane(Vfio *v, uint32_t type, DmabufPlane *p,
         info.argsz = sizeof(info);
         info.flags = VFIO_GFX_PLANE_TYPE_DMABUF;
         info.drm_plane_type = type;
-        ret = ioctl(v->device, VFIO_DEVICE_QUERY_GFX_PLANE, &info);
+        ret = ioctl(v->dev.device, VFIO_DEVICE_QUERY_GFX_PLANE, &info);
     }
     g_assert_cmpint(ret, ==, 0);
     g_assert_cmpuint(info.dmabuf_id, !=, 0);
-    fd = ioctl(v->device, VFIO_DEVICE_GET_GFX_DMABUF, &info.dmabuf_id);
+    fd = ioctl(v->dev.device, VFIO_DEVICE_GET_GFX_DMABUF, &info.dmabuf_id);
     g_assert_cmpint(fd, >=, 0);
     dmabuf_plane_init(p);
     p->fourcc = info.drm_format;
@@ -171,19 +132,9 @@ static void get_plane(Vfio *v, uint32_t type, DmabufPlane *p,
 /* ------------------------------------------------------------------ */
 /* mbochs: what Mesa's software renderer would crash on */
 
-static void dispi_write(Vfio *v, uint64_t bar2, unsigned int index,
-                        uint16_t val)
-{
-    g_assert_cmpint(pwrite(v->device, &val, sizeof(val),
-                           bar2 + DISPI_BASE + 2 * index), ==, sizeof(val));
-}
-
 static void mbochs_refused(uint16_t w, uint16_t h, const char *expect)
 {
-    struct vfio_region_info ri = {
-        .argsz = sizeof(ri), /* mbochs refuses a larger argsz */
-        .index = VFIO_PCI_BAR2_REGION_INDEX,
-    };
+    uint64_t bar2, bar2_size;
     Error *err = NULL;
     DmabufPlane p;
     Vfio v;
@@ -197,17 +148,9 @@ static void mbochs_refused(uint16_t w, uint16_t h, const char *expect)
         vfio_close(&v);
         return;
     }
-    g_assert_cmpint(ioctl(v.device, VFIO_DEVICE_GET_REGION_INFO, &ri), ==, 0);
-    dispi_write(&v, ri.offset, DISPI_ENABLE, 0);
-    dispi_write(&v, ri.offset, DISPI_XRES, w);
-    dispi_write(&v, ri.offset, DISPI_YRES, h);
-    dispi_write(&v, ri.offset, DISPI_BPP, 32);
-    dispi_write(&v, ri.offset, DISPI_VIRT_WIDTH, w);
-    dispi_write(&v, ri.offset, DISPI_VIRT_HEIGHT, h);
-    dispi_write(&v, ri.offset, DISPI_X_OFFSET, 0);
-    dispi_write(&v, ri.offset, DISPI_Y_OFFSET, 0);
-    dispi_write(&v, ri.offset, DISPI_ENABLE,
-                DISPI_ENABLED | DISPI_LFB_ENABLED);
+    assert_ok(rig_vfio_region(&v.dev, VFIO_PCI_BAR2_REGION_INDEX, &bar2,
+                              &bar2_size, &err), &err, "BAR2");
+    g_assert_cmpint(rig_mbochs_set_mode(&v.dev, bar2, w, h, h, 0), ==, 0);
 
     /* one GET per id: pristine mbochs corrupts memory on a second one */
     get_plane(&v, PLANE_PRIMARY, &p, NULL);
@@ -220,7 +163,7 @@ static void mbochs_refused(uint16_t w, uint16_t h, const char *expect)
     g_assert_nonnull(strstr(error_get_pretty(err), expect));
     error_free(err);
     dmabuf_plane_finish(&p);
-    dispi_write(&v, ri.offset, DISPI_ENABLE, 0);
+    g_assert_cmpint(rig_dispi_write(&v.dev, bar2, DISPI_ENABLE, 0), ==, 0);
     vfio_close(&v);
 }
 
@@ -241,17 +184,11 @@ static void test_mbochs_read_only(void)
 
 static void sysfs_write(Vfio *v, const char *file, const char *val)
 {
-    g_autofree char *path = g_strdup_printf("%s/vgpusim/%s", v->sysfs, file);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    ssize_t n = -1;
+    int ret = rig_vgs_write(v->uuid, file, val);
 
-    if (fd >= 0) {
-        n = write(fd, val, strlen(val));
-        close(fd);
-    }
-    if (n != (ssize_t)strlen(val)) {
-        g_test_message("write \"%s\" to %s: %s", val, path,
-                       g_strerror(errno));
+    if (ret < 0) {
+        g_test_message("write \"%s\" to vgpusim/%s: %s", val, file,
+                       g_strerror(-ret));
         g_assert_not_reached();
     }
 }
@@ -259,14 +196,13 @@ static void sysfs_write(Vfio *v, const char *file, const char *val)
 /* the frame number from vgpusim's "state" file */
 static uint32_t vgs_frame(Vfio *v)
 {
-    g_autofree char *path = g_strdup_printf("%s/vgpusim/state", v->sysfs);
     g_autofree char *text = NULL;
-    const char *f;
+    int64_t f;
 
-    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-    f = strstr(text, "\nframe=");
-    g_assert_nonnull(f);
-    return (uint32_t)g_ascii_strtoull(f + 7, NULL, 10);
+    g_assert_cmpint(rig_vgs_read(v->uuid, "state", &text), ==, 0);
+    f = rig_kv(text, "frame");
+    g_assert_cmpint(f, >=, 0);
+    return (uint32_t)f;
 }
 
 static const uint8_t *px_at(const uint8_t *rgba, uint32_t w, uint32_t x,
@@ -289,7 +225,8 @@ static void check_vgs_pattern(const uint8_t *rgba, uint32_t w, uint32_t h,
         { 255, 255, 255 }, { 255, 255, 0 }, { 0, 255, 255 }, { 0, 255, 0 },
         { 255, 0, 255 }, { 255, 0, 0 }, { 0, 0, 255 }, { 0, 0, 0 },
     };
-    uint32_t v = 0, c = 0, i;
+    int64_t f;
+    uint32_t i;
 
     for (i = 0; i < 8; i++) {
         uint32_t x = w * i / 8 + w / 16;
@@ -301,12 +238,9 @@ static void check_vgs_pattern(const uint8_t *rgba, uint32_t w, uint32_t h,
             g_assert_not_reached();
         }
     }
-    for (i = 0; i < 32; i++) {
-        v = v << 1 | (px_at(rgba, w, i, 4)[1] > 128);
-        c = c << 1 | (px_at(rgba, w, 32 + i, 4)[1] > 128);
-    }
-    g_assert_cmphex(v ^ c, ==, 0xffffffff);
-    g_assert_cmpuint(v, ==, frame);
+    f = rig_vgs_frame(px_at(rgba, w, 0, 4), FMT_ABGR8888);
+    g_assert_cmpint(f, >=, 0); /* the check bits match */
+    g_assert_cmpint(f, ==, frame);
 }
 
 static uint8_t *draw_and_read(EglDmabufTarget *t, const EglDmabufImage *img,

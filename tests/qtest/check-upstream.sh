@@ -9,9 +9,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$repo/scripts/lib.sh"
-bdir=${1:-$repo/build}
-mkdir -p "$bdir"
-bdir=$(cd "$bdir" && pwd)
+build_dir "$repo/build" "$@"
 
 eval "$("$here/prepare.sh" "$bdir")"
 UPSTREAM=1 "$repo/scripts/build-qemu.sh" "$bdir/qemu-upstream" >&2

@@ -207,6 +207,22 @@ def suite_vgpusim(display='none', path='cpu-mmap'):
 
     q.quit()
     tap(not q.alive(), 'QEMU quits cleanly')
+    # 9. EDID: QEMU writes a monitor with xres x yres into the device's EDID
+    # region; the simulated vGPU applies its preferred mode at link up
+    q = start_qemu(['-display', display, '-device',
+                    'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0,'
+                    'xres=1024,yres=768' % SYSFS] + EXTRA)
+    edid = wait_for(lambda: 'preferred=1024x768' in ctl('edid') and ctl('edid'))
+    tap(bool(edid) and 'applied=1' in ctl('edid'),
+        'EDID from xres/yres reaches the device: preferred mode 1024x768',
+        ctl('edid'))
+    img, _ = shot_until(q, 'edid', lambda i: (i.w, i.h) == (1024, 768))
+    tap(img is not None and (img.w, img.h) == (1024, 768),
+        'the guest mode follows the EDID: screendump is 1024x768',
+        img and '%dx%d' % (img.w, img.h))
+    q.quit()
+    ctl('mode', '640x480')
+
     def live():
         return int(kv(ctl('stats'))['live_dmabufs'])
     wait_for(lambda: live() == live0, timeout=5)

@@ -9,9 +9,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 repo=$(cd "$here/../.." && pwd)
-bdir=${1:-$repo/build/rig}
-mkdir -p "$bdir"
-bdir=$(cd "$bdir" && pwd)
+build_dir "$repo/build/rig" "$@"
 
 kinfo=$("$here/fetch-kernel.sh") || die "fetch-kernel.sh failed"
 eval "$kinfo"

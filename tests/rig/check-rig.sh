@@ -17,14 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 repo=$(cd "$here/../.." && pwd)
 
-bdir=$repo/build/rig
-if [ $# -gt 0 ] && [ "$1" != -- ]; then
-    bdir=$1
-    shift
-fi
-[ "${1:-}" = -- ] && shift
-mkdir -p "$bdir"
-bdir=$(cd "$bdir" && pwd)
+build_dir "$repo/build/rig" "$@"
+shift "$bdir_args"
 
 "$here/fetch-kernel.sh" > "$bdir/kernel.env" || die "fetch-kernel.sh failed"
 command -v gcc >/dev/null || die "gcc is missing (apt-get install gcc libc6-dev)"

@@ -33,35 +33,16 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "hw/vfio/display-dmabuf.h"
+#include "rig-vfio.h"
 
-#ifdef NDEBUG
-#error "tests need assertions"
-#endif
-
-#define FOURCC(a, b, c, d) \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
-     ((uint32_t)(d) << 24))
-#define XR24 FOURCC('X', 'R', '2', '4')
-#define AR24 FOURCC('A', 'R', '2', '4')
-#define XB24 FOURCC('X', 'B', '2', '4')
-#define RG16 FOURCC('R', 'G', '1', '6')
+#define XR24 DMABUF_FOURCC('X', 'R', '2', '4')
+#define AR24 DMABUF_FOURCC('A', 'R', '2', '4')
+#define XB24 DMABUF_FOURCC('X', 'B', '2', '4')
+#define RG16 DMABUF_FOURCC('R', 'G', '1', '6')
 
 #define PLANE_PRIMARY 1
 #define PLANE_CURSOR  2
 #define PAGE_ALIGN(x) (((x) + 4095) & ~(uint64_t)4095)
-
-/* mbochs: bochs dispi registers, 16 bit, at BAR2 + 0x500 + 2 * index */
-#define DISPI_BASE              0x500
-#define DISPI_XRES              1
-#define DISPI_YRES              2
-#define DISPI_BPP               3
-#define DISPI_ENABLE            4
-#define DISPI_VIRT_WIDTH        6
-#define DISPI_VIRT_HEIGHT       7
-#define DISPI_X_OFFSET          8
-#define DISPI_Y_OFFSET          9
-#define DISPI_ENABLED           0x01
-#define DISPI_LFB_ENABLED       0x40
 
 /* vgpusim: the mode every sub-case starts from */
 #define VGS_W 640
@@ -80,9 +61,7 @@ typedef struct RigCase {
 struct Rig {
     const char *kind;           /* "mbochs" or "vgpusim" */
     const char *uuid;
-    int container;
-    int group;
-    int device;
+    RigVfio vfio;               /* container, group, device */
     VFIODisplayDmabuf *d;
     uint64_t bar0_off, bar0_size, bar2_off;
     void *vram;                 /* BAR0 mmap (mbochs) */
@@ -188,91 +167,13 @@ static int count_open_fds(void)
 /* ------------------------------------------------------------------ */
 /* the device */
 
-static bool region_info(Rig *r, unsigned int index, uint64_t *off,
-                        uint64_t *size, Error **errp)
-{
-    /* 32 bytes: mbochs refuses an argsz above its own struct */
-    struct vfio_region_info ri = { .argsz = sizeof(ri), .index = index };
-
-    if (ioctl(r->device, VFIO_DEVICE_GET_REGION_INFO, &ri) < 0) {
-        error_setg_errno(errp, errno, "VFIO_DEVICE_GET_REGION_INFO %u", index);
-        return false;
-    }
-    *off = ri.offset;
-    *size = ri.size;
-    return true;
-}
-
-/* container, group, device; the fds land in @r */
-static bool rig_open(Rig *r, Error **errp)
-{
-    struct vfio_group_status status = { .argsz = sizeof(status) };
-    g_autofree char *link_path = NULL;
-    g_autofree char *target = NULL;
-    g_autofree char *group_name = NULL;
-    g_autofree char *group_path = NULL;
-    GError *gerr = NULL;
-
-    link_path = g_strdup_printf("/sys/bus/mdev/devices/%s/iommu_group",
-                                r->uuid);
-    target = g_file_read_link(link_path, &gerr);
-    if (!target) {
-        error_setg(errp, "%s", gerr->message);
-        g_error_free(gerr);
-        return false;
-    }
-    group_name = g_path_get_basename(target);
-    group_path = g_strdup_printf("/dev/vfio/%s", group_name);
-
-    r->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-    if (r->container < 0) {
-        error_setg_errno(errp, errno, "open /dev/vfio/vfio");
-        return false;
-    }
-    r->group = open(group_path, O_RDWR | O_CLOEXEC);
-    if (r->group < 0) {
-        error_setg_errno(errp, errno, "open %s", group_path);
-        return false;
-    }
-    if (ioctl(r->group, VFIO_GROUP_GET_STATUS, &status) < 0 ||
-        !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-        error_setg(errp, "group %s is not viable", group_name);
-        return false;
-    }
-    if (ioctl(r->group, VFIO_GROUP_SET_CONTAINER, &r->container) < 0) {
-        error_setg_errno(errp, errno, "VFIO_GROUP_SET_CONTAINER");
-        return false;
-    }
-    if (ioctl(r->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
-        error_setg_errno(errp, errno, "VFIO_SET_IOMMU");
-        return false;
-    }
-    r->device = ioctl(r->group, VFIO_GROUP_GET_DEVICE_FD, r->uuid);
-    if (r->device < 0) {
-        error_setg_errno(errp, errno, "VFIO_GROUP_GET_DEVICE_FD %s", r->uuid);
-        return false;
-    }
-    return true;
-}
-
 static void rig_close(Rig *r)
 {
     if (r->vram) {
         munmap(r->vram, r->bar0_size);
         r->vram = NULL;
     }
-    if (r->device >= 0) {
-        close(r->device);
-        r->device = -1;
-    }
-    if (r->group >= 0) {
-        close(r->group);
-        r->group = -1;
-    }
-    if (r->container >= 0) {
-        close(r->container);
-        r->container = -1;
-    }
+    rig_vfio_close(&r->vfio);
 }
 
 /* Opens the device and builds the engine on the production ioctl ops. */
@@ -282,14 +183,14 @@ static bool open_engine(Rig *r)
     bool ok;
 
     r->fds_before_open = count_open_fds();
-    ok = rig_open(r, &err);
+    ok = rig_vfio_open(&r->vfio, r->uuid, &err);
     if (!CHECK(r, ok, "open mdev %s: %s", r->uuid,
                ok ? "ok" : error_get_pretty(err))) {
         error_free(err);
         return false;
     }
     ok = vfio_display_dmabuf_probe(vfio_display_dmabuf_ioctl_ops(),
-                                   &r->device, &err);
+                                   &r->vfio.device, &err);
     if (!CHECK(r, ok, "probe: %s", ok ? "dma-buf planes" :
                error_get_pretty(err))) {
         error_free(err);
@@ -297,7 +198,7 @@ static bool open_engine(Rig *r)
     }
     r->fds_after_open = count_open_fds();
     r->d = vfio_display_dmabuf_new(vfio_display_dmabuf_ioctl_ops(),
-                                   &r->device, NULL);
+                                   &r->vfio.device, NULL);
     return true;
 }
 
@@ -382,24 +283,14 @@ static bool check_plane(Rig *r, const VFIODmabufBuffer *b, uint32_t fourcc,
 
 static bool dispi_write(Rig *r, unsigned int index, uint16_t val)
 {
-    /* 16-bit writes only: mbochs ignores any other size */
-    return pwrite(r->device, &val, sizeof(val),
-                  r->bar2_off + DISPI_BASE + 2 * index) == sizeof(val);
+    return rig_dispi_write(&r->vfio, r->bar2_off, index, val) == 0;
 }
 
-/* A mode set the way a bochs driver does it: off, geometry, on. */
 static bool mbochs_set_mode(Rig *r, uint16_t w, uint16_t h, uint16_t virt_h,
                             uint16_t y_off)
 {
-    return dispi_write(r, DISPI_ENABLE, 0) &&
-           dispi_write(r, DISPI_XRES, w) &&
-           dispi_write(r, DISPI_YRES, h) &&
-           dispi_write(r, DISPI_BPP, 32) &&
-           dispi_write(r, DISPI_VIRT_WIDTH, w) &&
-           dispi_write(r, DISPI_VIRT_HEIGHT, virt_h) &&
-           dispi_write(r, DISPI_X_OFFSET, 0) &&
-           dispi_write(r, DISPI_Y_OFFSET, y_off) &&
-           dispi_write(r, DISPI_ENABLE, DISPI_ENABLED | DISPI_LFB_ENABLED);
+    return rig_mbochs_set_mode(&r->vfio, r->bar2_off, w, h, virt_h,
+                               y_off) == 0;
 }
 
 static uint32_t mbochs_pattern(uint64_t off)
@@ -417,10 +308,10 @@ static bool mbochs_open(Rig *r)
     if (!open_engine(r)) {
         return false;
     }
-    ok = region_info(r, VFIO_PCI_BAR0_REGION_INDEX, &r->bar0_off,
-                     &r->bar0_size, &err) &&
-         region_info(r, VFIO_PCI_BAR2_REGION_INDEX, &r->bar2_off, &size2,
-                     &err);
+    ok = rig_vfio_region(&r->vfio, VFIO_PCI_BAR0_REGION_INDEX, &r->bar0_off,
+                         &r->bar0_size, &err) &&
+         rig_vfio_region(&r->vfio, VFIO_PCI_BAR2_REGION_INDEX, &r->bar2_off,
+                         &size2, &err);
     if (!CHECK(r, ok, "BAR0 and BAR2 regions: %s",
                ok ? "ok" : error_get_pretty(err))) {
         error_free(err);
@@ -429,7 +320,7 @@ static bool mbochs_open(Rig *r)
     CHECK(r, r->bar0_size >= 640 * 960 * 4, "VRAM %" PRIu64 " KiB",
           r->bar0_size >> 10);
     r->vram = mmap(NULL, r->bar0_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   r->device, r->bar0_off);
+                   r->vfio.device, r->bar0_off);
     if (!CHECK(r, r->vram != MAP_FAILED, "mmap BAR0 (VRAM)")) {
         r->vram = NULL;
         return false;
@@ -592,7 +483,7 @@ static bool teardown(Rig *r)
     }
     vfio_display_dmabuf_free(r->d);
     r->d = NULL;
-    if (r->device >= 0) {
+    if (r->vfio.device >= 0) {
         CHECK(r, count_open_fds() == r->fds_after_open,
               "engine freed: %d fds open, %d before", count_open_fds(),
               r->fds_after_open);
@@ -619,69 +510,35 @@ static const RigCase mbochs_cases[] = {
 /* ------------------------------------------------------------------ */
 /* vgpusim: sysfs */
 
-static char *vgs_path(Rig *r, const char *attr)
-{
-    return g_strdup_printf("/sys/bus/mdev/devices/%s/vgpusim/%s", r->uuid,
-                           attr);
-}
-
 static bool vgs_write(Rig *r, const char *attr, const char *val)
 {
-    g_autofree char *path = vgs_path(r, attr);
-    ssize_t n = -1;
-    int fd;
+    int ret = rig_vgs_write(r->uuid, attr, val);
 
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = write(fd, val, strlen(val));
-        close(fd);
-    }
-    if (n != (ssize_t)strlen(val)) {
-        CHECK(r, false, "write '%s' to %s: %s", val, attr, g_strerror(errno));
+    if (ret < 0) {
+        CHECK(r, false, "write '%s' to %s: %s", val, attr, g_strerror(-ret));
         return false;
     }
     return true;
 }
 
+/* @attr's text; "" if it cannot be read (a failed check) */
 static char *vgs_read(Rig *r, const char *attr)
 {
-    g_autofree char *path = vgs_path(r, attr);
-    GString *s = g_string_new(NULL);
-    char buf[4096];
-    ssize_t n;
-    int fd;
+    char *text;
+    int ret = rig_vgs_read(r->uuid, attr, &text);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        CHECK(r, false, "open %s: %s", path, g_strerror(errno));
-        return g_string_free(s, false);
+    if (ret < 0) {
+        CHECK(r, false, "read %s: %s", attr, g_strerror(-ret));
+        return g_strdup("");
     }
-    while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        g_string_append_len(s, buf, n);
-    }
-    close(fd);
-    return g_string_free(s, false);
-}
-
-/* "key=value" in a sysfs attribute's text; -1 if absent */
-static int64_t kv(const char *text, const char *key)
-{
-    size_t len = strlen(key);
-    const char *p;
-
-    for (p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (!strncmp(p, key, len) && p[len] == '=') {
-            return g_ascii_strtoll(p + len + 1, NULL, 0);
-        }
-    }
-    return -1;
+    return text;
 }
 
 static int64_t vgs_kv(Rig *r, const char *attr, const char *key)
 {
     g_autofree char *text = vgs_read(r, attr);
 
-    return kv(text, key);
+    return rig_kv(text, key);
 }
 
 /*
@@ -707,17 +564,17 @@ static void vgs_check_counters(Rig *r)
     g_autofree char *st = vgs_read(r, "stats");
     const VFIODisplayDmabufStats *s = stats(r);
 
-    CHECK(r, kv(st, "queries") == (int64_t)s->queries,
+    CHECK(r, rig_kv(st, "queries") == (int64_t)s->queries,
           "device queries %" PRId64 " = engine queries %" PRIu64,
-          kv(st, "queries"), s->queries);
-    CHECK(r, kv(st, "exports") == (int64_t)(s->gets - s->get_errors) &&
-          kv(st, "export_errors") == (int64_t)s->get_errors,
+          rig_kv(st, "queries"), s->queries);
+    CHECK(r, rig_kv(st, "exports") == (int64_t)(s->gets - s->get_errors) &&
+          rig_kv(st, "export_errors") == (int64_t)s->get_errors,
           "device exports %" PRId64 "+%" PRId64 " = engine gets %" PRIu64
-          " (%" PRIu64 " failed)", kv(st, "exports"),
-          kv(st, "export_errors"), s->gets, s->get_errors);
-    CHECK(r, kv(st, "live_dmabufs") == (int64_t)s->fds_open,
+          " (%" PRIu64 " failed)", rig_kv(st, "exports"),
+          rig_kv(st, "export_errors"), s->gets, s->get_errors);
+    CHECK(r, rig_kv(st, "live_dmabufs") == (int64_t)s->fds_open,
           "device live_dmabufs %" PRId64 " = engine fds_open %" PRIu64,
-          kv(st, "live_dmabufs"), s->fds_open);
+          rig_kv(st, "live_dmabufs"), s->fds_open);
 }
 
 /* ------------------------------------------------------------------ */
@@ -786,28 +643,10 @@ static uint32_t pixel_at(const Mapping *m, uint32_t x, uint32_t y)
     return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* bit of the frame number: the green channel above half */
-static bool bit_at(const Mapping *m, uint32_t x)
-{
-    uint32_t v = pixel_at(m, x, 0);
-
-    if (m->fourcc == RG16) {
-        return ((v >> 5) & 0x3f) > 31;
-    }
-    return ((v >> 8) & 0xff) > 127;
-}
-
 /* the frame number of docs/vgpusim.md; -1 if torn or undecodable */
 static int64_t frame_of(const Mapping *m)
 {
-    uint32_t v = 0, c = 0;
-    unsigned int i;
-
-    for (i = 0; i < 32; i++) {
-        v = v << 1 | bit_at(m, i);
-        c = c << 1 | bit_at(m, 32 + i);
-    }
-    return (v ^ c) == 0xffffffffu ? (int64_t)v : -1;
+    return rig_vgs_frame(m->px, m->fourcc);
 }
 
 /*
@@ -964,17 +803,17 @@ static bool vgs_flipping(Rig *r)
         g_usleep(vfio_display_dmabuf_next_interval_ms(r->d) * 1000);
     }
     st1 = vgs_read(r, "stats");
-    made = kv(st1, "flips_made") - kv(st0, "flips_made");
-    seen = kv(st1, "flips_seen") - kv(st0, "flips_seen");
-    missed = kv(st1, "flips_missed") - kv(st0, "flips_missed");
+    made = rig_kv(st1, "flips_made") - rig_kv(st0, "flips_made");
+    seen = rig_kv(st1, "flips_seen") - rig_kv(st0, "flips_seen");
+    missed = rig_kv(st1, "flips_missed") - rig_kv(st0, "flips_missed");
     eseen = stats(r)->flips_seen - s0.flips_seen;
     printf("# %d ms at %d Hz: device made %" PRId64 " flips, saw %" PRId64
            ", missed %" PRId64 ", dropped %" PRId64 " ticks, latency p50 %"
            PRId64 " us p99 %" PRId64 " us; engine saw %" PRId64 " in %"
            PRIu64 " ticks, interval now %u ms\n",
            FLIP_WINDOW_MS, FLIP_HZ, made, seen, missed,
-           kv(st1, "ticks_dropped") - kv(st0, "ticks_dropped"),
-           kv(st1, "latency_p50_us"), kv(st1, "latency_p99_us"), eseen,
+           rig_kv(st1, "ticks_dropped") - rig_kv(st0, "ticks_dropped"),
+           rig_kv(st1, "latency_p50_us"), rig_kv(st1, "latency_p99_us"), eseen,
            stats(r)->ticks - s0.ticks,
            vfio_display_dmabuf_next_interval_ms(r->d));
     CHECK(r, made >= FLIP_HZ * FLIP_WINDOW_MS / 1000 / 2,
@@ -1321,7 +1160,8 @@ static bool vgs_reset(Rig *r)
     vgs_pause(r);
 
     /* QEMU's path: VFIO_DEVICE_RESET, then the engine drops everything */
-    CHECK(r, ioctl(r->device, VFIO_DEVICE_RESET) == 0, "VFIO_DEVICE_RESET");
+    CHECK(r, ioctl(r->vfio.device, VFIO_DEVICE_RESET) == 0,
+          "VFIO_DEVICE_RESET");
     vfio_display_dmabuf_reset(r->d);
     CHECK(r, vfio_display_dmabuf_cached(r->d) == 0 &&
           stats(r)->fds_open == 0 && !primary(r), "engine reset: empty");
@@ -1433,7 +1273,7 @@ static void run(Rig *r, const RigCase *cases, unsigned int n)
 int main(int argc, char **argv)
 {
     Rig r = {
-        .container = -1, .group = -1, .device = -1,
+        .vfio = { .container = -1, .group = -1, .device = -1 },
         .fds_before_open = -1, .fds_after_open = -1,
     };
 

@@ -16,10 +16,6 @@
 #include "shim-trace.h"
 #include "fake-gfx-plane.h"
 
-#ifdef NDEBUG
-#error "tests need assertions"
-#endif
-
 typedef struct Fixture {
     FakeGfx *gfx;
     VFIODisplayDmabuf *d;

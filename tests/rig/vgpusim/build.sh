@@ -13,9 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 rig=$(cd "$here/.." && pwd)
 repo=$(cd "$rig/../.." && pwd)
 
-bdir=${1:-$repo/build/rig}
-mkdir -p "$bdir"
-bdir=$(cd "$bdir" && pwd)
+build_dir "$repo/build/rig" "$@"
 out=$bdir/vgpusim
 mkdir -p "$out"
 
@@ -32,7 +30,7 @@ emit() {
 }
 
 key=$(printf '%s\n' "$KVER" | hash_of - "$here/vgpusim.c" "$here/Kbuild" \
-    "$here/selftest.c" "$here/build.sh")
+    "$here/selftest.c" "$repo/include/ui/dmabuf-plane.h" "$here/build.sh")
 if [ -f "$out/vgpusim.ko" ] && [ -x "$out/selftest" ] &&
     [ "$(cat "$out/.key" 2>/dev/null)" = "$key" ]; then
     emit
@@ -54,7 +52,8 @@ if grep -q 'warning:' "$bdir/vgpusim-build.log"; then
     die "vgpusim.c has compiler warnings"
 fi
 
-gcc -O2 -Wall -Wextra -Werror -static -o "$out/selftest" "$here/selftest.c" ||
+gcc -O2 -Wall -Wextra -Werror -static -I "$repo/include" -o "$out/selftest" \
+    "$here/selftest.c" ||
     die "cannot build $here/selftest.c statically (needs gcc and libc6-dev)"
 echo "$key" > "$out/.key"
 emit

@@ -15,14 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 rig=$(cd "$here/.." && pwd)
 repo=$(cd "$rig/../.." && pwd)
 
-bdir=$repo/build/rig
-if [ $# -gt 0 ] && [ "$1" != -- ]; then
-    bdir=$1
-    shift
-fi
-[ "${1:-}" = -- ] && shift
-mkdir -p "$bdir"
-bdir=$(cd "$bdir" && pwd)
+build_dir "$repo/build/rig" "$@"
+shift "$bdir_args"
 
 vars=$("$here/build.sh" "$bdir") || die "build.sh failed"
 eval "$vars"

@@ -28,6 +28,8 @@
 #include <linux/dma-buf.h>
 #include <linux/vfio.h>
 
+#include "ui/dmabuf-plane.h" /* DMABUF_FOURCC() only: nothing to link */
+
 /* from drm.h (not installed on every host) */
 struct drm_prime_handle {
     uint32_t handle;
@@ -38,11 +40,9 @@ struct drm_prime_handle {
 
 #define OFF(i) ((uint64_t)(i) << 40)
 #define EDID_INDEX 9
-#define FOURCC(a, b, c, d) \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
-#define XR24 FOURCC('X', 'R', '2', '4')
-#define AR24 FOURCC('A', 'R', '2', '4')
-#define RG16 FOURCC('R', 'G', '1', '6')
+#define XR24 DMABUF_FOURCC('X', 'R', '2', '4')
+#define AR24 DMABUF_FOURCC('A', 'R', '2', '4')
+#define RG16 DMABUF_FOURCC('R', 'G', '1', '6')
 
 static const char *uuid;
 static int dev = -1;
@@ -477,7 +477,8 @@ int main(int argc, char **argv)
           q.size == (uint32_t)((uint64_t)q.stride * q.height), "overflow %ux%u stride %u size %u",
           q.width, q.height, q.stride, q.size);
     sysw("fault", "plane bad_fourcc");
-    check(query(1, &q) == 0 && q.drm_format == FOURCC('V', 'G', 'S', '?'), "bad fourcc");
+    check(query(1, &q) == 0 &&
+          q.drm_format == DMABUF_FOURCC('V', 'G', 'S', '?'), "bad fourcc");
     sysw("fault", "plane zero_width");
     check(query(1, &q) == 0 && q.width == 0 && q.dmabuf_id, "zero width");
     sysw("fault", "plane bad_hotspot");

@@ -20,6 +20,17 @@
 #include <unistd.h>
 #include <glib.h>
 
+/*
+ * As in QEMU's include/qemu/osdep.h: assertions are never compiled out
+ * (tests rely on them, STYLE.md section 7).
+ */
+#ifdef NDEBUG
+#error building with NDEBUG is not supported
+#endif
+#ifdef G_DISABLE_ASSERT
+#error building with G_DISABLE_ASSERT is not supported
+#endif
+
 /* QEMU's page size helper, as in its include/qemu/osdep.h */
 static inline uintptr_t qemu_real_host_page_size(void)
 {
