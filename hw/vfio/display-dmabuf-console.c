@@ -347,8 +347,21 @@ char *vfio_dmabuf_console_stats_str(VFIODmabufConsole *c)
 
 bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
 {
+    VFIODisplayDmabufConfig cfg;
     VFIODmabufConsole *c;
     VFIODisplay *dpy;
+
+    /* the device's x-display-* properties; 0 keeps the engine's default */
+    vfio_display_dmabuf_config_default(&cfg);
+    if (vdev->display_refresh_min_ms) {
+        cfg.refresh_min_ms = vdev->display_refresh_min_ms;
+    }
+    if (vdev->display_refresh_max_ms) {
+        cfg.refresh_max_ms = vdev->display_refresh_max_ms;
+    }
+    if (vdev->display_cache_keep) {
+        cfg.cache_keep = vdev->display_cache_keep;
+    }
 
     vdev->dpy = dpy = g_new0(VFIODisplay, 1);
     dpy->dmabuf = c = g_new0(VFIODmabufConsole, 1);
@@ -356,7 +369,7 @@ bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
     c->devfd = vdev->vbasedev.fd;
     c->gl = display_opengl;
     c->engine = vfio_display_dmabuf_new(vfio_display_dmabuf_ioctl_ops(),
-                                        &c->devfd, NULL);
+                                        &c->devfd, &cfg);
     vfio_display_dmabuf_set_release(c->engine, buf_release, c);
     dpy->con = graphic_console_init(DEVICE(vdev), 0, &console_ops, vdev);
     trace_vfio_dmabuf_console_init(vdev->vbasedev.name, c->gl);

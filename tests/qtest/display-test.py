@@ -211,7 +211,8 @@ def suite_vgpusim(display='none', path='cpu-mmap'):
     # region; the simulated vGPU applies its preferred mode at link up
     q = start_qemu(['-display', display, '-device',
                     'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0,'
-                    'xres=1024,yres=768' % SYSFS] + EXTRA)
+                    'xres=1024,yres=768,x-display-refresh-max-ms=40' % SYSFS]
+                   + EXTRA)
     edid = wait_for(lambda: 'preferred=1024x768' in ctl('edid') and ctl('edid'))
     tap(bool(edid) and 'applied=1' in ctl('edid'),
         'EDID from xres/yres reaches the device: preferred mode 1024x768',
@@ -220,6 +221,9 @@ def suite_vgpusim(display='none', path='cpu-mmap'):
     tap(img is not None and (img.w, img.h) == (1024, 768),
         'the guest mode follows the EDID: screendump is 1024x768',
         img and '%dx%d' % (img.w, img.h))
+    iv = wait_for(lambda: q.stats().get('interval_ms') == '40', timeout=5)
+    tap(bool(iv), 'x-display-refresh-max-ms=40: the idle poll backs off to '
+        '40 ms, not 100', str(q.stats()))
     q.quit()
     ctl('mode', '640x480')
 
