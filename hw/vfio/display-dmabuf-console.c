@@ -20,7 +20,9 @@
 
 #include "qemu/osdep.h"
 
+#include <linux/dma-buf.h>
 #include <linux/vfio.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "qapi/error.h"
@@ -35,11 +37,16 @@
 #include "vfio-display.h"
 #include "trace.h"
 
+/* Bounds of the x-display-* properties (0 keeps the engine's default). */
+#define VFIO_DMABUF_PROP_MAX_MS   10000
+#define VFIO_DMABUF_PROP_MAX_KEEP 64
+
 typedef struct ConsoleBuf {
     QemuDmaBuf *qbuf;           /* GL path; borrows the engine's fd */
     void *map;                  /* CPU path; MAP_FAILED if none */
     size_t map_len;
     uint32_t map_rows;          /* rows the mapping covers */
+    bool map_failed;            /* tried and failed: not retried */
 } ConsoleBuf;
 
 struct VFIODmabufConsole {
@@ -48,7 +55,11 @@ struct VFIODmabufConsole {
     QEMUTimer *timer;
     bool gl;                    /* the display has GL: pass dma-bufs */
     int devfd;                  /* borrowed from vdev; ops opaque */
-    const VFIODmabufBuffer *surface_buf; /* CPU path: shown by the surface */
+    /* what the console shows right now (borrowed from the engine) */
+    const VFIODmabufBuffer *surface_buf; /* CPU path: the surface maps it */
+    const VFIODmabufBuffer *gl_scanout;  /* GL path: dpy_gl_scanout_dmabuf */
+    const VFIODmabufBuffer *gl_cursor;   /* GL path: dpy_gl_cursor_dmabuf */
+    bool cpu_cursor;                     /* CPU path: dpy_mouse_set on */
     bool map_warned;
 };
 
@@ -98,11 +109,11 @@ static const uint8_t *cpu_map(VFIODmabufConsole *c, const VFIODmabufBuffer *buf)
     if (cb->map != MAP_FAILED) {
         return cb->map;
     }
-    if (cb->map_len) {
-        return NULL; /* tried before */
+    if (cb->map_failed) {
+        return NULL;
     }
     if (p->modifier != 0) {
-        cb->map_len = 1;
+        cb->map_failed = true;
         trace_vfio_dmabuf_console_map_failed(buf->id, -EINVAL);
         if (!c->map_warned) {
             warn_report("vfio-display-dmabuf: a tiled dma-buf (modifier "
@@ -121,7 +132,7 @@ static const uint8_t *cpu_map(VFIODmabufConsole *c, const VFIODmabufBuffer *buf)
     if (cb->map == MAP_FAILED) {
         int err = errno;
 
-        cb->map_len = 1;
+        cb->map_failed = true;
         trace_vfio_dmabuf_console_map_failed(buf->id, -err);
         if (!c->map_warned) {
             warn_report("vfio-display-dmabuf: cannot map the dma-buf for a "
@@ -145,9 +156,18 @@ static void buf_release(void *opaque, VFIODmabufBuffer *buf)
     if (!cb) {
         return;
     }
+    /* the console must not keep showing (or pointing at) this buffer */
     if (c->surface_buf == buf) {
         dpy_gfx_replace_surface(con_of(c), NULL);
         c->surface_buf = NULL;
+    }
+    if (c->gl_scanout == buf) {
+        dpy_gl_scanout_disable(con_of(c));
+        c->gl_scanout = NULL;
+    }
+    if (c->gl_cursor == buf) {
+        dpy_gl_cursor_dmabuf(con_of(c), NULL, false, 0, 0);
+        c->gl_cursor = NULL;
     }
     if (cb->qbuf) {
         dpy_gl_release_dmabuf(con_of(c), cb->qbuf);
@@ -162,6 +182,20 @@ static void buf_release(void *opaque, VFIODmabufBuffer *buf)
 
 /* ------------------------------------------------------------------ */
 
+/*
+ * The pointer position for dpy_mouse_set: the plane's top-left plus the
+ * hotspot, in 64 bits (the engine bounds both, so the result fits an int).
+ */
+static int pointer_coord(int32_t pos, uint32_t hot)
+{
+    int64_t v = pos;
+
+    if (hot != VFIO_DMABUF_HOTSPOT_UNKNOWN) {
+        v += hot;
+    }
+    return v;
+}
+
 static void show_gl(VFIODmabufConsole *c, unsigned int ev)
 {
     QemuConsole *con = con_of(c);
@@ -169,32 +203,40 @@ static void show_gl(VFIODmabufConsole *c, unsigned int ev)
     const VFIODmabufBuffer *cur = vfio_display_dmabuf_cursor(c->engine);
     const VFIODmabufCursor *pos = vfio_display_dmabuf_cursor_pos(c->engine);
 
-    if (ev & VFIO_DMABUF_EV_SCANOUT_GONE) {
+    if ((ev & VFIO_DMABUF_EV_SCANOUT_GONE) && c->gl_scanout) {
         dpy_gl_scanout_disable(con);
+        c->gl_scanout = NULL;
     }
-    if (ev & VFIO_DMABUF_EV_NEW_SCANOUT) {
+    if ((ev & VFIO_DMABUF_EV_NEW_SCANOUT) && pri) {
         /*
          * An off-screen GL display (egl-headless) reads frames back into
          * the console surface: give it the frame's size first.
          */
         qemu_console_resize(con, pri->plane.width, pri->plane.height);
         dpy_gl_scanout_dmabuf(con, gl_buf(pri));
+        c->gl_scanout = pri;
     }
-    if (ev & VFIO_DMABUF_EV_CURSOR_GONE) {
+    if ((ev & VFIO_DMABUF_EV_CURSOR_GONE) && c->gl_cursor) {
         dpy_gl_cursor_dmabuf(con, NULL, false, 0, 0);
+        c->gl_cursor = NULL;
     }
-    if (cur && (ev & (VFIO_DMABUF_EV_CURSOR_NEW |
-                      VFIO_DMABUF_EV_CURSOR_MOVED))) {
+    if ((ev & VFIO_DMABUF_EV_CURSOR_NEW) && cur) {
         bool have_hot = pos->hot_x != VFIO_DMABUF_HOTSPOT_UNKNOWN &&
                         pos->hot_y != VFIO_DMABUF_HOTSPOT_UNKNOWN;
 
         dpy_gl_cursor_dmabuf(con, gl_buf(cur), have_hot,
                              have_hot ? pos->hot_x : 0,
                              have_hot ? pos->hot_y : 0);
+        c->gl_cursor = cur;
+    }
+    if (cur && (ev & (VFIO_DMABUF_EV_CURSOR_NEW |
+                      VFIO_DMABUF_EV_CURSOR_MOVED))) {
+        /* the GL displays take the plane's top-left, clamped on screen */
         dpy_gl_cursor_position(con, MAX(pos->x, 0), MAX(pos->y, 0));
     }
-    if (pri && (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SAME_BUFFER |
-                      VFIO_DMABUF_EV_CURSOR_NEW | VFIO_DMABUF_EV_CURSOR_MOVED |
+    /* a flip or a cursor change now; same-buffer redraws in gfx_update */
+    if (pri && (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_CURSOR_NEW |
+                      VFIO_DMABUF_EV_CURSOR_MOVED |
                       VFIO_DMABUF_EV_CURSOR_GONE))) {
         dpy_gl_update(con, 0, 0, pri->plane.width, pri->plane.height);
     }
@@ -205,6 +247,7 @@ static void define_cursor(VFIODmabufConsole *c, const VFIODmabufBuffer *cur,
 {
     const DmabufPlane *p = &cur->plane;
     const uint8_t *src = cpu_map(c, cur);
+    struct dma_buf_sync sync;
     QEMUCursor *qc;
     uint32_t y;
 
@@ -219,10 +262,14 @@ static void define_cursor(VFIODmabufConsole *c, const VFIODmabufBuffer *cur,
     }
     qc->hot_x = pos->hot_x == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_x;
     qc->hot_y = pos->hot_y == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_y;
+    sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ;
+    ioctl(p->fd[0], DMA_BUF_IOCTL_SYNC, &sync); /* best effort */
     for (y = 0; y < p->height; y++) {
         memcpy(&qc->data[y * p->width], src + (size_t)y * p->stride[0],
                p->width * 4);
     }
+    sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+    ioctl(p->fd[0], DMA_BUF_IOCTL_SYNC, &sync);
     dpy_cursor_define(con_of(c), qc);
     cursor_unref(qc);
 }
@@ -234,7 +281,7 @@ static void show_cpu(VFIODmabufConsole *c, unsigned int ev)
     const VFIODmabufBuffer *cur = vfio_display_dmabuf_cursor(c->engine);
     const VFIODmabufCursor *pos = vfio_display_dmabuf_cursor_pos(c->engine);
 
-    if (ev & VFIO_DMABUF_EV_NEW_SCANOUT) {
+    if ((ev & VFIO_DMABUF_EV_NEW_SCANOUT) && pri) {
         const uint8_t *map = cpu_map(c, pri);
         pixman_format_code_t fmt = qemu_drm_format_to_pixman(pri->plane.fourcc);
 
@@ -246,29 +293,26 @@ static void show_cpu(VFIODmabufConsole *c, unsigned int ev)
 
             dpy_gfx_replace_surface(con, s);
             c->surface_buf = pri;
+            dpy_gfx_update_full(con);
         }
     }
-    if (ev & VFIO_DMABUF_EV_SCANOUT_GONE) {
+    if ((ev & VFIO_DMABUF_EV_SCANOUT_GONE) && c->surface_buf) {
         dpy_gfx_replace_surface(con, NULL);
         c->surface_buf = NULL;
     }
-    if (ev & VFIO_DMABUF_EV_CURSOR_NEW) {
+    if ((ev & VFIO_DMABUF_EV_CURSOR_NEW) && cur) {
         define_cursor(c, cur, pos);
     }
-    if (ev & VFIO_DMABUF_EV_CURSOR_GONE) {
+    if ((ev & VFIO_DMABUF_EV_CURSOR_GONE) && c->cpu_cursor) {
         dpy_mouse_set(con, 0, 0, false);
+        c->cpu_cursor = false;
     }
     if (cur && (ev & (VFIO_DMABUF_EV_CURSOR_NEW |
                       VFIO_DMABUF_EV_CURSOR_MOVED))) {
         /* the console wants the pointer (hotspot) position */
-        int hx = pos->hot_x == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_x;
-        int hy = pos->hot_y == VFIO_DMABUF_HOTSPOT_UNKNOWN ? 0 : pos->hot_y;
-
-        dpy_mouse_set(con, pos->x + hx, pos->y + hy, true);
-    }
-    if (c->surface_buf &&
-        (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SAME_BUFFER))) {
-        dpy_gfx_update_full(con);
+        dpy_mouse_set(con, pointer_coord(pos->x, pos->hot_x),
+                      pointer_coord(pos->y, pos->hot_y), true);
+        c->cpu_cursor = true;
     }
 }
 
@@ -276,8 +320,14 @@ static void poll_tick(void *opaque)
 {
     VFIODmabufConsole *c = opaque;
     int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
-    unsigned int ev = vfio_display_dmabuf_update(c->engine, now);
+    unsigned int ev;
 
+    if (c->gl && qemu_console_is_gl_blocked(con_of(c))) {
+        /* the display still works on the last frame (spice gl): wait */
+        timer_mod(c->timer, now + VFIO_DMABUF_REFRESH_MIN_MS);
+        return;
+    }
+    ev = vfio_display_dmabuf_update(c->engine, now);
     if (c->gl) {
         show_gl(c, ev);
     } else {
@@ -286,14 +336,29 @@ static void poll_tick(void *opaque)
     timer_mod(c->timer, now + vfio_display_dmabuf_next_interval_ms(c->engine));
 }
 
-/* UI refresh: the engine polls on its own timer; ramfb until a scanout */
+/*
+ * UI refresh, at the display's rate. The engine polls on its own timer and
+ * shows flips at once; here the buffer on screen is redrawn, because a
+ * guest may draw into it without flipping (front-buffer rendering) and no
+ * plane query can tell. Before the first scanout: ramfb.
+ */
 static void console_gfx_update(void *opaque)
 {
     VFIOPCIDevice *vdev = opaque;
     VFIODisplay *dpy = vdev->dpy;
+    VFIODmabufConsole *c = dpy->dmabuf;
+    const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
 
-    if (dpy->ramfb && !vfio_display_dmabuf_primary(dpy->dmabuf->engine)) {
-        ramfb_display_update(dpy->con, dpy->ramfb);
+    if (!pri) {
+        if (dpy->ramfb) {
+            ramfb_display_update(dpy->con, dpy->ramfb);
+        }
+        return;
+    }
+    if (c->gl_scanout == pri && !qemu_console_is_gl_blocked(dpy->con)) {
+        dpy_gl_update(dpy->con, 0, 0, pri->plane.width, pri->plane.height);
+    } else if (c->surface_buf == pri) {
+        dpy_gfx_update_full(dpy->con);
     }
 }
 
@@ -352,6 +417,14 @@ bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
     VFIODisplay *dpy;
 
     /* the device's x-display-* properties; 0 keeps the engine's default */
+    if (vdev->display_refresh_min_ms > VFIO_DMABUF_PROP_MAX_MS ||
+        vdev->display_refresh_max_ms > VFIO_DMABUF_PROP_MAX_MS ||
+        vdev->display_cache_keep > VFIO_DMABUF_PROP_MAX_KEEP) {
+        error_setg(errp, "vfio-display-dmabuf: x-display-refresh-*-ms must "
+                   "be at most %u, x-display-cache-keep at most %u",
+                   VFIO_DMABUF_PROP_MAX_MS, VFIO_DMABUF_PROP_MAX_KEEP);
+        return false;
+    }
     vfio_display_dmabuf_config_default(&cfg);
     if (vdev->display_refresh_min_ms) {
         cfg.refresh_min_ms = vdev->display_refresh_min_ms;
@@ -399,13 +472,12 @@ void vfio_dmabuf_console_reset(VFIODisplay *dpy)
     if (!c) {
         return;
     }
-    if (c->gl && vfio_display_dmabuf_primary(c->engine)) {
-        dpy_gl_scanout_disable(dpy->con);
+    if (c->cpu_cursor) {
+        dpy_mouse_set(dpy->con, 0, 0, false);
+        c->cpu_cursor = false;
     }
-    vfio_display_dmabuf_reset(c->engine); /* releases, then closes */
-    if (!c->gl) {
-        dpy_gfx_replace_surface(dpy->con, NULL);
-    }
+    /* the release hook takes every buffer off the console, then closes */
+    vfio_display_dmabuf_reset(c->engine);
     dpy_gfx_update_full(dpy->con);
 }
 

@@ -82,6 +82,8 @@ static const char *const check_names[VFIO_DMABUF_PLANE_CHECK__MAX] = {
     [VFIO_DMABUF_PLANE_BAD_HOTSPOT] = "hotspot outside the cursor",
     [VFIO_DMABUF_PLANE_BAD_ID] = "dmabuf_id 0",
     [VFIO_DMABUF_PLANE_BAD_TYPE] = "answer for another plane type",
+    [VFIO_DMABUF_PLANE_BAD_POSITION] = "cursor position out of range",
+    [VFIO_DMABUF_PLANE_ID_IN_USE] = "dmabuf_id on screen as the other plane",
 };
 
 const char *vfio_display_dmabuf_check_str(VFIODmabufPlaneCheck c)
@@ -149,6 +151,13 @@ vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
         return VFIO_DMABUF_PLANE_BAD_ID;
     }
     if (plane_type == PLANE_CURSOR &&
+        ((int32_t)info->x_pos < -VFIO_DMABUF_MAX_DIM ||
+         (int32_t)info->x_pos > VFIO_DMABUF_MAX_DIM ||
+         (int32_t)info->y_pos < -VFIO_DMABUF_MAX_DIM ||
+         (int32_t)info->y_pos > VFIO_DMABUF_MAX_DIM)) {
+        return VFIO_DMABUF_PLANE_BAD_POSITION;
+    }
+    if (plane_type == PLANE_CURSOR &&
         ((info->x_hot != VFIO_DMABUF_HOTSPOT_UNKNOWN &&
           info->x_hot >= info->width) ||
          (info->y_hot != VFIO_DMABUF_HOTSPOT_UNKNOWN &&
@@ -175,6 +184,26 @@ warn_limited(VFIODisplayDmabuf *d, unsigned int kind, const char *fmt, ...)
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     warn_report("vfio-display-dmabuf: %s", msg);
+}
+
+/* Count, trace and (rate-limited) report a plane refused for @c. */
+static void refuse(VFIODisplayDmabuf *d,
+                   const struct vfio_device_gfx_plane_info *info,
+                   VFIODmabufPlaneCheck c)
+{
+    char name[5];
+
+    d->stats.planes_refused++;
+    d->stats.refused_by[c]++;
+    trace_vfio_display_dmabuf_refused(info->drm_plane_type, check_names[c],
+                                      info->drm_format, info->width,
+                                      info->height, info->stride, info->size);
+    warn_limited(d, c, "device reported a bad %s plane (%s: %s %ux%u "
+                 "stride %u size %llu); keeping the last good frame",
+                 info->drm_plane_type == PLANE_CURSOR ? "cursor" : "primary",
+                 check_names[c], dmabuf_format_name(info->drm_format, name),
+                 info->width, info->height, info->stride,
+                 (unsigned long long)info->size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -311,6 +340,12 @@ static CacheEntry *cache_lookup(VFIODisplayDmabuf *d,
     CacheEntry *e = cache_find(d, info->dmabuf_id);
 
     *transient = false;
+    if (e && e->buf.plane_type != info->drm_plane_type &&
+        (e == d->primary || e == d->cursor)) {
+        /* one buffer cannot be both planes: keep what is on screen */
+        refuse(d, info, VFIO_DMABUF_PLANE_ID_IN_USE);
+        return NULL;
+    }
     if (e && same_geometry(&e->buf.plane, info)) {
         d->stats.cache_hits++;
         e->last_used = d->tick;
@@ -364,20 +399,7 @@ static QueryResult query(VFIODisplayDmabuf *d, uint32_t type,
         return QUERY_EMPTY;
     }
     if (c != VFIO_DMABUF_PLANE_OK) {
-        char name[5];
-
-        d->stats.planes_refused++;
-        d->stats.refused_by[c]++;
-        trace_vfio_display_dmabuf_refused(type, check_names[c],
-                                          info->drm_format, info->width,
-                                          info->height, info->stride,
-                                          info->size);
-        warn_limited(d, c, "device reported a bad %s plane (%s: %s %ux%u "
-                     "stride %u size %llu); keeping the last good frame",
-                     type == PLANE_CURSOR ? "cursor" : "primary",
-                     check_names[c], dmabuf_format_name(info->drm_format, name),
-                     info->width, info->height, info->stride,
-                     (unsigned long long)info->size);
+        refuse(d, info, c);
         return QUERY_BAD;
     }
     return QUERY_PLANE;
@@ -452,7 +474,9 @@ static unsigned int update_cursor(VFIODisplayDmabuf *d)
     pos.y = (int32_t)info.y_pos;
     pos.hot_x = info.x_hot;
     pos.hot_y = info.y_hot;
-    if (e != d->cursor) {
+    if (e != d->cursor || pos.hot_x != d->cursor_pos.hot_x ||
+        pos.hot_y != d->cursor_pos.hot_y) {
+        /* a new image or a new hotspot: the cursor is defined anew */
         d->cursor = e;
         d->cursor_pos = pos;
         d->stats.cursor_changes++;
@@ -461,7 +485,7 @@ static unsigned int update_cursor(VFIODisplayDmabuf *d)
         cache_trim(d);
         return VFIO_DMABUF_EV_CURSOR_NEW;
     }
-    if (memcmp(&pos, &d->cursor_pos, sizeof(pos)) != 0) {
+    if (pos.x != d->cursor_pos.x || pos.y != d->cursor_pos.y) {
         d->cursor_pos = pos;
         d->stats.cursor_moves++;
         trace_vfio_display_dmabuf_cursor_move(pos.x, pos.y,
@@ -540,8 +564,10 @@ unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
         ev |= update_cursor(d);
     }
     if (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SAME_BUFFER)) {
+        assert(d->primary);
         d->stats.frames_reported++;
     }
+    assert(!(ev & VFIO_DMABUF_EV_CURSOR_NEW) || d->cursor);
     update_interval(d, ev);
     return ev;
 }

@@ -186,6 +186,24 @@ def suite_vgpusim(display='none', path='cpu-mmap'):
     tap(1 <= warn <= 6, 'one warning per kind, not one per frame (%d)' % warn,
         q.output()[-2000:])
 
+    # 6b. the buffer on screen keeps its id but gets a new geometry: the
+    # console lets go of the old one before it is closed, then shows the new
+    ctl('step', 1)                          # the last id answered: on screen
+    want = int(kv(ctl('state'))['frame'])
+    shot_until(q, 'pre-reuse', lambda i: decode_frame(i) == want)
+    geo0 = int(q.stats().get('geometry_changes', 0))
+    ctl('fault', 'reuse_id')
+    ctl('mode', '720x400')                  # a geometry not seen before
+    img, _ = shot_until(q, 'reuse-id', lambda i: (i.w, i.h) == (720, 400)
+                        and decode_frame(i) is not None)
+    st = q.stats()
+    tap(q.alive() and img is not None and (img.w, img.h) == (720, 400) and
+        int(st.get('geometry_changes', 0)) == geo0 + 1,
+        'same dmabuf_id, new geometry on screen: 720x400 shown, counted',
+        '%s %s' % (img and (img.w, img.h), st))
+    ctl('fault', 'clear')
+    ctl('mode', '640x480')
+
     # 7. device reset: by the device (fault) and by the machine (system_reset)
     ctl('step', 3)
     ctl('fault', 'reset')

@@ -391,22 +391,32 @@ static void test_cursor_move_vs_change(void)
     fake_gfx_set_cursor(fx.gfx, 10, 101, 50, 2, 3); /* moved */
     g_assert_cmpuint(tick(&fx), ==,
                      VFIO_DMABUF_EV_SAME_BUFFER | VFIO_DMABUF_EV_CURSOR_MOVED);
-    fake_gfx_set_cursor(fx.gfx, 10, 101, 50, 5, 5); /* hotspot only */
-    g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_MOVED, !=, 0);
-    fake_gfx_set_cursor(fx.gfx, 10, -5, -7, VFIO_DMABUF_HOTSPOT_UNKNOWN,
-                        VFIO_DMABUF_HOTSPOT_UNKNOWN); /* off the left edge */
-    g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_MOVED, !=, 0);
+    fake_gfx_set_cursor(fx.gfx, 10, -5, -7, 2, 3); /* off the left edge */
+    g_assert_cmpuint(tick(&fx), ==,
+                     VFIO_DMABUF_EV_SAME_BUFFER | VFIO_DMABUF_EV_CURSOR_MOVED);
     pos = vfio_display_dmabuf_cursor_pos(fx.d);
     g_assert_cmpint(pos->x, ==, -5);
     g_assert_cmpint(pos->y, ==, -7);
+    g_assert_cmpuint(stats(&fx)->cursor_moves, ==, 2);
+
+    /* a new hotspot defines the cursor anew, without a new GET */
+    fake_gfx_set_cursor(fx.gfx, 10, -5, -7, 5, 5);
+    g_assert_cmpuint(tick(&fx), ==,
+                     VFIO_DMABUF_EV_SAME_BUFFER | VFIO_DMABUF_EV_CURSOR_NEW);
+    fake_gfx_set_cursor(fx.gfx, 10, -5, -7, VFIO_DMABUF_HOTSPOT_UNKNOWN,
+                        VFIO_DMABUF_HOTSPOT_UNKNOWN);
+    g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_NEW, !=, 0);
+    pos = vfio_display_dmabuf_cursor_pos(fx.d);
     g_assert_cmpuint(pos->hot_x, ==, VFIO_DMABUF_HOTSPOT_UNKNOWN);
-    g_assert_cmpuint(stats(&fx)->gets, ==, 2); /* moves never re-import */
-    g_assert_cmpuint(stats(&fx)->cursor_moves, ==, 3);
+    g_assert_cmpuint(stats(&fx)->cursor_changes, ==, 3);
+    g_assert_cmpuint(stats(&fx)->cursor_moves, ==, 2);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 2); /* never re-imported */
 
     fake_gfx_set_cursor(fx.gfx, 11, -5, -7, 0, 0); /* new image */
     g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_NEW, !=, 0);
     g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 11);
-    g_assert_cmpuint(stats(&fx)->cursor_changes, ==, 2);
+    g_assert_cmpuint(stats(&fx)->cursor_changes, ==, 4);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 3);
 
     fake_gfx_clear(fx.gfx, FAKE_CURSOR);
     g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_CURSOR_GONE, !=, 0);
@@ -517,6 +527,39 @@ static void test_reset_drains(void)
     fixture_finish(&fx);
 }
 
+static void test_same_id_both_planes(void)
+{
+    Fixture fx;
+    unsigned int i, ev, warns;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 2, 0, 0, 0, 0);
+    tick(&fx);
+    warns = shim_warn_count();
+    /* the primary flips to id 3, and the cursor claims id 3 too */
+    fake_gfx_set_primary(fx.gfx, 3, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 3, 10, 10, 0, 0);
+    for (i = 0; i < 10; i++) {
+        ev = tick(&fx);
+        g_assert_cmpuint(primary_id(&fx), ==, 3);
+        g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 2);
+        g_assert_cmpuint(ev & VFIO_DMABUF_EV_REFUSED, !=, 0);
+    }
+    g_assert_cmpuint(stats(&fx)->refused_by[VFIO_DMABUF_PLANE_ID_IN_USE], ==,
+                     10);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 3); /* no GET storm */
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    g_assert_cmpuint(shim_warn_count(), ==, warns + 1);
+    /* and the other way round: the cursor's id claimed by the primary */
+    fake_gfx_set_cursor(fx.gfx, 2, 10, 10, 0, 0);
+    fake_gfx_set_primary(fx.gfx, 2, 640, 480);
+    tick(&fx);
+    g_assert_cmpuint(primary_id(&fx), ==, 3);
+    g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 2);
+    fixture_finish(&fx);
+}
+
 /* ------------------------------------------------------------------ */
 /* hostile planes */
 
@@ -527,6 +570,7 @@ typedef struct HostileCase {
     uint64_t size;
     uint32_t id, hot_x, hot_y, answer_type;
     VFIODmabufPlaneCheck expect;
+    uint32_t x_pos, y_pos;
 } HostileCase;
 
 #define XR24 FAKE_XRGB8888
@@ -617,6 +661,10 @@ static const HostileCase hostile[] = {
       VFIO_DMABUF_PLANE_BAD_STRIDE },
     { "cursor dmabuf_id 0", C, AR24, 64, 64, 256, 16384, 0, 0, 0, C,
       VFIO_DMABUF_PLANE_BAD_ID },
+    { "cursor x near INT32_MAX", C, AR24, 64, 64, 256, 16384, 9, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_POSITION, 0x7fffffff, 0 },
+    { "cursor y far negative", C, AR24, 64, 64, 256, 16384, 9, 0, 0, C,
+      VFIO_DMABUF_PLANE_BAD_POSITION, 0, 0x80000000u },
 };
 
 static void fill_hostile(struct vfio_device_gfx_plane_info *p,
@@ -632,6 +680,8 @@ static void fill_hostile(struct vfio_device_gfx_plane_info *p,
     p->dmabuf_id = hc->id;
     p->x_hot = hc->hot_x;
     p->y_hot = hc->hot_y;
+    p->x_pos = hc->x_pos;
+    p->y_pos = hc->y_pos;
 }
 
 static void test_hostile_table(void)
@@ -759,6 +809,8 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/refresh/bounds-override",
                     test_refresh_bounds_override);
     g_test_add_func("/engine/reset", test_reset_drains);
+    g_test_add_func("/engine/cache/same-id-both-planes",
+                    test_same_id_both_planes);
     g_test_add_func("/engine/hostile/table", test_hostile_table);
     g_test_add_func("/engine/hostile/warning-rate-limit",
                     test_warning_rate_limit);

@@ -33,7 +33,10 @@
 
 typedef struct Error Error;
 
-/* Cached dma-bufs kept besides the ones on screen (primary, cursor). */
+/*
+ * Cached dma-bufs kept, the ones on screen included; the buffers on screen
+ * (primary, cursor) are never evicted, even when they alone exceed it.
+ */
 #define VFIO_DMABUF_CACHE_KEEP          6
 /* Largest primary plane accepted, in pixels per side. */
 #define VFIO_DMABUF_MAX_DIM             16384
@@ -46,7 +49,8 @@ typedef struct Error Error;
 
 /* Refresh policy bounds (milliseconds); all overridable in the config. */
 #define VFIO_DMABUF_REFRESH_MIN_MS      4   /* fastest poll, while flipping */
-#define VFIO_DMABUF_REFRESH_ACTIVE_MS   16  /* poll after a change, no rate known */
+/* poll after a change when no flip rate is known */
+#define VFIO_DMABUF_REFRESH_ACTIVE_MS   16
 #define VFIO_DMABUF_REFRESH_MAX_MS      100 /* slowest poll, fully idle */
 #define VFIO_DMABUF_REFRESH_BACKOFF_PCT 150 /* idle tick: interval *= 1.5 */
 /* Ticks without change before the interval starts backing off. */
@@ -59,7 +63,8 @@ typedef struct VFIODisplayDmabufOps {
      * VFIO_DEVICE_QUERY_GFX_PLANE. @info arrives with argsz, flags and
      * drm_plane_type set. Returns 0 or a negative errno.
      */
-    int (*query_plane)(void *opaque, struct vfio_device_gfx_plane_info *info);
+    int (*query_plane)(void *opaque,
+                       struct vfio_device_gfx_plane_info *info);
     /*
      * VFIO_DEVICE_GET_GFX_DMABUF. Returns a new dma-buf fd, which the
      * caller owns, or a negative errno.
@@ -93,12 +98,12 @@ typedef struct VFIODmabufCursor {
 typedef enum VFIODmabufEvent {
     VFIO_DMABUF_EV_NONE          = 0,
     VFIO_DMABUF_EV_NEW_SCANOUT   = 1 << 0, /* primary id or geometry changed */
-    VFIO_DMABUF_EV_SAME_BUFFER   = 1 << 1, /* same primary; contents may differ */
+    VFIO_DMABUF_EV_SAME_BUFFER   = 1 << 1, /* same primary; pixels may differ */
     VFIO_DMABUF_EV_SCANOUT_GONE  = 1 << 2, /* no primary any more */
-    VFIO_DMABUF_EV_CURSOR_NEW    = 1 << 3, /* cursor image changed */
-    VFIO_DMABUF_EV_CURSOR_MOVED  = 1 << 4, /* position or hotspot only */
+    VFIO_DMABUF_EV_CURSOR_NEW    = 1 << 3, /* cursor image or hotspot changed */
+    VFIO_DMABUF_EV_CURSOR_MOVED  = 1 << 4, /* position only */
     VFIO_DMABUF_EV_CURSOR_GONE   = 1 << 5, /* no cursor any more */
-    VFIO_DMABUF_EV_RETRY         = 1 << 6, /* transient error; poll again soon */
+    VFIO_DMABUF_EV_RETRY         = 1 << 6, /* transient error; poll soon */
     VFIO_DMABUF_EV_REFUSED       = 1 << 7, /* a plane was refused; last kept */
 } VFIODmabufEvent;
 
@@ -113,6 +118,8 @@ typedef enum VFIODmabufPlaneCheck {
     VFIO_DMABUF_PLANE_BAD_HOTSPOT,    /* hotspot outside the cursor */
     VFIO_DMABUF_PLANE_BAD_ID,         /* dmabuf_id 0 with a non-empty plane */
     VFIO_DMABUF_PLANE_BAD_TYPE,       /* device answered for another plane */
+    VFIO_DMABUF_PLANE_BAD_POSITION,   /* cursor position out of range */
+    VFIO_DMABUF_PLANE_ID_IN_USE,      /* id on screen as the other plane */
     VFIO_DMABUF_PLANE_CHECK__MAX,
 } VFIODmabufPlaneCheck;
 
@@ -133,8 +140,8 @@ typedef struct VFIODisplayDmabufStats {
     uint64_t evictions;         /* buffers closed to keep the cache bound */
     uint64_t flips_seen;        /* primary changed to another buffer */
     uint64_t frames_reported;   /* ticks reporting NEW_SCANOUT or SAME_BUFFER */
-    uint64_t cursor_changes;    /* cursor image changes */
-    uint64_t cursor_moves;      /* cursor position/hotspot-only changes */
+    uint64_t cursor_changes;    /* cursor image or hotspot changes */
+    uint64_t cursor_moves;      /* cursor position-only changes */
     uint64_t resets;
     uint64_t fds_open;          /* dma-buf fds the engine holds right now */
 } VFIODisplayDmabufStats;
@@ -229,9 +236,11 @@ unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d);
 void vfio_display_dmabuf_reset(VFIODisplayDmabuf *d);
 
 /* The buffer on screen, or NULL. Borrowed. */
-const VFIODmabufBuffer *vfio_display_dmabuf_primary(const VFIODisplayDmabuf *d);
+const VFIODmabufBuffer *
+vfio_display_dmabuf_primary(const VFIODisplayDmabuf *d);
 /* The cursor image, or NULL. Borrowed. */
-const VFIODmabufBuffer *vfio_display_dmabuf_cursor(const VFIODisplayDmabuf *d);
+const VFIODmabufBuffer *
+vfio_display_dmabuf_cursor(const VFIODisplayDmabuf *d);
 /* The cursor position and hotspot, or NULL if there is no cursor. */
 const VFIODmabufCursor *
 vfio_display_dmabuf_cursor_pos(const VFIODisplayDmabuf *d);
