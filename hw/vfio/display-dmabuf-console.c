@@ -375,19 +375,7 @@ static const GraphicHwOps console_ops = {
     .ui_info = vfio_display_edid_ui_info,
 };
 
-static char *stats_get(Object *obj, Error **errp)
-{
-    VFIOPCIDevice *vdev = VFIO_PCI_DEVICE(obj);
-    VFIODmabufConsole *c = vdev->dpy ? vdev->dpy->dmabuf : NULL;
-
-    if (!c) {
-        error_setg(errp, "no dma-buf display");
-        return NULL;
-    }
-    return vfio_dmabuf_console_stats_str(c);
-}
-
-char *vfio_dmabuf_console_stats_str(VFIODmabufConsole *c)
+static char *stats_str(VFIODmabufConsole *c)
 {
     const VFIODisplayDmabufStats *s = vfio_display_dmabuf_stats(c->engine);
 
@@ -408,6 +396,18 @@ char *vfio_dmabuf_console_stats_str(VFIODmabufConsole *c)
         s->frames_reported, s->cursor_changes, s->cursor_moves, s->resets,
         s->fds_open, vfio_display_dmabuf_cached(c->engine),
         vfio_display_dmabuf_next_interval_ms(c->engine));
+}
+
+static char *stats_get(Object *obj, Error **errp)
+{
+    VFIOPCIDevice *vdev = VFIO_PCI_DEVICE(obj);
+    VFIODmabufConsole *c = vdev->dpy ? vdev->dpy->dmabuf : NULL;
+
+    if (!c) {
+        error_setg(errp, "no dma-buf display");
+        return NULL;
+    }
+    return stats_str(c);
 }
 
 bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
