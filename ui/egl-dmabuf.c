@@ -576,7 +576,6 @@ static bool build_program(BlitProgram *p, const char *fragment_src,
 /* GL side, with the new context current. */
 static bool setup_gl(EglDmabufContext *c, Error **errp)
 {
-    static const GLfloat square[] = { 0, 0, 1, 0, 0, 1, 1, 1 };
     const char *ext = (const char *)glGetString(GL_EXTENSIONS);
     const char *renderer = (const char *)glGetString(GL_RENDERER);
 
@@ -603,11 +602,26 @@ static bool setup_gl(EglDmabufContext *c, Error **errp)
         c->is_software = true;
     }
     glGetIntegerv(GL_MAX_TEXTURE_SIZE, &c->max_texture_size);
+    return gl_check(errp, "GL set-up");
+}
 
-    if (!build_program(&c->prog_2d, fragment_2d_src, errp)) {
+/*
+ * The blit programs and the quad, built at the first blit: a context that
+ * only chooses the device and checks imports (QEMU's egl_init) never
+ * compiles a shader. Called with the context current.
+ */
+static bool setup_blit(EglDmabufContext *c, Error **errp)
+{
+    static const GLfloat square[] = { 0, 0, 1, 0, 0, 1, 1, 1 };
+
+    if (c->vbo) {
+        return true;
+    }
+    if (!c->prog_2d.prog &&
+        !build_program(&c->prog_2d, fragment_2d_src, errp)) {
         return false;
     }
-    if (c->exts.has_gl_egl_image_external &&
+    if (c->exts.has_gl_egl_image_external && !c->prog_external.prog &&
         !build_program(&c->prog_external, fragment_external_src, errp)) {
         return false;
     }
@@ -615,7 +629,7 @@ static bool setup_gl(EglDmabufContext *c, Error **errp)
     glBindBuffer(GL_ARRAY_BUFFER, c->vbo);
     glBufferData(GL_ARRAY_BUFFER, sizeof(square), square, GL_STATIC_DRAW);
     glBindBuffer(GL_ARRAY_BUFFER, 0);
-    return gl_check(errp, "GL set-up");
+    return gl_check(errp, "blit set-up");
 }
 
 static bool create_gl_context(EglDmabufContext *c, EGLContext share,
@@ -1094,7 +1108,7 @@ static char *lookup_format(const EglDmabufContext *c, uint32_t fourcc,
 
         if (fm->modifier == modifier ||
             (modifier == MOD_INVALID && fm->modifier == MOD_LINEAR)) {
-            if (fm->external_only && !c->prog_external.prog) {
+            if (fm->external_only && !c->exts.has_gl_egl_image_external) {
                 return g_strdup_printf("%s with modifier 0x%" PRIx64 " is "
                                        "external-only and GL lacks "
                                        "GL_OES_EGL_image_external",
@@ -1517,6 +1531,10 @@ bool egl_dmabuf_blit(EglDmabufTarget *dst, const EglDmabufImage *primary,
                           primary ? primary->tex : 0,
                           cursor ? cursor->tex : 0, cursor_x, cursor_y);
     if (!ctx_make_current(c, &saved, errp)) {
+        return false;
+    }
+    if (!setup_blit(c, errp)) {
+        ctx_restore(c, &saved);
         return false;
     }
     gl_drain_errors();
