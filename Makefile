@@ -11,7 +11,7 @@ MESON_UNIT = $(BUILD)/unit
 MESON_ASAN = $(BUILD)/asan
 
 .PHONY: all unit qemu check check-unit check-asan check-qemu check-rig \
-        check-qtest check-upstream demo clean
+        check-qtest check-upstream demo bench clean
 
 all: unit qemu
 
@@ -62,6 +62,11 @@ demo:
 # reference run of unmodified Debian QEMU 10.2 (docs/upstream-comparison.md)
 check-upstream:
 	tests/qtest/check-upstream.sh $(BUILD)
+
+# frames delivered end to end, latency and cost, ours vs upstream QEMU 10.2
+# on the same device in one VM boot (docs/benchmarks.md); not in `make check`
+bench:
+	tests/bench/run-bench.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

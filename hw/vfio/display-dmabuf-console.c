@@ -5,15 +5,23 @@
  *
  * - GL displays (egl-headless, gtk gl=on, spice gl=on) get the dma-bufs
  *   through dpy_gl_scanout_dmabuf / dpy_gl_cursor_dmabuf.
- * - Displays without GL (VNC, -display none, screendump) get a console
- *   surface that is a read-only CPU mapping of the dma-buf, and a
- *   QEMUCursor built from the cursor plane.
+ * - Displays without GL (VNC, -display none, gtk and SPICE without GL,
+ *   screendump) get one console surface per mode, a shadow that keeps its
+ *   address across flips. Each flip, and each redraw at the display's
+ *   rate, copies only the rows that differ from the read-only CPU mapping
+ *   of the dma-buf (bracketed by DMA_BUF_IOCTL_SYNC) and reports only
+ *   those rows as damage. A display never sees its surface replaced on a
+ *   flip (VNC would drop its pending update and resend everything), and
+ *   an idle or cursor-only screen costs no update at all.
+ *   The cursor is a QEMUCursor built from the cursor plane.
  *
  * Ownership: the engine owns every dma-buf fd. Per buffer this file owns
  * one ConsoleBuf (in VFIODmabufBuffer.presenter_data): the QemuDmaBuf
  * wrapper (which borrows the engine's fd and is never closed here) or the
  * CPU mapping. Both go in the engine's release hook, after the console has
- * stopped using them.
+ * stopped using them. The shadow surface belongs to the console once
+ * handed over with dpy_gfx_replace_surface(); this file keeps a borrowed
+ * pointer (shadow) that is valid until it replaces the surface itself.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -56,7 +64,10 @@ struct VFIODmabufConsole {
     bool gl;                    /* the display has GL: pass dma-bufs */
     int devfd;                  /* borrowed from vdev; ops opaque */
     /* what the console shows right now (borrowed from the engine) */
-    const VFIODmabufBuffer *surface_buf; /* CPU path: the surface maps it */
+    DisplaySurface *shadow;              /* CPU path; owned by the console */
+    uint64_t shadow_copies;              /* copies into the shadow */
+    uint64_t shadow_rows;                /* rows that differed and moved */
+    uint64_t shadow_updates;             /* damage rectangles reported */
     const VFIODmabufBuffer *gl_scanout;  /* GL path: dpy_gl_scanout_dmabuf */
     const VFIODmabufBuffer *gl_cursor;   /* GL path: dpy_gl_cursor_dmabuf */
     bool cpu_cursor;                     /* CPU path: dpy_mouse_set on */
@@ -157,10 +168,6 @@ static void buf_release(void *opaque, VFIODmabufBuffer *buf)
         return;
     }
     /* the console must not keep showing (or pointing at) this buffer */
-    if (c->surface_buf == buf) {
-        dpy_gfx_replace_surface(con_of(c), NULL);
-        c->surface_buf = NULL;
-    }
     if (c->gl_scanout == buf) {
         dpy_gl_scanout_disable(con_of(c));
         c->gl_scanout = NULL;
@@ -274,6 +281,97 @@ static void define_cursor(VFIODmabufConsole *c, const VFIODmabufBuffer *cur,
     cursor_unref(qc);
 }
 
+/*
+ * Rows closer than this are reported as one damage rectangle: fewer
+ * rectangles for the display, a few unchanged rows sent at worst.
+ */
+#define SHADOW_DAMAGE_GAP 16
+
+/* drop the shadow: the console shows its placeholder */
+static void shadow_drop(VFIODmabufConsole *c)
+{
+    if (c->shadow) {
+        dpy_gfx_replace_surface(con_of(c), NULL);
+        c->shadow = NULL;
+    }
+}
+
+/*
+ * Copy the rows of @buf that differ from the shadow and report them as
+ * damage. A new mode (size or format) gets a new shadow, copied and
+ * damaged in full. Returns false when @buf cannot be read by the CPU (the
+ * shadow is left as it is: the last good frame stays).
+ */
+static bool shadow_refresh(VFIODmabufConsole *c, const VFIODmabufBuffer *buf)
+{
+    const DmabufPlane *p = &buf->plane;
+    pixman_format_code_t fmt = qemu_drm_format_to_pixman(p->fourcc);
+    const uint8_t *src = cpu_map(c, buf);
+    uint32_t rows, row_bytes, y, band = UINT32_MAX, last = 0;
+    struct dma_buf_sync sync;
+    bool full = false;
+    uint8_t *dst;
+    int dst_stride;
+
+    if (!src || !fmt) {
+        return false;
+    }
+    rows = MIN(p->height, console_buf(buf)->map_rows);
+    row_bytes = p->width * (PIXMAN_FORMAT_BPP(fmt) / 8);
+    if (!c->shadow || surface_width(c->shadow) != p->width ||
+        surface_height(c->shadow) != rows ||
+        surface_format(c->shadow) != fmt) {
+        pixman_image_t *img = pixman_image_create_bits(fmt, p->width, rows,
+                                                       NULL, 0);
+
+        if (!img) {
+            return false;
+        }
+        c->shadow = qemu_create_displaysurface_pixman(img);
+        pixman_image_unref(img);  /* the surface holds its own reference */
+        dpy_gfx_replace_surface(con_of(c), c->shadow);
+        full = true;
+    }
+    dst = surface_data(c->shadow);
+    dst_stride = surface_stride(c->shadow);
+
+    sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ;
+    ioctl(p->fd[0], DMA_BUF_IOCTL_SYNC, &sync); /* best effort */
+    for (y = 0; y < rows; y++) {
+        const uint8_t *s = src + (size_t)y * p->stride[0];
+        uint8_t *d = dst + (size_t)y * dst_stride;
+
+        if (!full && memcmp(d, s, row_bytes) == 0) {
+            continue;
+        }
+        memcpy(d, s, row_bytes);
+        c->shadow_rows++;
+        if (full) {
+            continue;
+        }
+        if (band != UINT32_MAX && y - last > SHADOW_DAMAGE_GAP) {
+            dpy_gfx_update(con_of(c), 0, band, p->width, last + 1 - band);
+            c->shadow_updates++;
+            band = UINT32_MAX;
+        }
+        if (band == UINT32_MAX) {
+            band = y;
+        }
+        last = y;
+    }
+    sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+    ioctl(p->fd[0], DMA_BUF_IOCTL_SYNC, &sync);
+    c->shadow_copies++;
+    if (full) {
+        dpy_gfx_update_full(con_of(c));
+        c->shadow_updates++;
+    } else if (band != UINT32_MAX) {
+        dpy_gfx_update(con_of(c), 0, band, p->width, last + 1 - band);
+        c->shadow_updates++;
+    }
+    return true;
+}
+
 static void show_cpu(VFIODmabufConsole *c, unsigned int ev)
 {
     QemuConsole *con = con_of(c);
@@ -282,23 +380,10 @@ static void show_cpu(VFIODmabufConsole *c, unsigned int ev)
     const VFIODmabufCursor *pos = vfio_display_dmabuf_cursor_pos(c->engine);
 
     if ((ev & VFIO_DMABUF_EV_NEW_SCANOUT) && pri) {
-        const uint8_t *map = cpu_map(c, pri);
-        pixman_format_code_t fmt = qemu_drm_format_to_pixman(pri->plane.fourcc);
-
-        if (map && fmt) {
-            DisplaySurface *s = qemu_create_displaysurface_from(
-                pri->plane.width, MIN(pri->plane.height,
-                                      console_buf(pri)->map_rows),
-                fmt, pri->plane.stride[0], (void *)map);
-
-            dpy_gfx_replace_surface(con, s);
-            c->surface_buf = pri;
-            dpy_gfx_update_full(con);
-        }
+        shadow_refresh(c, pri);
     }
-    if ((ev & VFIO_DMABUF_EV_SCANOUT_GONE) && c->surface_buf) {
-        dpy_gfx_replace_surface(con, NULL);
-        c->surface_buf = NULL;
+    if (ev & VFIO_DMABUF_EV_SCANOUT_GONE) {
+        shadow_drop(c);
     }
     if ((ev & VFIO_DMABUF_EV_CURSOR_NEW) && cur) {
         define_cursor(c, cur, pos);
@@ -357,8 +442,8 @@ static void console_gfx_update(void *opaque)
     }
     if (c->gl_scanout == pri && !qemu_console_is_gl_blocked(dpy->con)) {
         dpy_gl_update(dpy->con, 0, 0, pri->plane.width, pri->plane.height);
-    } else if (c->surface_buf == pri) {
-        dpy_gfx_update_full(dpy->con);
+    } else if (!c->gl && c->shadow) {
+        shadow_refresh(c, pri); /* damage only where the pixels changed */
     }
 }
 
@@ -388,14 +473,16 @@ static char *stats_str(VFIODmabufConsole *c)
         " evictions=%" PRIu64 " flips_seen=%" PRIu64
         " frames_reported=%" PRIu64 " cursor_changes=%" PRIu64
         " cursor_moves=%" PRIu64 " resets=%" PRIu64 " fds_open=%" PRIu64
-        " cached=%u interval_ms=%u",
-        c->gl ? "gl-dmabuf" : "cpu-mmap", s->ticks, s->queries,
+        " cached=%u interval_ms=%u shadow_copies=%" PRIu64
+        " shadow_rows=%" PRIu64 " shadow_updates=%" PRIu64,
+        c->gl ? "gl-dmabuf" : "cpu-shadow", s->ticks, s->queries,
         s->query_transient, s->query_errors, s->planes_empty,
         s->planes_refused, s->gets, s->get_errors, s->cache_hits,
         s->cache_misses, s->geometry_changes, s->evictions, s->flips_seen,
         s->frames_reported, s->cursor_changes, s->cursor_moves, s->resets,
         s->fds_open, vfio_display_dmabuf_cached(c->engine),
-        vfio_display_dmabuf_next_interval_ms(c->engine));
+        vfio_display_dmabuf_next_interval_ms(c->engine), c->shadow_copies,
+        c->shadow_rows, c->shadow_updates);
 }
 
 static char *stats_get(Object *obj, Error **errp)
@@ -478,6 +565,7 @@ void vfio_dmabuf_console_reset(VFIODisplay *dpy)
     }
     /* the release hook takes every buffer off the console, then closes */
     vfio_display_dmabuf_reset(c->engine);
+    shadow_drop(c);
     dpy_gfx_update_full(dpy->con);
 }
 

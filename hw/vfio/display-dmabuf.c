@@ -69,6 +69,7 @@ struct VFIODisplayDmabuf {
     unsigned int idle_ticks;
     unsigned int retries;
     int64_t last_flip_ms;
+    int64_t last_cursor_ms;     /* last cursor plane query */
     unsigned int flip_period_ms; /* smoothed; 0 = unknown */
 };
 
@@ -560,7 +561,10 @@ unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
     d->now_ms = now_ms;
     d->stats.ticks++;
     ev = update_primary(d);
-    if (d->cfg.poll_cursor) {
+    if (d->cfg.poll_cursor &&
+        (d->last_cursor_ms == INT64_MIN ||
+         now_ms - d->last_cursor_ms >= VFIO_DMABUF_CURSOR_PERIOD_MS)) {
+        d->last_cursor_ms = now_ms;
         ev |= update_cursor(d);
     }
     if (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SAME_BUFFER)) {
@@ -586,6 +590,7 @@ static void policy_reset(VFIODisplayDmabuf *d)
     d->idle_ticks = 0;
     d->retries = 0;
     d->last_flip_ms = INT64_MIN;
+    d->last_cursor_ms = INT64_MIN;
     d->flip_period_ms = 0;
 }
 

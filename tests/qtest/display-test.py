@@ -58,7 +58,7 @@ DEVICE_ARGS = ['-device',
                'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS]
 
 
-def suite_vgpusim(display='none', path='cpu-mmap'):
+def suite_vgpusim(display='none', path='cpu-shadow'):
     """The whole display test on one display: `none` takes the CPU-mmap
     path (no GL), `egl-headless` the GL dma-buf path (Mesa's software
     device here: there is no GPU)."""

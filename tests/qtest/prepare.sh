@@ -16,8 +16,10 @@ eval "$("$repo/tests/rig/vgpusim/build.sh" "$bdir/rig")"
 
 drivers=/opt/vfio-display-dmabuf
 mkdir -p "$root$drivers"
-for f in vfio_display.py display-test.py demo.py; do
-    cmp -s "$here/$f" "$root$drivers/$f" || cp "$here/$f" "$root$drivers/$f"
+for f in "$here/vfio_display.py" "$here/display-test.py" "$here/demo.py" \
+    "$here/rfbview.py" "$repo/tests/bench/bench.py"; do
+    dest=$root$drivers/$(basename "$f")
+    cmp -s "$f" "$dest" || cp "$f" "$dest"
 done
 echo "QEMU_IN_ROOT=$(cat "$bdir/qemu/qemu-path-in-root")"
 echo "VGPUSIM_KO=$VGPUSIM_KO"

@@ -62,6 +62,14 @@ static unsigned int tick(Fixture *fx)
     return vfio_display_dmabuf_update(fx->d, fx->now);
 }
 
+/* a tick at least one cursor period later: both planes are queried */
+static unsigned int tick_both(Fixture *fx)
+{
+    fx->now += MAX(vfio_display_dmabuf_next_interval_ms(fx->d),
+                   VFIO_DMABUF_CURSOR_PERIOD_MS);
+    return vfio_display_dmabuf_update(fx->d, fx->now);
+}
+
 static const VFIODisplayDmabufStats *stats(Fixture *fx)
 {
     return vfio_display_dmabuf_stats(fx->d);
@@ -323,13 +331,15 @@ static void test_hard_errors_keep_frame(void)
     fake_gfx_set_primary(fx.gfx, 1, 64, 64);
     tick(&fx);
     warns = shim_warn_count();
-    fake_gfx_fail_query(fx.gfx, FAKE_PRIMARY, EIO, 50);
-    for (i = 0; i < 50; i++) {
+    /* 20 ticks of backing off stay well inside one warning interval */
+    fake_gfx_fail_query(fx.gfx, FAKE_PRIMARY, EIO, 20);
+    for (i = 0; i < 20; i++) {
         g_assert_cmpuint(tick(&fx) & VFIO_DMABUF_EV_REFUSED, !=, 0);
         g_assert_cmpuint(primary_id(&fx), ==, 1);
     }
-    g_assert_cmpuint(stats(&fx)->query_errors, ==, 50);
-    g_assert_cmpuint(shim_warn_count(), ==, warns + 1); /* once, not 50x */
+    g_assert_cmpint(fx.now - 1000, <, VFIO_DMABUF_WARN_INTERVAL_S * 1000);
+    g_assert_cmpuint(stats(&fx)->query_errors, ==, 20);
+    g_assert_cmpuint(shim_warn_count(), ==, warns + 1); /* once, not 20x */
 
     /* a GET that fails for good (ENOENT): refused, warned once */
     fake_gfx_set_primary(fx.gfx, 2, 64, 64);
@@ -527,6 +537,43 @@ static void test_reset_drains(void)
     fixture_finish(&fx);
 }
 
+/*
+ * A fast flipping guest has its primary plane polled every few ms; the
+ * cursor plane is queried at most once per VFIO_DMABUF_CURSOR_PERIOD_MS.
+ */
+static void test_cursor_rate_limited(void)
+{
+    Fixture fx;
+    unsigned int i, q0, ticks = 100, step = VFIO_DMABUF_REFRESH_MIN_MS;
+    unsigned int cursor_q;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 2, 0, 0, 0, 0);
+    tick(&fx);
+    q0 = fake_gfx_queries(fx.gfx);
+    for (i = 0; i < ticks; i++) {
+        fx.now += step;
+        vfio_display_dmabuf_update(fx.d, fx.now);
+    }
+    cursor_q = fake_gfx_queries(fx.gfx) - q0 - ticks;
+    g_assert_cmpuint(cursor_q, <=,
+                     ticks * step / VFIO_DMABUF_CURSOR_PERIOD_MS + 1);
+    g_assert_cmpuint(cursor_q, >=,
+                     ticks * step / (2 * VFIO_DMABUF_CURSOR_PERIOD_MS));
+    /* a move is still seen within one period */
+    fake_gfx_set_cursor(fx.gfx, 2, 50, 60, 0, 0);
+    for (i = 0; i * step <= VFIO_DMABUF_CURSOR_PERIOD_MS; i++) {
+        fx.now += step;
+        if (vfio_display_dmabuf_update(fx.d, fx.now) &
+            VFIO_DMABUF_EV_CURSOR_MOVED) {
+            break;
+        }
+    }
+    g_assert_cmpint(vfio_display_dmabuf_cursor_pos(fx.d)->x, ==, 50);
+    fixture_finish(&fx);
+}
+
 static void test_same_id_both_planes(void)
 {
     Fixture fx;
@@ -541,7 +588,7 @@ static void test_same_id_both_planes(void)
     fake_gfx_set_primary(fx.gfx, 3, 640, 480);
     fake_gfx_set_cursor(fx.gfx, 3, 10, 10, 0, 0);
     for (i = 0; i < 10; i++) {
-        ev = tick(&fx);
+        ev = tick_both(&fx);
         g_assert_cmpuint(primary_id(&fx), ==, 3);
         g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 2);
         g_assert_cmpuint(ev & VFIO_DMABUF_EV_REFUSED, !=, 0);
@@ -554,7 +601,7 @@ static void test_same_id_both_planes(void)
     /* and the other way round: the cursor's id claimed by the primary */
     fake_gfx_set_cursor(fx.gfx, 2, 10, 10, 0, 0);
     fake_gfx_set_primary(fx.gfx, 2, 640, 480);
-    tick(&fx);
+    tick_both(&fx);
     g_assert_cmpuint(primary_id(&fx), ==, 3);
     g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 2);
     fixture_finish(&fx);
@@ -805,6 +852,7 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/zero-plane", test_zero_plane);
     g_test_add_func("/engine/cursor/move-vs-change",
                     test_cursor_move_vs_change);
+    g_test_add_func("/engine/cursor/rate-limited", test_cursor_rate_limited);
     g_test_add_func("/engine/refresh/policy", test_refresh_policy);
     g_test_add_func("/engine/refresh/bounds-override",
                     test_refresh_bounds_override);

@@ -51,8 +51,14 @@ typedef struct Error Error;
 #define VFIO_DMABUF_REFRESH_MIN_MS      4   /* fastest poll, while flipping */
 /* poll after a change when no flip rate is known */
 #define VFIO_DMABUF_REFRESH_ACTIVE_MS   16
-#define VFIO_DMABUF_REFRESH_MAX_MS      100 /* slowest poll, fully idle */
+#define VFIO_DMABUF_REFRESH_MAX_MS      250 /* slowest poll, fully idle */
 #define VFIO_DMABUF_REFRESH_BACKOFF_PCT 150 /* idle tick: interval *= 1.5 */
+/*
+ * Shortest time between two cursor plane queries: while the primary plane
+ * is polled every 4-8 ms for a fast flipping guest, the cursor is not
+ * (about 80 Hz at most).
+ */
+#define VFIO_DMABUF_CURSOR_PERIOD_MS    12
 /* Ticks without change before the interval starts backing off. */
 #define VFIO_DMABUF_REFRESH_IDLE_TICKS  4
 /* Seconds between two warnings of the same kind. */

@@ -76,6 +76,8 @@
 #define VGS_CURSOR_AREA		PAGE_ALIGN(VGS_CURSOR_BYTES)
 #define VGS_MAX_LISTED		64
 #define VGS_LAT_RING		1024
+/* frames whose draw time is kept for the frame_times attribute */
+#define VGS_FRAME_LOG		4096
 #define VGS_MAX_STEP		10000
 
 /* pattern geometry */
@@ -384,6 +386,11 @@ struct vgs_dev {
 
 	struct vgs_stats st;
 	u32 ring_pos;
+	/* CLOCK_MONOTONIC ns at which frame F became visible, at F % LOG */
+	struct vgs_frame_time {
+		u64 frame;
+		u64 ns;
+	} frame_log[VGS_FRAME_LOG];
 	atomic64_t exports;
 	atomic64_t export_errors;
 	atomic64_t ticks_dropped;	/* also written from the hrtimer */
@@ -823,6 +830,8 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 		vgs->drawn_gen[target] = gen;
 		vgs->frame = frame;
 		vgs->st.frames_drawn++;
+		vgs->frame_log[frame % VGS_FRAME_LOG] =
+			(struct vgs_frame_time){ frame, ktime_get_ns() };
 		if (target != vgs->front || g.offset != vgs->fb_offset) {
 			vgs->front = target;
 			vgs->fb_offset = g.offset;
@@ -2735,9 +2744,39 @@ static struct attribute *vgs_attrs[] = {
 	NULL,
 };
 
+/*
+ * frame_times: binary, VGS_FRAME_LOG records of two little-endian u64,
+ * { frame, CLOCK_MONOTONIC ns when it became visible (after drawing, at
+ * the flip) }, at index frame % VGS_FRAME_LOG; never-drawn slots are 0.
+ * A viewer in the same VM joins the frame numbers it decodes with these
+ * to measure flip-to-viewer latency.
+ */
+static ssize_t frame_times_read(struct file *file, struct kobject *kobj,
+				struct bin_attribute *attr, char *buf,
+				loff_t off, size_t count)
+{
+	struct vgs_dev *vgs = dev_to_vgs(kobj_to_dev(kobj));
+	size_t size = sizeof(vgs->frame_log);
+
+	if (off >= size)
+		return 0;
+	count = min_t(size_t, count, size - off);
+	mutex_lock(&vgs->lock);
+	memcpy(buf, (char *)vgs->frame_log + off, count);
+	mutex_unlock(&vgs->lock);
+	return count;
+}
+static BIN_ATTR_RO(frame_times, VGS_FRAME_LOG * sizeof(struct vgs_frame_time));
+
+static struct bin_attribute *vgs_bin_attrs[] = {
+	&bin_attr_frame_times,
+	NULL,
+};
+
 static const struct attribute_group vgs_attr_group = {
 	.name = VGS_NAME,
 	.attrs = vgs_attrs,
+	.bin_attrs = vgs_bin_attrs,
 };
 
 static const struct attribute_group *vgs_attr_groups[] = {

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+# bench.py QEMU UPSTREAM_QEMU UUID OUTDIR [SECONDS]: the benchmark's guest
+# side (tests/bench/run-bench.sh runs it in the rig VM, docs/benchmarks.md).
+#
+# For every scenario (flip rate and mode, front-buffer rendering, cursor
+# only, idle) and every display configuration it measures, on the same
+# vgpusim device:
+#   - flips seen / made and plane queries per second (vgpusim counts them),
+#   - frames delivered to a VNC viewer in this VM (tests/qtest/rfbview.py
+#     decodes the frame number from the pixels it receives and checks that
+#     each update leaves a complete frame), flip->viewer latency p50/p99
+#     (vgpusim's frame_times vs the viewer's CLOCK_MONOTONIC),
+#   - QEMU's CPU (utime+stime) minus that of a QEMU without the device,
+#   - bytes per second sent to the viewer and GET_GFX_DMABUF calls.
+# Configurations: ours (default policy), ours pinned to upstream's policy
+# (30 ms fixed polling; labelled so), ours with egl-headless + VNC, and
+# unmodified upstream QEMU where it survives without a GPU (spice gl=on on
+# vgem, no client). Prints one JSON line per row ("BENCH-ROW: {...}") and
+# the targets. Standard library only.
+import json
+import os
+import sys
+import threading
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, '..', 'qtest'))
+sys.path.insert(0, here)
+from vfio_display import Qemu, ctl, kv, note  # noqa: E402
+import rfbview  # noqa: E402
+
+VNC_PORT = 5900
+HZ_TICK = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_ticks(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def device_args(uuid, extra=''):
+    return ['-device', 'vfio-pci,sysfsdev=/sys/bus/mdev/devices/%s,'
+            'display=on,id=vgpu,addr=05.0%s' % (uuid, extra)]
+
+
+class Scenario:
+    def __init__(self, name, mode, hz, kind='flip'):
+        self.name, self.mode, self.hz, self.kind = name, mode, hz, kind
+
+    def setup(self, uuid):
+        ctl(uuid, 'pause', 1)
+        ctl(uuid, 'mode', self.mode)
+        ctl(uuid, 'front_buffer', int(self.kind == 'front'))
+        ctl(uuid, 'flip_hz', max(1, self.hz))
+        ctl(uuid, 'cursor', 'auto' if self.kind in ('flip', 'front') else 'on')
+        if self.kind in ('flip', 'front'):
+            ctl(uuid, 'pause', 0)
+
+    def mover(self, uuid, stop):
+        """cursor-only: move the cursor plane at 30 Hz, primary paused."""
+        if self.kind != 'cursor':
+            return None
+        w, h = (int(v) for v in self.mode.split('x'))
+
+        def run():
+            i = 0
+            while not stop.is_set():
+                ctl(uuid, 'cursor_pos', '%d %d' % (w // 4 + (i * 7) % (w // 2),
+                                                   h // 2))
+                i += 1
+                time.sleep(1 / 30)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+
+def measure(q, uuid, sc, seconds, viewer):
+    """One row: the scenario on a running QEMU, with or without a viewer."""
+    sc.setup(uuid)
+    time.sleep(1.0)  # settle: new mode imported, policy adapted
+    stop = threading.Event()
+    mover = sc.mover(uuid, stop)
+    eng0 = q.stats()
+    ctl(uuid, 'reset_stats', 1)
+    c0, t0 = cpu_ticks(q.proc.pid), time.monotonic()
+    view = None
+    if viewer:
+        path = '/sys/bus/mdev/devices/%s/vgpusim/frame_times' % uuid
+        try:
+            view, arrivals = rfbview.watch('127.0.0.1', VNC_PORT, seconds)
+            times = rfbview.frame_times(path)
+            lat = sorted((t - times[f]) / 1e6 for t, f in arrivals
+                         if f in times and t >= times[f])
+            view['latency_p50_ms'] = lat[len(lat) // 2] if lat else None
+            view['latency_p99_ms'] = (lat[min(len(lat) - 1,
+                                              len(lat) * 99 // 100)]
+                                      if lat else None)
+        except (OSError, RuntimeError) as e:
+            view = {'error': str(e)}
+    else:
+        time.sleep(seconds)
+    c1, t1 = cpu_ticks(q.proc.pid), time.monotonic()
+    dev = kv(ctl(uuid, 'stats'))
+    eng1 = q.stats()
+    stop.set()
+    if mover:
+        mover.join()
+    el = t1 - t0
+    made = int(dev.get('flips_made', 0))
+    drawn = int(dev.get('frames_drawn', 0))
+    row = {
+        'scenario': sc.name, 'seconds': round(el, 2),
+        'flips_made': made, 'frames_drawn': drawn,
+        'flips_seen': int(dev.get('flips_seen', 0)),
+        'queries_per_s': round(int(dev.get('queries', 0)) / el, 1),
+        'query_latency_p50_us': int(dev.get('latency_p50_us', 0)),
+        'query_latency_p99_us': int(dev.get('latency_p99_us', 0)),
+        'cpu_pct': round(100.0 * (c1 - c0) / HZ_TICK / el, 1),
+        'gets': int(eng1.get('gets', 0)) - int(eng0.get('gets', 0)),
+        'exports': int(dev.get('exports', 0)),
+    }
+    if view is not None:
+        row['viewer'] = view
+    return row
+
+
+def run_qemu(label, qemu, args, outdir, uuid, scenarios, seconds, viewer):
+    rows = []
+    q = Qemu(qemu, args, outdir)
+    if not q.alive():
+        note('%s: QEMU did not start: %s' % (label, q.output()[-400:]))
+        for sc, _ in scenarios:
+            rows.append({'config': label, 'scenario': sc.name,
+                         'did_not_run': 'QEMU exited: %s'
+                         % q.output().strip().splitlines()[-1:]})
+        return rows
+    for sc, with_viewer in scenarios:
+        if not q.alive():
+            rows.append({'config': label, 'scenario': sc.name,
+                         'did_not_run': 'QEMU died: %s' % q.status()})
+            continue
+        for v in ([False, True] if (viewer and with_viewer) else [False]):
+            r = measure(q, uuid, sc, seconds, v)
+            r['config'] = label + (' + VNC viewer' if v else '')
+            note('BENCH-ROW: ' + json.dumps(r))
+            rows.append(r)
+    q.quit()
+    return rows
+
+
+def baseline_cpu(qemu, outdir, seconds):
+    """CPU % of a QEMU with the same options but no vfio device."""
+    q = Qemu(qemu, ['-display', 'none', '-vnc', '127.0.0.1:0'], outdir)
+    if not q.alive():
+        return 0.0
+    time.sleep(1)
+    c0, t0 = cpu_ticks(q.proc.pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = cpu_ticks(q.proc.pid), time.monotonic()
+    q.quit()
+    return 100.0 * (c1 - c0) / HZ_TICK / (t1 - t0)
+
+
+def main():
+    qemu, upstream, uuid, outdir = sys.argv[1:5]
+    seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 5.0
+    os.makedirs(outdir, exist_ok=True)
+    flips = [Scenario('%s@%dHz' % (m, hz), m, hz)
+             for m in ('1024x768', '1920x1080') for hz in (30, 60, 120, 144)]
+    extra = [Scenario('front-buffer 1024x768@60Hz', '1024x768', 60, 'front'),
+             Scenario('cursor only 1024x768', '1024x768', 0, 'cursor'),
+             Scenario('idle 1024x768', '1024x768', 0, 'idle')]
+    allsc = [(s, True) for s in flips + extra]
+    base = baseline_cpu(qemu, outdir, seconds)
+    note('BENCH-BASELINE: %.1f' % base)
+    vnc = ['-display', 'none', '-vnc', '127.0.0.1:0']
+    rows = []
+    rows += run_qemu('ours', qemu, vnc + device_args(uuid), outdir, uuid,
+                     allsc, seconds, True)
+    rows += run_qemu('ours pinned to upstream policy (30 ms)', qemu,
+                     vnc + device_args(uuid, ',x-display-refresh-min-ms=30,'
+                                       'x-display-refresh-max-ms=30'),
+                     outdir, uuid, allsc, seconds, True)
+    sixty = [(s, True) for s in flips + extra
+             if s.name in ('1024x768@60Hz', 'idle 1024x768')]
+    rows += run_qemu('ours egl-headless', qemu,
+                     ['-display', 'egl-headless', '-vnc', '127.0.0.1:0']
+                     + device_args(uuid), outdir, uuid, sixty, seconds, True)
+    if os.path.exists('/dev/dri'):
+        rows += run_qemu('upstream 10.2.2 spice gl=on (vgem, no client)',
+                         upstream,
+                         ['-display', 'none', '-spice',
+                          'unix=on,addr=/tmp/bench-spice.sock,'
+                          'disable-ticketing=on,gl=on,'
+                          'rendernode=/dev/dri/renderD128']
+                         + device_args(uuid), outdir, uuid,
+                         [(s, False) for s, _ in sixty], seconds, False)
+    else:
+        rows.append({'config': 'upstream 10.2.2', 'scenario': '*',
+                     'did_not_run': 'no /dev/dri: upstream needs a render '
+                     'node for any display=on configuration'})
+    with open(os.path.join(outdir, 'bench.json'), 'w') as f:
+        json.dump({'baseline_cpu_pct': base, 'seconds': seconds,
+                   'rows': rows}, f, indent=1)
+    note('BENCH-DONE: %d rows' % len(rows))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

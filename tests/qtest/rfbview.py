@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+# rfbview.py: a minimal VNC viewer that measures what a user would see of
+# the simulated vGPU (docs/vgpusim.md): RFB 3.8, no authentication, raw
+# encoding, 32 bpp. It asks for updates back to back, applies each
+# FramebufferUpdate to its own copy of the screen and, after every whole
+# update message, decodes the frame number from the pixels and checks that
+# the picture is one complete frame (band, colour bars and moving block
+# all agree). Used by the benchmark (tests/bench/bench.py). Standard
+# library only.
+#
+#   rfbview.py HOST PORT SECONDS [FRAME_TIMES_PATH]  -> one JSON line
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vfio_display import bars_ok, decode_frame  # noqa: E402
+
+ENC_RAW = 0
+ENC_DESKTOP_SIZE = -223
+# the moving block of the pattern (vgpusim.c: VGS_STRIP_H, VGS_BLOCK_W)
+STRIP_H = 16
+BLOCK_W = 16
+
+
+class Screen:
+    """The viewer's copy of the screen, 32 bpp B,G,R,X; Image-like px()."""
+
+    def __init__(self, w, h):
+        self.w, self.h = w, h
+        self.fb = bytearray(w * h * 4)
+
+    def px(self, x, y):
+        o = (y * self.w + x) * 4
+        b, g, r = self.fb[o], self.fb[o + 1], self.fb[o + 2]
+        return (r, g, b)
+
+
+def block_ok(img, frame):
+    """The white block of @frame at its place in the bottom strip."""
+    if img.w <= BLOCK_W:
+        return False
+    bx = (frame * 4) % (img.w - BLOCK_W + 1)
+    y = img.h - STRIP_H // 2
+    inside = img.px(bx + BLOCK_W // 2, y)
+    return min(inside) > 200
+
+
+def complete_frame(img):
+    """(frame, True) when the screen holds one whole frame, else (f, False)."""
+    f = decode_frame(img)
+    if f is None:
+        return None, False
+    return f, not bars_ok(img) and block_ok(img, f)
+
+
+class Viewer:
+    def __init__(self, host, port, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.s = socket.create_connection((host, port), timeout=10)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.bytes = 0
+        ver = self._recv(12)
+        if not ver.startswith(b'RFB 003.'):
+            raise RuntimeError('not an RFB server: %r' % ver)
+        self.s.sendall(b'RFB 003.008\n')
+        n = self._recv(1)[0]
+        if n == 0:
+            raise RuntimeError('server refused: %r' % self._reason())
+        types = self._recv(n)
+        if 1 not in types:
+            raise RuntimeError('server wants authentication %r' % list(types))
+        self.s.sendall(b'\x01')
+        if struct.unpack('>I', self._recv(4))[0] != 0:
+            raise RuntimeError('security failed: %r' % self._reason())
+        self.s.sendall(b'\x01')  # shared
+        w, h = struct.unpack('>HH', self._recv(4))
+        self._recv(16)
+        self._recv(struct.unpack('>I', self._recv(4))[0])
+        self.screen = Screen(w, h)
+        # 32 bpp, depth 24, little endian, true colour, r<<16 g<<8 b
+        self.s.sendall(struct.pack('>BxxxBBBBHHHBBBxxx', 0, 32, 24, 0, 1,
+                                   255, 255, 255, 16, 8, 0))
+        self.s.sendall(struct.pack('>BxHii', 2, 2, ENC_RAW, ENC_DESKTOP_SIZE))
+
+    def _reason(self):
+        return self._recv(struct.unpack('>I', self._recv(4))[0])
+
+    def _recv(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            d = self.s.recv(n - len(buf))
+            if not d:
+                raise RuntimeError('connection closed')
+            buf += d
+        self.bytes += n
+        return bytes(buf)
+
+    def _recv_into(self, view):
+        got = 0
+        while got < len(view):
+            n = self.s.recv_into(view[got:])
+            if not n:
+                raise RuntimeError('connection closed')
+            got += n
+        self.bytes += got
+
+    def request(self, incremental=True):
+        sc = self.screen
+        self.s.sendall(struct.pack('>BBHHHH', 3, int(incremental), 0, 0,
+                                   sc.w, sc.h))
+
+    def read_message(self):
+        """Reads one server message; returns the rectangles of an update
+        (list of (x, y, w, h)) or None for other messages."""
+        t = self._recv(1)[0]
+        if t == 0:
+            n = struct.unpack('>xH', self._recv(3))[0]
+            rects = []
+            for _ in range(n):
+                x, y, w, h, enc = struct.unpack('>HHHHi', self._recv(12))
+                if enc == ENC_DESKTOP_SIZE:
+                    self.screen = Screen(w, h)
+                    continue
+                if enc != ENC_RAW:
+                    raise RuntimeError('unexpected encoding %d' % enc)
+                self._raw(x, y, w, h)
+                rects.append((x, y, w, h))
+            return rects
+        if t == 1:
+            _, n = struct.unpack('>xHH', self._recv(5))
+            self._recv(6 * n)
+        elif t == 3:
+            self._recv(struct.unpack('>xxxI', self._recv(7))[0])
+        elif t != 2:
+            raise RuntimeError('unexpected server message %d' % t)
+        return None
+
+    def _raw(self, x, y, w, h):
+        sc = self.screen
+        if x + w > sc.w or y + h > sc.h:
+            raise RuntimeError('rectangle %d,%d %dx%d outside %dx%d'
+                               % (x, y, w, h, sc.w, sc.h))
+        fb = memoryview(sc.fb)
+        row = w * 4
+        if x == 0 and w == sc.w:
+            self._recv_into(fb[y * row:(y + h) * row])
+            return
+        tmp = bytearray(row * h)
+        self._recv_into(memoryview(tmp))
+        for i in range(h):
+            o = ((y + i) * sc.w + x) * 4
+            fb[o:o + row] = tmp[i * row:(i + 1) * row]
+
+    def close(self):
+        self.s.close()
+
+
+def watch(host, port, seconds, on_frame=None):
+    """Requests updates back to back for @seconds. Returns the figures and
+    the list of (monotonic ns, frame) for each new complete frame seen."""
+    v = Viewer(host, port)
+    v.request(incremental=False)
+    updates = complete = incomplete = rects_total = 0
+    arrivals = []
+    last = None
+    start = time.monotonic()
+    start_bytes = v.bytes
+    while time.monotonic() - start < seconds:
+        rects = v.read_message()
+        if rects is None:
+            continue
+        now = time.monotonic_ns()
+        v.request()
+        updates += 1
+        rects_total += len(rects)
+        f, ok = complete_frame(v.screen)
+        if not ok:
+            incomplete += 1
+            continue
+        complete += 1
+        if f != last:
+            arrivals.append((now, f))
+            last = f
+            if on_frame:
+                on_frame(v.screen, f)
+    elapsed = time.monotonic() - start
+    res = {
+        'updates': updates, 'complete': complete, 'incomplete': incomplete,
+        'rects': rects_total, 'frames': len(arrivals),
+        'bytes_per_s': (v.bytes - start_bytes) / elapsed,
+        'seconds': elapsed, 'width': v.screen.w, 'height': v.screen.h,
+    }
+    v.close()
+    return res, arrivals
+
+
+def frame_times(path):
+    """vgpusim's frame_times attribute: {frame: monotonic ns}."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    out = {}
+    for frame, ns in struct.iter_unpack('<QQ', data):
+        if ns:
+            out[frame] = ns
+    return out
+
+
+def main():
+    host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    res, arrivals = watch(host, port, seconds)
+    if len(sys.argv) > 4:
+        times = frame_times(sys.argv[4])
+        lat = sorted((t - times[f]) / 1e6 for t, f in arrivals if f in times)
+        if lat:
+            res['latency_p50_ms'] = lat[len(lat) // 2]
+            res['latency_p99_ms'] = lat[min(len(lat) - 1, len(lat) * 99 // 100)]
+    res['first_frame'] = arrivals[0][1] if arrivals else None
+    res['last_frame'] = arrivals[-1][1] if arrivals else None
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
