@@ -93,11 +93,17 @@ run_logged() {
     shift 3
     mkdir -p "$(dirname "$rl_log")" || return 1
     rl_t0=$(date +%s)
-    # the ticker: a background subshell; it stops when this shell is gone
-    # (async lists ignore SIGINT, so Ctrl-C alone would not stop it) and
-    # is killed when CMD ends. Its sleep holds no inherited descriptor.
+    # the ticker: a background subshell, killed when CMD ends; it takes its
+    # sleep along (which would otherwise hold inherited descriptors, such as
+    # a caller's flock, for up to 10 s). It also stops when this shell is
+    # gone: async lists ignore SIGINT, so Ctrl-C alone would not stop it.
     (
-        while sleep 10 >/dev/null 2>&1; do
+        rl_sp=
+        trap 'kill "$rl_sp" 2>/dev/null; exit 0' TERM
+        while :; do
+            sleep 10 >/dev/null 2>&1 &
+            rl_sp=$!
+            wait "$rl_sp" || exit 0
             kill -0 $$ 2>/dev/null || exit 0
             rl_p=$(progress_of "$rl_log")
             say "$rl_what: $(duration $(( $(date +%s) - rl_t0 ))) elapsed${rl_p:+, $rl_p} (${rl_est:+$rl_est; }log: $rl_log)"
