@@ -10,15 +10,20 @@ export CACHE QEMU_SRC
 MESON_UNIT = $(BUILD)/unit
 MESON_ASAN = $(BUILD)/asan
 
-.PHONY: all unit qemu check check-unit check-asan check-qemu check-rig \
+.PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
         check-qtest check-upstream demo bench clean
 
 all: unit qemu
 
-$(MESON_UNIT)/build.ninja:
+# the host packages (scripts/host-packages.txt): installed when run as root,
+# else the command to run is printed; every target below needs them
+setup:
+	@scripts/setup-host.sh
+
+$(MESON_UNIT)/build.ninja: | setup
 	meson setup $(MESON_UNIT) >/dev/null
 
-$(MESON_ASAN)/build.ninja:
+$(MESON_ASAN)/build.ninja: | setup
 	meson setup $(MESON_ASAN) -Db_sanitize=address,undefined \
 	    -Db_lundef=false >/dev/null
 
@@ -26,7 +31,7 @@ unit: $(MESON_UNIT)/build.ninja
 	ninja -C $(MESON_UNIT)
 
 # Builds $(BUILD)/qemu/qemu-system-x86_64 (cached root and ccache in $(CACHE))
-qemu:
+qemu: setup
 	scripts/build-qemu.sh $(BUILD)/qemu
 
 check: check-unit check-asan check-qemu check-rig check-qtest
@@ -47,25 +52,25 @@ check-qemu: qemu
 
 # the TCG test VM: engine against pristine mbochs and vgpusim, then the EGL
 # layer on Mesa's software renderer with real dma-bufs
-check-rig:
+check-rig: setup
 	tests/rig/check-rig.sh $(BUILD)/rig
 	tests/egl/check-egl.sh $(BUILD)/egl
 
-check-qtest:
+check-qtest: setup
 	tests/qtest/check-qtest.sh $(BUILD)
 
 # the main job: QEMU with display=on on the simulated vGPU in the test VM;
 # screenshots (PNG) and a stats report in $(BUILD)/demo
-demo:
+demo: setup
 	scripts/demo.sh $(BUILD)/demo
 
 # reference run of unmodified Debian QEMU 10.2 (docs/upstream-comparison.md)
-check-upstream:
+check-upstream: setup
 	tests/qtest/check-upstream.sh $(BUILD)
 
 # frames delivered end to end, latency and cost, ours vs upstream QEMU 10.2
 # on the same device in one VM boot (docs/benchmarks.md); not in `make check`
-bench:
+bench: setup
 	tests/bench/run-bench.sh $(BUILD)
 
 clean:

@@ -33,8 +33,9 @@ else
     if [ "$(cat "$tree/.overlay-stamp" 2>/dev/null)" != "$stamp" ]; then
         say "unpacking $(basename "$dsc") (Debian patches applied)"
         rm -rf "$tree"
-        INROOT_BIND="$(dirname "$dsc"):/srcpkg" "$here/inroot.sh" "$root" \
-            dpkg-source -x "/srcpkg/$(basename "$dsc")" "$intree" > "$CACHE/dpkg-source.log" 2>&1 ||
+        run_logged "unpacking the QEMU source" "$CACHE/dpkg-source.log" "about 10 s" \
+            env INROOT_BIND="$(dirname "$dsc"):/srcpkg" "$here/inroot.sh" "$root" \
+            dpkg-source -x "/srcpkg/$(basename "$dsc")" "$intree" ||
             die "dpkg-source -x failed, see $CACHE/dpkg-source.log"
         echo "$stamp" > "$tree/.overlay-stamp"
     fi
@@ -58,20 +59,18 @@ if [ ! -f "$tree/$bdir/build.ninja" ] || [ "$(cat "$tree/$bdir/.configure-stamp"
     say "configuring QEMU (about 25 s)"
     rm -rf "${tree:?}/$bdir"
     mkdir -p "$tree/$bdir"
-    INROOT_BIND="$bind" "$here/inroot.sh" "$root" sh -c \
-        "cd $intree/$bdir && ../configure --cc='ccache gcc' $opts" \
-        > "$out/qemu-configure.log" 2>&1 ||
+    run_logged "configuring QEMU" "$out/qemu-configure.log" "about 25 s" \
+        env INROOT_BIND="$bind" "$here/inroot.sh" "$root" sh -c \
+        "cd $intree/$bdir && ../configure --cc='ccache gcc' $opts" ||
         die "QEMU configure failed, see $out/qemu-configure.log"
     echo "$cstamp" > "$tree/$bdir/.configure-stamp"
 fi
 
-say "building qemu-system-x86_64 (cold: about 10 minutes on 2 cores; warm ccache: under a minute)"
-INROOT_BIND="$bind" "$here/inroot.sh" "$root" sh -c \
-    "ninja -C $intree/$bdir -j$JOBS qemu-system-x86_64 && ccache -s" \
-    > "$out/qemu-build.log" 2>&1 || {
-    tail -n 30 "$out/qemu-build.log" >&2
+say "building qemu-system-x86_64 (cold: about 5 minutes on 2 cores; warm ccache: under a minute)"
+run_logged "building QEMU" "$out/qemu-build.log" "cold build takes about 5 min, warm under 1" \
+    env INROOT_BIND="$bind" "$here/inroot.sh" "$root" sh -c \
+    "ninja -C $intree/$bdir -j$JOBS qemu-system-x86_64 && ccache -s" ||
     die "QEMU build failed, see $out/qemu-build.log"
-}
 
 # wrapper: runs QEMU inside the root with the root's firmware and keymaps
 cat > "$out/qemu-system-x86_64" <<EOW

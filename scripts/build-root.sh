@@ -15,6 +15,7 @@ if [ -f "$root/.complete" ]; then
     exit 0
 fi
 
+[ "$(id -u)" = 0 ] || die "making the build root needs root (debootstrap, chroot): run make as root"
 command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
 mirror=$(debian_mirror) || die "no Debian mirror found in /etc/apt/sources.list.d/ or /etc/apt/sources.list"
 mkdir -p "$CACHE"
@@ -27,7 +28,8 @@ rm -rf --one-file-system "$root"
 
 say "debootstrap $suite from $mirror into $root (about 1 minute)"
 t0=$(date +%s)
-debootstrap --variant=minbase "$suite" "$root" "$mirror" > "$CACHE/debootstrap.log" 2>&1 ||
+run_logged "debootstrap $suite" "$CACHE/debootstrap.log" "about 1 minute" \
+    debootstrap --variant=minbase "$suite" "$root" "$mirror" ||
     die "debootstrap failed, see $CACHE/debootstrap.log"
 
 cat > "$root/etc/apt/sources.list" <<EOS
@@ -42,8 +44,9 @@ echo 'Acquire::Check-Valid-Until "false";' > "$root/etc/apt/apt.conf.d/99no-vali
 
 pkgs=$(grep -v '^#' "$here/root-packages.txt" | tr '\n' ' ')
 say "installing build dependencies (about 2 minutes)"
-"$here/inroot.sh" "$root" sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs && apt-get clean" \
-    > "$CACHE/root-apt.log" 2>&1 || die "apt-get in the root failed, see $CACHE/root-apt.log"
+run_logged "installing build dependencies in the root" "$CACHE/root-apt.log" "about 2 minutes" \
+    "$here/inroot.sh" "$root" sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs && apt-get clean" ||
+    die "apt-get in the root failed, see $CACHE/root-apt.log"
 mkdir -p "$root/ccache" "$root/src"
 touch "$root/.complete"
 say "root ready in $(( $(date +%s) - t0 )) s"

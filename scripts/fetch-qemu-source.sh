@@ -16,9 +16,9 @@ if [ -f "$dsc" ] && [ -f "$pkgdir/.complete-$ver_noepoch" ]; then
 fi
 mkdir -p "$pkgdir"
 say "downloading Debian source package qemu=$QEMU_DEB_VERSION (deb-src trixie + sid)"
-INROOT_BIND="$pkgdir:/srcpkg" "$here/inroot.sh" "$root" sh -c \
-    "apt-get update -q >/dev/null 2>&1; cd /srcpkg && apt-get source -q --download-only 'qemu=$QEMU_DEB_VERSION'" \
-    > "$CACHE/qemu-source.log" 2>&1 ||
+run_logged "downloading the QEMU source package" "$CACHE/qemu-source.log" "" \
+    env INROOT_BIND="$pkgdir:/srcpkg" "$here/inroot.sh" "$root" sh -c \
+    "apt-get update -q >/dev/null 2>&1; cd /srcpkg && apt-get source -q --download-only 'qemu=$QEMU_DEB_VERSION'" ||
     die "cannot download QEMU source package qemu=$QEMU_DEB_VERSION (not on the mirror any more?). See $CACHE/qemu-source.log; put qemu_$ver_noepoch.dsc and its tarballs into $pkgdir by hand, or use QEMU_SRC=/path/to/qemu-10.2"
 [ -f "$dsc" ] || die "apt-get source did not produce $dsc"
 touch "$pkgdir/.complete-$ver_noepoch"

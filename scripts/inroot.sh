@@ -6,6 +6,7 @@ set -eu
 [ $# -ge 2 ] || die "usage: inroot.sh ROOT CMD..."
 root=$1; shift
 [ -d "$root/usr" ] || die "$root is not a root file system"
+[ "$(id -u)" = 0 ] || die "running in the build root needs root (chroot, mounts): run make as root"
 
 mounted=""
 cleanup() {

@@ -62,3 +62,61 @@ build_dir() {
 hash_of() {
     cat "$@" | sha256sum | cut -c1-16
 }
+
+# duration SECONDS: 1m40s, or 40s under a minute.
+duration() {
+    if [ "$1" -ge 60 ]; then
+        printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+    else
+        printf '%ds' "$1"
+    fi
+}
+
+# progress_of LOG: what the end of LOG says about progress: ninja's last
+# [N/M], or the rig VM's current case; nothing when it says neither.
+progress_of() {
+    tail -n 200 "$1" 2>/dev/null | tr -d '\r' | awk '
+        /^\[[0-9]+\/[0-9]+\] / { p = $1 }
+        /^RIG-CASE-BEGIN: / { c = $2; sub(/:$/, "", c); p = "case " c }
+        END { if (p != "") print p }'
+}
+
+# run_logged WHAT LOG ESTIMATE CMD...: run CMD with stdout and stderr into
+# LOG (truncated). Every 10 s a line on stderr:
+#   [build-qemu.sh] building QEMU: 1m40s elapsed, [812/1830] (cold build
+#   takes about 5 min; log: ...)
+# ESTIMATE is free text ("" for none). On failure prints the last 20 lines
+# of LOG and its path; returns CMD's status. Nothing goes to stdout. Use it
+# as `run_logged ... || die "..."`: set -e does not apply inside.
+run_logged() {
+    rl_what=$1 rl_log=$2 rl_est=$3
+    shift 3
+    mkdir -p "$(dirname "$rl_log")" || return 1
+    rl_t0=$(date +%s)
+    # the ticker: a background subshell, killed when CMD ends; it takes its
+    # sleep along (which would otherwise hold inherited descriptors, such as
+    # a caller's flock, for up to 10 s). It also stops when this shell is
+    # gone: async lists ignore SIGINT, so Ctrl-C alone would not stop it.
+    (
+        rl_sp=
+        trap 'kill "$rl_sp" 2>/dev/null; exit 0' TERM
+        while :; do
+            sleep 10 >/dev/null 2>&1 &
+            rl_sp=$!
+            wait "$rl_sp" || exit 0
+            kill -0 $$ 2>/dev/null || exit 0
+            rl_p=$(progress_of "$rl_log")
+            say "$rl_what: $(duration $(( $(date +%s) - rl_t0 ))) elapsed${rl_p:+, $rl_p} (${rl_est:+$rl_est; }log: $rl_log)"
+        done
+    ) &
+    rl_tick=$!
+    rl_rc=0
+    "$@" > "$rl_log" 2>&1 </dev/null || rl_rc=$?
+    kill "$rl_tick" 2>/dev/null || true
+    wait "$rl_tick" 2>/dev/null || true
+    if [ "$rl_rc" -ne 0 ]; then
+        say "$rl_what failed (status $rl_rc) after $(duration $(( $(date +%s) - rl_t0 ))); last 20 lines of $rl_log:"
+        tail -n 20 "$rl_log" | sed 's/^/    /' >&2
+    fi
+    return "$rl_rc"
+}

@@ -39,9 +39,10 @@ say "building the EGL tests in the trixie root (log $blog)"
 : > "$blog"
 setup="meson setup $mdir $src -Degl=enabled -Dgl_api=$gl_api"
 [ -f "$root$mdir/build.ninja" ] && setup="true"
-INROOT_BIND="$repo:$src" "$repo/scripts/inroot.sh" "$root" sh -c \
-    "$setup && ninja -C $mdir tests/egl/egl-dmabuf-test tests/egl/egl-vfio-test" \
-    >> "$blog" 2>&1 || die "building the EGL tests in the root failed, see $blog"
+run_logged "building the EGL tests" "$blog" "" \
+    env INROOT_BIND="$repo:$src" "$repo/scripts/inroot.sh" "$root" sh -c \
+    "$setup && ninja -C $mdir tests/egl/egl-dmabuf-test tests/egl/egl-vfio-test" ||
+    die "building the EGL tests in the root failed, see $blog"
 if grep -q 'warning:' "$blog"; then
     grep 'warning:' "$blog" >&2
     die "the EGL tests have compiler warnings"

@@ -10,7 +10,9 @@ repo=$(cd "$here/../.." && pwd)
 . "$repo/scripts/lib.sh"
 build_dir "$repo/build" "$@"
 
-eval "$("$here/prepare.sh" "$bdir")"
+vars=$("$here/prepare.sh" "$bdir") ||
+    die "prepare.sh failed (building QEMU or vgpusim); its log is named above"
+eval "$vars"
 cases=$bdir/qtest/cases
 mkdir -p "$bdir/qtest"
 py="rig-chroot python3 $DRIVERS/display-test.py $QEMU_IN_ROOT"

@@ -11,8 +11,11 @@ repo=$(cd "$here/../.." && pwd)
 . "$repo/scripts/lib.sh"
 build_dir "$repo/build" "$@"
 
-eval "$("$here/prepare.sh" "$bdir")"
-UPSTREAM=1 "$repo/scripts/build-qemu.sh" "$bdir/qemu-upstream" >&2
+vars=$("$here/prepare.sh" "$bdir") ||
+    die "prepare.sh failed (building QEMU or vgpusim); its log is named above"
+eval "$vars"
+UPSTREAM=1 "$repo/scripts/build-qemu.sh" "$bdir/qemu-upstream" >&2 ||
+    die "building unmodified QEMU failed; its log is named above"
 up=$(cat "$bdir/qemu-upstream/qemu-path-in-root")
 py="rig-chroot python3 $DRIVERS/display-test.py"
 cases=$bdir/upstream/cases

@@ -12,7 +12,9 @@ mkdir -p "$bdir"
 
 "$repo/scripts/build-qemu.sh" "$bdir/qemu" >&2 || die "QEMU build failed"
 root=$(cat "$bdir/qemu/root-path")
-eval "$("$repo/tests/rig/vgpusim/build.sh" "$bdir/rig")"
+vars=$("$repo/tests/rig/vgpusim/build.sh" "$bdir/rig") ||
+    die "vgpusim/build.sh failed; its log is named above"
+eval "$vars"
 
 drivers=/opt/vfio-display-dmabuf
 mkdir -p "$root$drivers"

@@ -30,8 +30,9 @@ cp "$MBOCHS_C" "$out.tmp/mbochs.c"
 echo 'obj-m += mbochs.o' > "$out.tmp/Kbuild"
 say "building mbochs.ko for $KVER"
 # The host has no pahole: module BTF generation is switched off.
-make -C "$KDIR" M="$out.tmp" -j2 CONFIG_DEBUG_INFO_BTF_MODULES= modules \
-    > "$bdir/mbochs-build.log" 2>&1 || die "mbochs build failed, see $bdir/mbochs-build.log"
+run_logged "building mbochs.ko" "$bdir/mbochs-build.log" "" \
+    make -C "$KDIR" M="$out.tmp" -j2 CONFIG_DEBUG_INFO_BTF_MODULES= modules ||
+    die "mbochs build failed, see $bdir/mbochs-build.log"
 [ -f "$out.tmp/mbochs.ko" ] || die "no mbochs.ko after the build, see $bdir/mbochs-build.log"
 rm -rf --one-file-system "$out"
 mv "$out.tmp" "$out"

@@ -86,7 +86,7 @@ age=$max_age
 if [ -z "${RIG_KVER:-}" ] || ! [ -f "$stamp" ]; then
     if [ "$age" -ge "$max_age" ]; then
         say "apt-get update (private lists in $aptdir)"
-        if apt-get -q update > "$aptdir/update.log" 2>&1; then
+        if run_logged "apt-get update" "$aptdir/update.log" "" apt-get -q update; then
             touch "$stamp"
         else
             kv=$(newest_cached)
@@ -124,28 +124,33 @@ say "downloading kernel $kv ($ver): about 280 MB"
 t0=$(date +%s)
 debs=$aptdir/debs
 rm -f "$debs"/*.deb
-# shellcheck disable=SC2086
-(cd "$debs" && apt-get -q download $pkgs) > "$aptdir/download.log" 2>&1 ||
+# shellcheck disable=SC2086,SC2016
+run_logged "downloading kernel $kv" "$aptdir/download.log" "about 280 MB" \
+    sh -c 'cd "$1" && shift && exec apt-get -q download "$@"' sh "$debs" $pkgs ||
     die "apt-get download failed, see $aptdir/download.log"
 
+# extract: the packages into $tree.tmp, mbochs.c from the source tarball
+# (its messages go to the log run_logged shows on failure)
+extract() {
+    rm -rf --one-file-system "$tree" "$tree.tmp" && mkdir -p "$tree.tmp" || return 1
+    for d in "$debs"/linux-image-*.deb "$debs"/linux-headers-*.deb "$debs"/linux-kbuild-*.deb; do
+        [ -f "$d" ] || { echo "missing download: $d"; return 1; }
+        dpkg -x "$d" "$tree.tmp" || { echo "dpkg -x $d failed"; return 1; }
+    done
+    # mbochs.c only: never keep the rest of the source around
+    src=$tree.tmp/.src
+    mkdir -p "$src" "$tree.tmp/mbochs" || return 1
+    dpkg -x "$debs"/linux-source-6.12_*.deb "$src" || { echo "dpkg -x linux-source failed"; return 1; }
+    tarball=$(ls "$src"/usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
+    [ -n "$tarball" ] || { echo "no linux-source tarball inside the linux-source-6.12 package"; return 1; }
+    tar -xaf "$tarball" -C "$src" linux-source-6.12/samples/vfio-mdev/mbochs.c ||
+        { echo "samples/vfio-mdev/mbochs.c not found in $tarball"; return 1; }
+    mv "$src/linux-source-6.12/samples/vfio-mdev/mbochs.c" "$tree.tmp/mbochs/mbochs.c" &&
+        rm -rf --one-file-system "$src"
+}
 say "extracting into $tree"
-rm -rf --one-file-system "$tree" "$tree.tmp"
-mkdir -p "$tree.tmp"
-for d in "$debs"/linux-image-*.deb "$debs"/linux-headers-*.deb "$debs"/linux-kbuild-*.deb; do
-    [ -f "$d" ] || die "missing download: $d"
-    dpkg -x "$d" "$tree.tmp" || die "dpkg -x $d failed"
-done
-
-# mbochs.c only: never keep the rest of the source around
-src=$tree.tmp/.src
-mkdir -p "$src" "$tree.tmp/mbochs"
-dpkg -x "$debs"/linux-source-6.12_*.deb "$src" || die "dpkg -x linux-source failed"
-tarball=$(ls "$src"/usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
-[ -n "$tarball" ] || die "no linux-source tarball inside the linux-source-6.12 package"
-tar -xaf "$tarball" -C "$src" linux-source-6.12/samples/vfio-mdev/mbochs.c ||
-    die "samples/vfio-mdev/mbochs.c not found in $tarball"
-mv "$src/linux-source-6.12/samples/vfio-mdev/mbochs.c" "$tree.tmp/mbochs/mbochs.c"
-rm -rf --one-file-system "$src"
+run_logged "extracting kernel $kv" "$rig/extract.log" "" extract ||
+    die "extracting the kernel packages failed, see $rig/extract.log"
 
 # The headers Makefile includes the -common tree by absolute /usr/src path;
 # point it into the extracted copy.

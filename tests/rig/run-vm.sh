@@ -155,10 +155,11 @@ if [ $verbose = 1 ]; then
     rcl=$(sed -n 's/^RIG-HOST-EXIT: //p' "$log")
     rc=${rcl:-0}
 else
-    timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp 1 \
+    run_logged "VM '$name'" "$log" "limit ${timeout} s" \
+        timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp 1 \
         -nodefaults -nographic -no-reboot -serial stdio -monitor none \
-        -kernel "$VMLINUZ" -initrd "$bdir/$name.initrd" -append "$cmdline" "$@" \
-        < /dev/null > "$log" 2>&1 || rc=$?
+        -kernel "$VMLINUZ" -initrd "$bdir/$name.initrd" -append "$cmdline" "$@" ||
+        rc=$?
 fi
 t1=$(date +%s.%N)
 wall=$(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }")

@@ -45,8 +45,9 @@ rm -f "$out/.key"
 cp "$here/vgpusim.c" "$here/Kbuild" "$out/"
 say "building vgpusim.ko for $KVER"
 # The host has no pahole: module BTF generation is switched off.
-make -C "$KDIR" M="$out" -j2 W=1 CONFIG_DEBUG_INFO_BTF_MODULES= modules \
-    > "$bdir/vgpusim-build.log" 2>&1 || die "vgpusim build failed, see $bdir/vgpusim-build.log"
+run_logged "building vgpusim.ko" "$bdir/vgpusim-build.log" "" \
+    make -C "$KDIR" M="$out" -j2 W=1 CONFIG_DEBUG_INFO_BTF_MODULES= modules ||
+    die "vgpusim build failed, see $bdir/vgpusim-build.log"
 if grep -q 'warning:' "$bdir/vgpusim-build.log"; then
     grep 'warning:' "$bdir/vgpusim-build.log" >&2
     die "vgpusim.c has compiler warnings"
