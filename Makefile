@@ -11,7 +11,7 @@ MESON_UNIT = $(BUILD)/unit
 MESON_ASAN = $(BUILD)/asan
 
 .PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
-        check-qtest check-upstream demo bench clean
+        check-qtest check-upstream demo demo-live bench clean
 
 all: unit qemu
 
@@ -63,6 +63,11 @@ check-qtest: setup
 # screenshots (PNG) and a stats report in $(BUILD)/demo
 demo: setup
 	scripts/demo.sh $(BUILD)/demo
+
+# the demo kept running: QEMU's VNC display forwarded to 127.0.0.1:5905
+# (DEMO_LIVE_PORT); Ctrl-C stops it
+demo-live: setup
+	scripts/demo-live.sh $(BUILD)/demo-live
 
 # reference run of unmodified Debian QEMU 10.2 (docs/upstream-comparison.md)
 check-upstream: setup

@@ -38,6 +38,16 @@ class Screen:
         b, g, r = self.fb[o], self.fb[o + 1], self.fb[o + 2]
         return (r, g, b)
 
+    def save_ppm(self, path):
+        """What the viewer shows, as a binary PPM."""
+        rgb = bytearray(self.w * self.h * 3)
+        rgb[0::3] = self.fb[2::4]
+        rgb[1::3] = self.fb[1::4]
+        rgb[2::3] = self.fb[0::4]
+        with open(path, 'wb') as f:
+            f.write(b'P6 %d %d 255\n' % (self.w, self.h))
+            f.write(rgb)
+
 
 def block_ok(img, frame):
     """The white block of @frame at its place in the bottom strip."""

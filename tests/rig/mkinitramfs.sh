@@ -145,6 +145,8 @@ elif ! is_builtin udmabuf; then
     say "note: the rig kernel has no udmabuf"
 fi
 [ $vgem = 1 ] && want="$want vgem"
+# the NIC of run-vm.sh --fwd (harmless without one)
+[ -n "$(find_mod virtio_net)" ] && want="$want virtio_net"
 want="$want $(printf '%s' "$extras" | while IFS="$tab" read -r kind src dest; do
     [ "$kind" = ko ] && modfield "$src" name; done | tr '\n' ' ')"
 # shellcheck disable=SC2086

@@ -27,6 +27,9 @@
 #   --cases FILE       lines "CASE CMD ARGS..." split like sh words (quotes
 #                      work; the host expands $VARS, so single-quote guest
 #                      ones), # comments
+#   --fwd HOST:GUEST   user-mode network (restricted: no way out) with the
+#                      host's 127.0.0.1:HOST forwarded to the guest's TCP
+#                      port GUEST; the guest is 10.0.2.15 on eth0 (virtio)
 #   -v, --verbose      also copy the serial console to stderr
 # Outputs in the build dir: NAME.log (serial console), NAME.dmesg (guest
 # dmesg), NAME.results/ (shared writable at /results in the guest).
@@ -46,6 +49,7 @@ mdevs=
 root=0
 append=
 cases=
+fwd=
 verbose=0
 addmk() { mkargs="$mkargs$1
 $2
@@ -64,6 +68,9 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=$2; shift 2 ;;
     --append) append="$append $2"; shift 2 ;;
     --cases) [ -r "${2:-}" ] || die "--cases: no such file: ${2:-}"; cases=$2; shift 2 ;;
+    --fwd)
+        case ${2:-} in *[!0-9:]*|''|*:*:*) die "--fwd wants HOSTPORT:GUESTPORT" ;; esac
+        fwd=$2; shift 2 ;;
     -v|--verbose) verbose=1; shift ;;
     -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -139,6 +146,12 @@ if [ $root = 1 ]; then
     sysroot=$("$repo/scripts/build-root.sh") || die "scripts/build-root.sh failed"
     set -- "$@" -virtfs "local,path=$sysroot,mount_tag=rigroot,security_model=none,readonly=on,multidevs=remap"
     ninep="$ninep,rigroot:/sysroot:ro"
+fi
+
+if [ -n "$fwd" ]; then
+    set -- "$@" -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${fwd%%:*}-:${fwd#*:}" \
+        -device virtio-net-pci,netdev=n0
+    append="$append rig.net=1"
 fi
 
 cmdline="console=ttyS0 quiet loglevel=4 panic=-1 softlockup_panic=1 mitigations=off"
