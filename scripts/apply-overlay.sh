@@ -23,8 +23,12 @@ ui/dmabuf-plane.c
 include/hw/vfio/display-dmabuf.h
 hw/vfio/display-dmabuf.c
 hw/vfio/display-dmabuf-console.c
+include/hw/vfio/display-dmabuf-present.h
+hw/vfio/display-dmabuf-cpu.c
+hw/vfio/display-dmabuf-gl.c
 include/ui/egl-dmabuf.h
 ui/egl-dmabuf.c
+ui/spice-dmabuf.c
 "
 # install SRC DEST: copy only when different, so that mtimes stay
 install_file() {

@@ -7,6 +7,9 @@
 #include "qemu/osdep.h"
 
 #include <fcntl.h>
+#include <linux/dma-buf.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ui/dmabuf-plane.h"
@@ -102,4 +105,65 @@ const char *dmabuf_format_name(uint32_t fourcc, char buf[5])
     }
     buf[4] = '\0';
     return buf;
+}
+
+int dmabuf_plane_map(const DmabufPlane *p, DmabufMapping *m)
+{
+    size_t page = sysconf(_SC_PAGESIZE);
+    uint64_t want = (uint64_t)p->offset[0] + (uint64_t)p->stride[0] * p->height;
+    size_t len;
+    void *addr;
+
+    memset(m, 0, sizeof(*m));
+    if (p->modifier != 0 || p->n_fds < 1 || p->fd[0] < 0 || !p->stride[0] ||
+        !p->height || want > SIZE_MAX) {
+        return -EINVAL;
+    }
+    len = want;
+    addr = mmap(NULL, len, PROT_READ, MAP_SHARED, p->fd[0], 0);
+    if (addr == MAP_FAILED && errno == EINVAL && len > page) {
+        /* some exporters only map whole pages of a non page-sized buffer */
+        len &= ~(page - 1);
+        addr = mmap(NULL, len, PROT_READ, MAP_SHARED, p->fd[0], 0);
+    }
+    if (addr == MAP_FAILED) {
+        return -errno;
+    }
+    m->data = addr;
+    m->len = len;
+    m->rows = len <= p->offset[0] ? 0 : (len - p->offset[0]) / p->stride[0];
+    if (m->rows > p->height) {
+        m->rows = p->height;
+    }
+    return 0;
+}
+
+void dmabuf_plane_unmap(DmabufMapping *m)
+{
+    if (m->data) {
+        munmap((void *)m->data, m->len);
+    }
+    memset(m, 0, sizeof(*m));
+}
+
+static void plane_sync(const DmabufPlane *p, uint64_t flags)
+{
+    struct dma_buf_sync sync = { .flags = flags | DMA_BUF_SYNC_READ };
+
+    if (p->n_fds >= 1 && p->fd[0] >= 0) {
+        while (ioctl(p->fd[0], DMA_BUF_IOCTL_SYNC, &sync) < 0 &&
+               (errno == EINTR || errno == EAGAIN)) {
+            /* retry, as the uapi asks */
+        }
+    }
+}
+
+void dmabuf_plane_begin_read(const DmabufPlane *p)
+{
+    plane_sync(p, DMA_BUF_SYNC_START);
+}
+
+void dmabuf_plane_end_read(const DmabufPlane *p)
+{
+    plane_sync(p, DMA_BUF_SYNC_END);
 }

@@ -650,13 +650,35 @@ void vfio_display_dmabuf_set_release(VFIODisplayDmabuf *d,
     d->release_opaque = opaque;
 }
 
+void vfio_display_dmabuf_set_presenter_data(VFIODisplayDmabuf *d,
+                                            const VFIODmabufBuffer *buf,
+                                            void *data)
+{
+    guint i;
+
+    for (i = 0; i < d->cache->len; i++) {
+        CacheEntry *e = g_ptr_array_index(d->cache, i);
+
+        if (&e->buf == buf) {
+            e->buf.presenter_data = data;
+            return;
+        }
+    }
+    g_assert_not_reached(); /* not one of ours */
+}
+
+void vfio_display_dmabuf_release_all(VFIODisplayDmabuf *d)
+{
+    drain(d);
+    memset(&d->cursor_pos, 0, sizeof(d->cursor_pos));
+    policy_reset(d);
+}
+
 void vfio_display_dmabuf_reset(VFIODisplayDmabuf *d)
 {
     trace_vfio_display_dmabuf_reset(d->cache->len);
     d->stats.resets++;
-    drain(d);
-    memset(&d->cursor_pos, 0, sizeof(d->cursor_pos));
-    policy_reset(d);
+    vfio_display_dmabuf_release_all(d);
 }
 
 bool vfio_display_dmabuf_probe(const VFIODisplayDmabufOps *ops, void *opaque,

@@ -17,6 +17,7 @@
 #define UI_DMABUF_PLANE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -89,5 +90,45 @@ unsigned int dmabuf_format_cpp(uint32_t fourcc);
  * unprintable bytes), for messages.
  */
 const char *dmabuf_format_name(uint32_t fourcc, char buf[5]);
+
+/*
+ * A read-only CPU mapping of a linear single-planar DmabufPlane. Owned by
+ * whoever called dmabuf_plane_map() on it; dmabuf_plane_unmap() releases
+ * it. It borrows nothing: the mapping stays valid after the plane's fd is
+ * closed, but must be unmapped before the holder forgets it.
+ */
+typedef struct DmabufMapping {
+    const uint8_t *data;      /* NULL: not mapped */
+    size_t len;               /* bytes mapped from offset 0 of fd[0] */
+    uint32_t rows;            /* whole rows inside the mapping */
+} DmabufMapping;
+
+/**
+ * dmabuf_plane_map:
+ * @p: borrowed; fd[0] is mapped
+ * @m: filled on success, zeroed on failure
+ *
+ * Maps @p read-only (MAP_SHARED, as dma-buf exporters require). An
+ * exporter that maps only whole pages of a buffer whose size is not a page
+ * multiple gets the whole pages: m->rows then says how many rows are
+ * readable (may be fewer than p->height).
+ * Returns: 0, -EINVAL for a tiled (modifier != LINEAR) or empty plane, or
+ * the -errno of mmap.
+ */
+int dmabuf_plane_map(const DmabufPlane *p, DmabufMapping *m);
+
+/** dmabuf_plane_unmap: releases @m (may be unmapped); @m becomes empty. */
+void dmabuf_plane_unmap(DmabufMapping *m);
+
+/**
+ * dmabuf_plane_begin_read / dmabuf_plane_end_read:
+ * @p: borrowed
+ *
+ * Bracket CPU reads of a mapping of @p with DMA_BUF_IOCTL_SYNC (READ), so
+ * that an exporter with caches or a GPU still writing can make the pixels
+ * coherent. Best effort: an exporter without sync support is read anyway.
+ */
+void dmabuf_plane_begin_read(const DmabufPlane *p);
+void dmabuf_plane_end_read(const DmabufPlane *p);
 
 #endif /* UI_DMABUF_PLANE_H */

@@ -98,6 +98,56 @@ static void test_format_table(void)
     g_assert_cmpstr(dmabuf_format_name(0x01020304, name), ==, "????");
 }
 
+/* a read-only mapping sees the pixels at offset + row * stride */
+static void test_map(void)
+{
+    DmabufPlane p;
+    DmabufMapping m;
+    int before = count_open_fds();
+    uint32_t row;
+
+    dmabuf_plane_init(&p);
+    p.fourcc = DMABUF_FOURCC('X', 'R', '2', '4');
+    p.width = 60;
+    p.height = 100;
+    p.stride[0] = 256;
+    p.offset[0] = 512;
+    p.n_fds = 1;
+    p.fd[0] = memfd_create("plane", MFD_CLOEXEC);
+    g_assert_cmpint(ftruncate(p.fd[0], 512 + 256 * 100), ==, 0);
+    for (row = 0; row < p.height; row++) {
+        uint8_t v = row;
+
+        g_assert_cmpint(pwrite(p.fd[0], &v, 1, 512 + row * 256), ==, 1);
+    }
+    g_assert_cmpint(dmabuf_plane_map(&p, &m), ==, 0);
+    g_assert_nonnull(m.data);
+    g_assert_cmpuint(m.rows, ==, 100);
+    dmabuf_plane_begin_read(&p); /* a memfd has no sync: best effort */
+    for (row = 0; row < p.height; row++) {
+        g_assert_cmpuint(m.data[p.offset[0] + row * p.stride[0]], ==, row);
+    }
+    dmabuf_plane_end_read(&p);
+    dmabuf_plane_unmap(&m);
+    g_assert_null(m.data);
+    dmabuf_plane_unmap(&m); /* twice is fine */
+
+    /* tiled, or no fd: refused, nothing mapped */
+    p.modifier = 1;
+    g_assert_cmpint(dmabuf_plane_map(&p, &m), ==, -EINVAL);
+    g_assert_null(m.data);
+    p.modifier = 0;
+    dmabuf_plane_finish(&p);
+    p.n_fds = 1;
+    g_assert_cmpint(dmabuf_plane_map(&p, &m), ==, -EINVAL);
+    /* an fd that cannot be mapped: mmap's error */
+    p.fd[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    g_assert_cmpint(dmabuf_plane_map(&p, &m), <, 0);
+    g_assert_null(m.data);
+    dmabuf_plane_finish(&p);
+    g_assert_cmpint(count_open_fds(), ==, before);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -105,5 +155,6 @@ int main(int argc, char **argv)
     g_test_add_func("/plane/dup", test_dup);
     g_test_add_func("/plane/dup-failure-closes", test_dup_failure_closes);
     g_test_add_func("/plane/formats", test_format_table);
+    g_test_add_func("/plane/map", test_map);
     return g_test_run();
 }

@@ -91,7 +91,12 @@ typedef struct VFIODmabufBuffer {
     uint32_t id;                /* the device's dmabuf_id */
     uint32_t plane_type;        /* DRM_PLANE_TYPE_PRIMARY or _CURSOR */
     DmabufPlane plane;          /* fd[0] owned by the engine */
-    void *presenter_data;       /* free for the presenter; see release hook */
+    /*
+     * The presenter's per-buffer data, set with
+     * vfio_display_dmabuf_set_presenter_data(); the presenter frees it in
+     * the release hook.
+     */
+    void *presenter_data;
 } VFIODmabufBuffer;
 
 /* The cursor as the device last reported it. */
@@ -212,6 +217,16 @@ void vfio_display_dmabuf_set_release(VFIODisplayDmabuf *d,
                                      VFIODmabufReleaseFn fn, void *opaque);
 
 /**
+ * vfio_display_dmabuf_set_presenter_data:
+ * @d: engine
+ * @buf: a buffer of @d (primary, cursor or one given to the release hook)
+ * @data: stored in @buf->presenter_data; owned by the presenter
+ */
+void vfio_display_dmabuf_set_presenter_data(VFIODisplayDmabuf *d,
+                                            const VFIODmabufBuffer *buf,
+                                            void *data);
+
+/**
  * vfio_display_dmabuf_update:
  * @d: engine
  * @now_ms: a monotonic clock in milliseconds, used by the refresh policy
@@ -240,6 +255,16 @@ unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d);
  * for a device reset. Counters are kept.
  */
 void vfio_display_dmabuf_reset(VFIODisplayDmabuf *d);
+
+/**
+ * vfio_display_dmabuf_release_all:
+ * @d: engine
+ *
+ * Like vfio_display_dmabuf_reset() without counting a reset: every buffer
+ * is released (release hook first) and closed, and the next update shows
+ * the planes anew (NEW_SCANOUT, CURSOR_NEW). For a change of presenter.
+ */
+void vfio_display_dmabuf_release_all(VFIODisplayDmabuf *d);
 
 /* The buffer on screen, or NULL. Borrowed. */
 const VFIODmabufBuffer *
