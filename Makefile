@@ -11,7 +11,7 @@ MESON_UNIT = $(BUILD)/unit
 MESON_ASAN = $(BUILD)/asan
 
 .PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
-        check-qtest check-upstream demo demo-live bench clean
+        check-qtest check-gui check-upstream demo demo-live bench clean
 
 all: unit qemu
 
@@ -55,6 +55,11 @@ check-qemu: qemu
 check-rig: setup
 	tests/rig/check-rig.sh $(BUILD)/rig
 	tests/egl/check-egl.sh $(BUILD)/egl
+
+# real GUI clients (X11, Wayland, SPICE, VNC) against the device's frame,
+# pixel-exact, in the rig VM (docs/display-matrix.md)
+check-gui: setup
+	tests/gui/check-gui.sh $(BUILD)
 
 check-qtest: setup
 	tests/qtest/check-qtest.sh $(BUILD)

@@ -41,13 +41,17 @@ done
 # the EGL layer compiles against epoxy inside QEMU
 install_file "$top/include/ui/gl-api/epoxy/egl-dmabuf-gl.h" "$tree/include/ui/egl-dmabuf-gl.h"
 
+# the patches applied so far, one "sha256 name" line each: later patches
+# touch lines of earlier ones, so a reverse dry run cannot tell
+applied=$tree/.vfio-display-dmabuf-patches
+touch "$applied"
 for p in "$top"/patches/qemu-10.2/*.patch; do
     [ -f "$p" ] || continue
-    if patch -d "$tree" -p1 -R --dry-run -s -f < "$p" >/dev/null 2>&1; then
-        continue # already applied
-    fi
+    line="$(sha256sum < "$p" | cut -c1-64) $(basename "$p")"
+    grep -qxF "$line" "$applied" && continue # already applied
     patch -d "$tree" -p1 --forward -s < "$p" ||
         die "patch $(basename "$p") does not apply to $tree (QEMU $ver); use a pristine 10.2 tree"
+    echo "$line" >> "$applied"
 done
 
 # trace events: one block per directory between markers, replaced when

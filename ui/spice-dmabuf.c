@@ -42,12 +42,12 @@ typedef struct SpiceState {
     bool tiled_warned;
 } SpiceState;
 
-static void *spice_init(VFIODmabufConsole *c)
+static void *present_spice_init(VFIODmabufConsole *c)
 {
     return g_new0(SpiceState, 1);
 }
 
-static void spice_finish(VFIODmabufConsole *c)
+static void present_spice_finish(VFIODmabufConsole *c)
 {
     SpiceState *s = c->pstate;
 
@@ -56,7 +56,7 @@ static void spice_finish(VFIODmabufConsole *c)
     c->pstate = NULL;
 }
 
-static void spice_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
+static void present_spice_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
 {
     SpiceState *s = c->pstate;
 
@@ -70,7 +70,7 @@ static void spice_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
     vfio_dmabuf_gl_buf_free(c, buf);
 }
 
-static void spice_show(VFIODmabufConsole *c, unsigned int ev)
+static void present_spice_show(VFIODmabufConsole *c, unsigned int ev)
 {
     SpiceState *s = c->pstate;
     const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
@@ -98,7 +98,8 @@ static void spice_show(VFIODmabufConsole *c, unsigned int ev)
     vfio_dmabuf_cursor_show(c, ev, &s->cursor_shown);
 }
 
-static void spice_redraw(VFIODmabufConsole *c, const VFIODmabufBuffer *pri)
+static void present_spice_redraw(VFIODmabufConsole *c,
+                                 const VFIODmabufBuffer *pri)
 {
     SpiceState *s = c->pstate;
 
@@ -108,25 +109,25 @@ static void spice_redraw(VFIODmabufConsole *c, const VFIODmabufBuffer *pri)
     }
 }
 
-static void spice_reset(VFIODmabufConsole *c)
+static void present_spice_reset(VFIODmabufConsole *c)
 {
     SpiceState *s = c->pstate;
 
     vfio_dmabuf_cursor_hide(c, &s->cursor_shown);
 }
 
-static bool spice_busy(VFIODmabufConsole *c)
+static bool present_spice_busy(VFIODmabufConsole *c)
 {
     return qemu_console_is_gl_blocked(c->con);
 }
 
 const VFIODmabufPresenter vfio_dmabuf_present_spice = {
     .name = "spice-gl",
-    .init = spice_init,
-    .finish = spice_finish,
-    .show = spice_show,
-    .redraw = spice_redraw,
-    .release = spice_release,
-    .reset = spice_reset,
-    .busy = spice_busy,
+    .init = present_spice_init,
+    .finish = present_spice_finish,
+    .show = present_spice_show,
+    .redraw = present_spice_redraw,
+    .release = present_spice_release,
+    .reset = present_spice_reset,
+    .busy = present_spice_busy,
 };

@@ -55,12 +55,12 @@ typedef struct CpuState {
     uint64_t updates;           /* damage rectangles reported */
 } CpuState;
 
-static void *cpu_init(VFIODmabufConsole *c)
+static void *present_cpu_init(VFIODmabufConsole *c)
 {
     return g_new0(CpuState, 1);
 }
 
-static void cpu_finish(VFIODmabufConsole *c)
+static void present_cpu_finish(VFIODmabufConsole *c)
 {
     g_free(c->pstate);
     c->pstate = NULL;
@@ -71,7 +71,7 @@ static void cpu_finish(VFIODmabufConsole *c)
  * (tiled, or an exporter that refuses mmap: pristine mbochs), which is
  * reported once per console and not retried for this buffer.
  */
-static const DmabufMapping *cpu_map(VFIODmabufConsole *c,
+static const DmabufMapping *present_cpu_map(VFIODmabufConsole *c,
                                     const VFIODmabufBuffer *buf)
 {
     CpuState *s = c->pstate;
@@ -109,7 +109,7 @@ static const DmabufMapping *cpu_map(VFIODmabufConsole *c,
     return &cb->map;
 }
 
-static void cpu_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
+static void present_cpu_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
 {
     CpuBuf *cb = buf->presenter_data;
 
@@ -142,7 +142,7 @@ static bool shadow_refresh(VFIODmabufConsole *c, const VFIODmabufBuffer *buf)
     CpuState *s = c->pstate;
     const DmabufPlane *p = &buf->plane;
     pixman_format_code_t fmt = qemu_drm_format_to_pixman(p->fourcc);
-    const DmabufMapping *m = cpu_map(c, buf);
+    const DmabufMapping *m = present_cpu_map(c, buf);
     uint32_t rows, row_bytes, y, band = UINT32_MAX, last = 0;
     const uint8_t *src;
     bool full = false;
@@ -277,7 +277,7 @@ void vfio_dmabuf_cursor_hide(VFIODmabufConsole *c, bool *shown)
     }
 }
 
-static void cpu_show(VFIODmabufConsole *c, unsigned int ev)
+static void present_cpu_show(VFIODmabufConsole *c, unsigned int ev)
 {
     CpuState *s = c->pstate;
     const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
@@ -291,7 +291,8 @@ static void cpu_show(VFIODmabufConsole *c, unsigned int ev)
     vfio_dmabuf_cursor_show(c, ev, &s->cursor_shown);
 }
 
-static void cpu_redraw(VFIODmabufConsole *c, const VFIODmabufBuffer *pri)
+static void present_cpu_redraw(VFIODmabufConsole *c,
+                               const VFIODmabufBuffer *pri)
 {
     CpuState *s = c->pstate;
 
@@ -300,7 +301,7 @@ static void cpu_redraw(VFIODmabufConsole *c, const VFIODmabufBuffer *pri)
     }
 }
 
-static void cpu_reset(VFIODmabufConsole *c)
+static void present_cpu_reset(VFIODmabufConsole *c)
 {
     CpuState *s = c->pstate;
 
@@ -368,7 +369,7 @@ pixman_image_t *vfio_dmabuf_snapshot(VFIODmabufConsole *c, Error **errp)
     return img;
 }
 
-static void cpu_stats(VFIODmabufConsole *c, GString *out)
+static void present_cpu_stats(VFIODmabufConsole *c, GString *out)
 {
     CpuState *s = c->pstate;
 
@@ -379,11 +380,11 @@ static void cpu_stats(VFIODmabufConsole *c, GString *out)
 
 const VFIODmabufPresenter vfio_dmabuf_present_cpu = {
     .name = "cpu-shadow",
-    .init = cpu_init,
-    .finish = cpu_finish,
-    .show = cpu_show,
-    .redraw = cpu_redraw,
-    .release = cpu_release,
-    .reset = cpu_reset,
-    .stats = cpu_stats,
+    .init = present_cpu_init,
+    .finish = present_cpu_finish,
+    .show = present_cpu_show,
+    .redraw = present_cpu_redraw,
+    .release = present_cpu_release,
+    .reset = present_cpu_reset,
+    .stats = present_cpu_stats,
 };

@@ -27,12 +27,12 @@ typedef struct GlState {
     const VFIODmabufBuffer *cursor;
 } GlState;
 
-static void *gl_init(VFIODmabufConsole *c)
+static void *present_gl_init(VFIODmabufConsole *c)
 {
     return g_new0(GlState, 1);
 }
 
-static void gl_finish(VFIODmabufConsole *c)
+static void present_gl_finish(VFIODmabufConsole *c)
 {
     g_free(c->pstate);
     c->pstate = NULL;
@@ -64,7 +64,7 @@ void vfio_dmabuf_gl_buf_free(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
     }
 }
 
-static void gl_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
+static void present_gl_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
 {
     GlState *s = c->pstate;
 
@@ -80,7 +80,7 @@ static void gl_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)
     vfio_dmabuf_gl_buf_free(c, buf);
 }
 
-static void gl_show(VFIODmabufConsole *c, unsigned int ev)
+static void present_gl_show(VFIODmabufConsole *c, unsigned int ev)
 {
     GlState *s = c->pstate;
     const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
@@ -126,7 +126,8 @@ static void gl_show(VFIODmabufConsole *c, unsigned int ev)
     }
 }
 
-static void gl_redraw(VFIODmabufConsole *c, const VFIODmabufBuffer *pri)
+static void present_gl_redraw(VFIODmabufConsole *c,
+                              const VFIODmabufBuffer *pri)
 {
     GlState *s = c->pstate;
 
@@ -135,17 +136,17 @@ static void gl_redraw(VFIODmabufConsole *c, const VFIODmabufBuffer *pri)
     }
 }
 
-static bool gl_busy(VFIODmabufConsole *c)
+static bool present_gl_busy(VFIODmabufConsole *c)
 {
     return qemu_console_is_gl_blocked(c->con);
 }
 
 const VFIODmabufPresenter vfio_dmabuf_present_gl = {
     .name = "gl-dmabuf",
-    .init = gl_init,
-    .finish = gl_finish,
-    .show = gl_show,
-    .redraw = gl_redraw,
-    .release = gl_release,
-    .busy = gl_busy,
+    .init = present_gl_init,
+    .finish = present_gl_finish,
+    .show = present_gl_show,
+    .redraw = present_gl_redraw,
+    .release = present_gl_release,
+    .busy = present_gl_busy,
 };

@@ -39,7 +39,7 @@ def kv(text):
 # ---------------------------------------------------------------- QEMU
 
 class Qemu:
-    def __init__(self, qemu, args, outdir):
+    def __init__(self, qemu, args, outdir, env=None):
         run = '/tmp/vd-%d' % os.getpid()
         self.outdir = outdir
         os.makedirs(run, exist_ok=True)
@@ -59,7 +59,9 @@ class Qemu:
             '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
         ] + args
         note('starting: ' + ' '.join(cmd))
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.log,
+                                     stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
         lsock.settimeout(30)
         try:
             self.qt, _ = lsock.accept()

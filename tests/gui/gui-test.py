@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+# gui-test.py QEMU UUID OUTDIR [ROW...]: `make check-gui`'s guest side
+# (tests/gui/check-gui.sh runs it in the rig VM). For each row of the
+# display matrix (docs/display-matrix.md) it starts QEMU with
+# `-device vfio-pci,display=on` on the simulated vGPU and a real client
+# from Debian (an X server, a Wayland compositor, SPICE and VNC clients),
+# takes the client's own picture and compares it pixel by pixel with the
+# frame the device shows, built from the vgpusim pattern
+# (tests/gui/gui_images.py), not from another path's output:
+#   - a known frame, pixel-exact;
+#   - the cursor plane where the device put it;
+#   - the next frame after a flip;
+#   - screendump of the same console, pixel-exact with the cursor.
+# Prints TAP; exit 0 when all pass, 77 when no row could run.
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+sys.path.insert(0, os.path.join(here, '..', 'qtest'))
+from vfio_display import Qemu, ctl as ctl_of, kv  # noqa: E402
+from gui_images import (compare, expected_frame, find_frame,  # noqa: E402
+                        read_image, save_ppm, with_cursor)
+
+QEMU, UUID, OUTDIR = sys.argv[1:4]
+ONLY = set(sys.argv[4:])
+SYSFS = '/sys/bus/mdev/devices/%s' % UUID
+DEVICE = ['-device', 'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0'
+          % SYSFS]
+MODE = (640, 480)
+CURSOR_AT = (200, 150)      # the cursor plane's top-left
+
+n_tests = n_fail = 0
+
+
+def tap(ok, name, diag=None):
+    global n_tests, n_fail
+    n_tests += 1
+    n_fail += not ok
+    print('%s %d - %s' % ('ok' if ok else 'not ok', n_tests, name),
+          flush=True)
+    if diag and not ok:
+        for line in str(diag).splitlines()[-30:]:
+            print('#   ' + line, flush=True)
+    return ok
+
+
+def note(msg):
+    print('# ' + msg, flush=True)
+
+
+def ctl(name, value=None):
+    return ctl_of(UUID, name, value)
+
+
+def frame_now():
+    return int(kv(ctl('state'))['frame'])
+
+
+def mode_now():
+    w, h = kv(ctl('state'))['mode'].split('x')
+    return int(w), int(h)
+
+
+# ---------------------------------------------------------------- servers
+
+class Server:
+    """A display server (Xvfb, weston) run for one row; stopped at exit."""
+
+    def __init__(self, argv, env, ready, log):
+        self.log = open(log, 'w')
+        self.proc = subprocess.Popen(argv, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while not ready() and time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.ok = ready()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def xvfb(num):
+    env = dict(os.environ)
+    sock = '/tmp/.X11-unix/X%d' % num
+    return Server(['Xvfb', ':%d' % num, '-screen', '0', '1280x1024x24',
+                   '-nolisten', 'tcp'], env, lambda: os.path.exists(sock),
+                  os.path.join(OUTDIR, 'xvfb.log')), {'DISPLAY': ':%d' % num}
+
+
+def weston(name):
+    rt = tempfile.mkdtemp(prefix='xdg-')
+    os.chmod(rt, 0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=rt)
+    sock = os.path.join(rt, name)
+    srv = Server(['weston', '--backend=headless', '--renderer=gl',
+                  '--width=1280', '--height=1024', '--socket=' + name,
+                  '--debug', '--idle-time=0'], env,
+                 lambda: os.path.exists(sock),
+                 os.path.join(OUTDIR, 'weston.log'))
+    return srv, {'XDG_RUNTIME_DIR': rt, 'WAYLAND_DISPLAY': name,
+                 'GDK_BACKEND': 'wayland'}
+
+
+# ---------------------------------------------------------------- shots
+
+def shot_xwd(env):
+    path = os.path.join(OUTDIR, 'xwd.xwd')
+    subprocess.run(['xwd', '-root', '-silent', '-out', path],
+                   env=dict(os.environ, **env), check=True, timeout=60)
+    return read_image(path)
+
+
+def shot_weston(env):
+    d = tempfile.mkdtemp(prefix='shot-')
+    subprocess.run(['weston-screenshooter'], env=dict(os.environ, **env),
+                   cwd=d, check=True, timeout=60, capture_output=True)
+    pngs = glob.glob(os.path.join(d, '*.png'))
+    if not pngs:
+        raise RuntimeError('weston-screenshooter wrote nothing')
+    img = read_image(pngs[0])
+    shutil.rmtree(d)
+    return img
+
+
+def shot_gvnc(port):
+    path = os.path.join(OUTDIR, 'vnc.bmp')
+    if os.path.exists(path):
+        os.unlink(path)
+    subprocess.run(['gvnccapture', '-q', '127.0.0.1:%d' % (port - 5900),
+                    path], check=True, timeout=60, capture_output=True)
+    return read_image(path)
+
+
+def shot_spicy(port):
+    path = os.path.join(OUTDIR, 'spice.ppm')
+    if os.path.exists(path):
+        os.unlink(path)
+    subprocess.run(['spicy-screenshot', '-h', '127.0.0.1', '-p', str(port),
+                    '-o', path], check=True, timeout=60, capture_output=True)
+    return read_image(path)
+
+
+def shot_spice_gl(sock):
+    """The local SPICE GL client (spice-glib, the library spicy uses),
+    answering every draw; its picture is the scanout it was given."""
+    out = os.path.join(OUTDIR, 'spice-gl.ppm')
+    if os.path.exists(out):
+        os.unlink(out)
+    subprocess.run([sys.executable, os.path.join(here, 'spice_gl_client.py'),
+                    sock, out], check=True, timeout=90, capture_output=True)
+    return read_image(out)
+
+
+# ---------------------------------------------------------------- checks
+
+def check_picture(name, take, cursor, rgb565=False):
+    """The client's picture equals the device's frame (and cursor)."""
+    want_frame = frame_now()
+    w, h = mode_now()
+    want = expected_frame(w, h, want_frame)
+    if cursor:
+        want = with_cursor(want, *CURSOR_AT)
+    last = None
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            shot = take()
+        except (subprocess.SubprocessError, RuntimeError, OSError) as e:
+            last = 'client failed: %s' % e
+            time.sleep(1)
+            continue
+        at = find_frame(shot, w, h)
+        if at is None:
+            last = 'frame %d (%dx%d) not found in the %dx%d picture' % (
+                want_frame, w, h, shot.w, shot.h)
+        else:
+            n, first = compare(shot, want, at[0], at[1],
+                               tolerance=8 if rgb565 else 0)
+            if n == 0:
+                return tap(True, '%s: frame %d%s pixel-exact at %d,%d' % (
+                    name, want_frame, ' with the cursor' if cursor else '',
+                    at[0], at[1]))
+            last = '%d pixels differ, first: %s' % (n, first)
+        save_ppm(shot, os.path.join(OUTDIR, name.replace(' ', '_') + '.ppm'))
+        time.sleep(1)
+    return tap(False, '%s: frame %d%s pixel-exact' % (
+        name, want_frame, ' with the cursor' if cursor else ''), last)
+
+
+def check_screendump(q, name, cursor):
+    w, h = mode_now()
+    want = expected_frame(w, h, frame_now())
+    if cursor:
+        want = with_cursor(want, *CURSOR_AT)
+    img, err = q.screendump(name.replace(' ', '_') + '-dump')
+    if img is None:
+        return tap(False, '%s: screendump' % name, err)
+    n, first = compare(img, want) if (img.w, img.h) == (w, h) else \
+        (-1, '%dx%d' % (img.w, img.h))
+    return tap(n == 0, '%s: screendump pixel-exact%s' % (
+        name, ' with the cursor' if cursor else ''), first)
+
+
+def device_known_state():
+    ctl('pause', 1)
+    ctl('front_buffer', 0)
+    ctl('cursor', 'off')
+    ctl('fault', 'clear')
+    ctl('format', 'XRGB8888')
+    ctl('mode', '%dx%d' % MODE)
+
+
+def run_row(name, qemu_args, env, take, path, cursor_check=True):
+    """One matrix row: QEMU on the display, the client's picture."""
+    note('row: %s' % name)
+    device_known_state()
+    q = Qemu(QEMU, qemu_args + DEVICE, OUTDIR, env=env)
+    if not tap(q.alive(), '%s: QEMU starts' % name, q.output()):
+        q.quit()
+        return
+    time.sleep(2)               # the displays come up; vfio resets the device
+    ctl('step', 5)
+    st = q.stats()
+    tap(st.get('path') == path, '%s: display path %s' % (name, path),
+        'got %s' % st.get('path'))
+    check_picture(name, take, False)
+    check_screendump(q, name, False)
+    if cursor_check:
+        ctl('cursor_hot', '32 32')
+        ctl('cursor_pos', '%d %d' % CURSOR_AT)
+        ctl('cursor', 'on')
+        check_picture(name, take, True)
+        check_screendump(q, name, True)
+        ctl('cursor', 'off')
+    ctl('step', 1)              # a flip: the next frame
+    check_picture(name + ' after a flip', take, False)
+    tap(q.alive(), '%s: QEMU still runs' % name, q.status())
+    q.quit()
+    tap('eglCreateImageKHR failed' not in q.output(),
+        '%s: no import error' % name, q.output())
+
+
+def main():
+    os.makedirs(OUTDIR, exist_ok=True)
+    rows = []
+
+    def row(name, fn):
+        if not ONLY or name in ONLY:
+            rows.append((name, fn))
+
+    def x11(gl):
+        srv, env = xvfb(1)
+        if not tap(srv.ok, 'Xvfb starts'):
+            return
+        try:
+            run_row('gtk%s on X11' % (',gl=on' if gl else ''),
+                    ['-display', 'gtk,zoom-to-fit=off%s' %
+                     (',gl=on' if gl else '')], env,
+                    lambda: shot_xwd(env), 'cpu-shadow',
+                    cursor_check=False)
+        finally:
+            srv.stop()
+
+    def wayland():
+        srv, env = weston('wl-qemu')
+        if not tap(srv.ok, 'weston starts'):
+            return
+        try:
+            run_row('gtk,gl=on on Wayland',
+                    ['-display', 'gtk,gl=on,zoom-to-fit=off'], env,
+                    lambda: shot_weston(env), 'gl-dmabuf')
+        finally:
+            srv.stop()
+
+    def spice_local():
+        sock = '/tmp/gui-spice.sock'
+        run_row('spice gl=on local',
+                ['-display', 'none', '-spice',
+                 'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
+                lambda: shot_spice_gl(sock), 'spice-gl')
+
+    def spice_remote(gl):
+        run_row('spice remote%s' % (' gl=on' if gl else ''),
+                ['-display', 'none', '-spice',
+                 'port=5930,addr=127.0.0.1,disable-ticketing=on%s'
+                 % (',gl=on' if gl else '')], {},
+                lambda: shot_spicy(5930), 'cpu-shadow', cursor_check=False)
+
+    def vnc(display, path):
+        run_row('%s + VNC' % display, ['-display', display, '-vnc',
+                                       '127.0.0.1:0'], {},
+                lambda: shot_gvnc(5900), path, cursor_check=False)
+
+    row('gtk on X11', lambda: x11(False))
+    row('gtk,gl=on on X11', lambda: x11(True))
+    row('gtk,gl=on on Wayland', wayland)
+    row('spice gl=on local', spice_local)
+    row('spice remote', lambda: spice_remote(False))
+    row('spice remote gl=on', lambda: spice_remote(True))
+    row('none + VNC', lambda: vnc('none', 'cpu-shadow'))
+    row('egl-headless + VNC', lambda: vnc('egl-headless', 'gl-dmabuf'))
+    for name, fn in rows:
+        fn()
+    print('1..%d' % n_tests)
+    note('gui: %d of %d checks passed' % (n_tests - n_fail, n_tests))
+    return 1 if n_fail else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
