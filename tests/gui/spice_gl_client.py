@@ -29,11 +29,8 @@ def on_draw(channel, x, y, w, h):
     channel.gl_draw_done()
 
 
-def on_cursor(channel, *args):
-    shape = channel.get_property('cursor')
-    if shape is not None:
-        state['cursor'] = '%dx%d hot %d,%d' % (
-            shape.width, shape.height, shape.hot_spot_x, shape.hot_spot_y)
+def on_cursor(channel, width, height, hot_x, hot_y, rgba):
+    state['cursor'] = '%dx%d hot %d,%d' % (width, height, hot_x, hot_y)
 
 
 def on_channel(session, channel):
