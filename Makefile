@@ -34,7 +34,7 @@ unit: $(MESON_UNIT)/build.ninja
 qemu: setup
 	scripts/build-qemu.sh $(BUILD)/qemu
 
-check: check-unit check-asan check-qemu check-rig check-qtest
+check: check-unit check-asan check-qemu check-rig check-qtest check-gui
 	@echo "== make check: all test suites passed"
 
 check-unit: unit
