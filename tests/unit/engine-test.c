@@ -21,17 +21,36 @@ typedef struct Fixture {
     VFIODisplayDmabuf *d;
     int fds_before;
     int64_t now;
-    unsigned int released;
-    bool release_saw_open_fd;
+    unsigned int released;          /* release hook calls */
+    unsigned int released_open;     /* ... that saw the fd still open */
+    uint32_t released_ids[64];      /* ids of the first calls, in order */
 } Fixture;
 
 static void on_release(void *opaque, VFIODmabufBuffer *buf)
 {
     Fixture *fx = opaque;
 
+    if (fx->released < G_N_ELEMENTS(fx->released_ids)) {
+        fx->released_ids[fx->released] = buf->id;
+    }
     fx->released++;
     /* the presenter is told before the fd goes away */
-    fx->release_saw_open_fd = fcntl(buf->plane.fd[0], F_GETFD) >= 0;
+    if (fcntl(buf->plane.fd[0], F_GETFD) >= 0) {
+        fx->released_open++;
+    }
+}
+
+/* Was @id released (at least once) among the recorded releases? */
+static bool was_released(const Fixture *fx, uint32_t id)
+{
+    unsigned int i, n = MIN(fx->released, G_N_ELEMENTS(fx->released_ids));
+
+    for (i = 0; i < n; i++) {
+        if (fx->released_ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void fixture_init_cfg(Fixture *fx, const VFIODisplayDmabufConfig *cfg)
@@ -92,6 +111,34 @@ static void test_probe(void)
     g_assert_true(vfio_display_dmabuf_probe(fake_gfx_ops(), gfx, &err));
     g_assert_null(err);
     fake_gfx_free(gfx);
+}
+
+/*
+ * A device that cannot export dma-bufs: vfio-pci without a display answers
+ * ENOTTY, a region-only mdev EINVAL. The probe fails with the errno.
+ */
+static void test_probe_fails(void)
+{
+    static const int errs[] = { ENOTTY, EINVAL, EIO };
+    unsigned int i;
+
+    for (i = 0; i < G_N_ELEMENTS(errs); i++) {
+        FakeGfx *gfx = fake_gfx_new();
+        unsigned int warns = shim_warn_count();
+        Error *err = NULL;
+
+        fake_gfx_fail_probe(gfx, errs[i]);
+        g_assert_false(vfio_display_dmabuf_probe(fake_gfx_ops(), gfx, &err));
+        g_assert_nonnull(err);
+        g_test_message("%s", error_get_pretty(err));
+        g_assert_nonnull(strstr(error_get_pretty(err), "dma-buf"));
+        g_assert_nonnull(strstr(error_get_pretty(err), g_strerror(errs[i])));
+        g_assert_cmpuint(fake_gfx_queries(gfx), ==, 1);
+        g_assert_cmpuint(fake_gfx_gets(gfx), ==, 0);
+        g_assert_cmpuint(shim_warn_count(), ==, warns); /* quiet probe */
+        error_free(err);
+        fake_gfx_free(gfx);
+    }
 }
 
 static void test_first_scanout_then_same(void)
@@ -169,8 +216,12 @@ static void test_cache_bound(void)
                          vfio_display_dmabuf_cached(fx.d));
     }
     g_assert_cmpuint(stats(&fx)->evictions, ==, 10);
+    /* every eviction, least recently used first: ids 1..10, each fd open */
     g_assert_cmpuint(fx.released, ==, 10);
-    g_assert_true(fx.release_saw_open_fd);
+    g_assert_cmpuint(fx.released_open, ==, 10);
+    for (id = 1; id <= 10; id++) {
+        g_assert_cmpuint(fx.released_ids[id - 1], ==, id);
+    }
     /* fds really closed: only KEEP remain open */
     g_assert_cmpint(count_open_fds(), ==,
                     fx.fds_before + VFIO_DMABUF_CACHE_KEEP);
@@ -245,6 +296,8 @@ static void test_geometry_change_same_id(void)
     g_assert_cmpuint(stats(&fx)->geometry_changes, ==, 1);
     g_assert_cmpuint(stats(&fx)->gets, ==, 2);
     g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(fx.released_ids[0], ==, 1);
+    g_assert_cmpuint(fx.released_open, ==, 1);
     /* the old fd was closed before the second GET of id 1 */
     g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
     g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
@@ -523,6 +576,11 @@ static void test_reset_drains(void)
     g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 4);
     vfio_display_dmabuf_reset(fx.d);
     g_assert_cmpuint(fx.released, ==, 4);
+    g_assert_cmpuint(fx.released_open, ==, 4);
+    g_assert_true(was_released(&fx, 1));
+    g_assert_true(was_released(&fx, 2));
+    g_assert_true(was_released(&fx, 3));
+    g_assert_true(was_released(&fx, 77));
     g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 0);
     g_assert_cmpuint(stats(&fx)->fds_open, ==, 0);
     g_assert_cmpint(count_open_fds(), ==, fx.fds_before);
@@ -833,6 +891,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/engine/probe", test_probe);
+    g_test_add_func("/engine/probe-fails", test_probe_fails);
     g_test_add_func("/engine/first-scanout-then-same",
                     test_first_scanout_then_same);
     g_test_add_func("/engine/cache/hit-miss", test_cache_hit_miss);

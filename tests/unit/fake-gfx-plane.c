@@ -15,6 +15,7 @@ struct FakeGfx {
     struct vfio_device_gfx_plane_info plane[3]; /* by type; [0] unused */
     int query_err[3];
     unsigned int query_fail_left[3];
+    int probe_err;
     int get_err;
     unsigned int get_fail_left;
     unsigned int queries;
@@ -86,6 +87,11 @@ void fake_gfx_fail_query(FakeGfx *f, uint32_t type, int err,
     f->query_fail_left[type] = count;
 }
 
+void fake_gfx_fail_probe(FakeGfx *f, int err)
+{
+    f->probe_err = err;
+}
+
 void fake_gfx_fail_get(FakeGfx *f, int err, unsigned int count)
 {
     f->get_err = err;
@@ -154,6 +160,9 @@ static int fake_query(void *opaque, struct vfio_device_gfx_plane_info *info)
 
     f->queries++;
     if (info->flags & VFIO_GFX_PLANE_TYPE_PROBE) {
+        if (f->probe_err) {
+            return -f->probe_err;
+        }
         return (info->flags & VFIO_GFX_PLANE_TYPE_DMABUF) ? 0 : -EINVAL;
     }
     if (info->flags != VFIO_GFX_PLANE_TYPE_DMABUF ||

@@ -39,6 +39,8 @@ void fake_gfx_clear(FakeGfx *f, uint32_t type);
 /* The next @count queries of @type fail with -@err. */
 void fake_gfx_fail_query(FakeGfx *f, uint32_t type, int err,
                          unsigned int count);
+/* Probes (VFIO_GFX_PLANE_TYPE_PROBE) fail with -@err; 0 accepts again. */
+void fake_gfx_fail_probe(FakeGfx *f, int err);
 /* The next @count GETs fail with -@err. */
 void fake_gfx_fail_get(FakeGfx *f, int err, unsigned int count);
 
