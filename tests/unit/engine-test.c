@@ -70,7 +70,11 @@ static void fixture_init(Fixture *fx)
 
 static void fixture_finish(Fixture *fx)
 {
+    /* the engine's count of its fds is the device's count of live ones */
+    g_assert_cmpuint(fake_gfx_live_fds(fx->gfx), ==,
+                     vfio_display_dmabuf_stats(fx->d)->fds_open);
     vfio_display_dmabuf_free(fx->d);
+    g_assert_cmpuint(fake_gfx_live_fds(fx->gfx), ==, 0);
     fake_gfx_free(fx->gfx);
     g_assert_cmpint(count_open_fds(), ==, fx->fds_before); /* no leak */
 }
@@ -319,6 +323,37 @@ static void test_fd_count_teardown(void)
     g_assert_cmpuint(stats(&fx)->fds_open, ==, 5);
     fixture_finish(&fx); /* asserts the count is back */
     g_assert_cmpuint(fx.released, ==, 5);
+}
+
+/*
+ * The device takes a buffer away behind the engine's fd (unplug): the fd
+ * stays the engine's, is released and closed once, and the id can be
+ * fetched again afterwards.
+ */
+static void test_fd_revoked(void)
+{
+    Fixture fx;
+    int fd;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    tick(&fx);
+    g_assert_cmpuint(fake_gfx_live_fds(fx.gfx), ==, 1);
+    fd = fake_gfx_revoke(fx.gfx, 0);
+    g_assert_cmpint(fd, ==, vfio_display_dmabuf_primary(fx.d)->plane.fd[0]);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_SAME_BUFFER);
+    g_assert_cmpuint(fake_gfx_live_fds(fx.gfx), ==, 1);
+    g_assert_cmpint(count_open_fds(), ==, fx.fds_before + 1);
+    vfio_display_dmabuf_reset(fx.d);
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(fx.released_open, ==, 1);
+    g_assert_cmpuint(fake_gfx_live_fds(fx.gfx), ==, 0);
+    g_assert_cmpint(count_open_fds(), ==, fx.fds_before);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    g_assert_cmpuint(fake_gfx_gets(fx.gfx), ==, 2);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    g_assert_cmpint(fake_gfx_revoke(fx.gfx, 5), >=, 0); /* n wraps */
+    fixture_finish(&fx);
 }
 
 static void test_transient_errors(void)
@@ -903,6 +938,7 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/cache/geometry-change-same-id",
                     test_geometry_change_same_id);
     g_test_add_func("/engine/fds/teardown", test_fd_count_teardown);
+    g_test_add_func("/engine/fds/revoked", test_fd_revoked);
     g_test_add_func("/engine/errors/transient", test_transient_errors);
     g_test_add_func("/engine/errors/transient-backoff",
                     test_persistent_transient_backs_off);

@@ -6,10 +6,19 @@
 #include "qemu/osdep.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake-gfx-plane.h"
+
+/* One fd handed out by GET, identified by its number and its file. */
+typedef struct FakeFd {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+} FakeFd;
 
 struct FakeGfx {
     struct vfio_device_gfx_plane_info plane[3]; /* by type; [0] unused */
@@ -21,16 +30,85 @@ struct FakeGfx {
     unsigned int queries;
     unsigned int gets;
     unsigned int double_gets;
+    GArray *fds;                /* FakeFd handed out, maybe closed since */
 };
 
 FakeGfx *fake_gfx_new(void)
 {
-    return g_new0(FakeGfx, 1);
+    FakeGfx *f = g_new0(FakeGfx, 1);
+
+    f->fds = g_array_new(false, false, sizeof(FakeFd));
+    return f;
 }
 
 void fake_gfx_free(FakeGfx *f)
 {
-    g_free(f);
+    if (f) {
+        g_array_free(f->fds, true);
+        g_free(f);
+    }
+}
+
+/* Is @r still open as the file the fake recorded for it? */
+static bool fakefd_live(const FakeFd *r)
+{
+    struct stat st;
+
+    return fstat(r->fd, &st) == 0 && st.st_dev == r->dev &&
+           st.st_ino == r->ino;
+}
+
+/* Forget the fds that were closed since they were handed out. */
+static void fakefd_prune(FakeGfx *f)
+{
+    guint i = 0;
+
+    while (i < f->fds->len) {
+        if (fakefd_live(&g_array_index(f->fds, FakeFd, i))) {
+            i++;
+        } else {
+            g_array_remove_index_fast(f->fds, i);
+        }
+    }
+}
+
+static void fakefd_record(FakeGfx *f, int fd)
+{
+    struct stat st;
+    FakeFd r = { .fd = fd };
+
+    g_assert(fstat(fd, &st) == 0);
+    r.dev = st.st_dev;
+    r.ino = st.st_ino;
+    fakefd_prune(f); /* a stale record may carry the same number */
+    g_array_append_val(f->fds, r);
+}
+
+unsigned int fake_gfx_live_fds(FakeGfx *f)
+{
+    fakefd_prune(f);
+    return f->fds->len;
+}
+
+int fake_gfx_revoke(FakeGfx *f, unsigned int n)
+{
+    struct stat st;
+    FakeFd *r;
+    int null;
+
+    fakefd_prune(f);
+    if (!f->fds->len) {
+        return -1;
+    }
+    r = &g_array_index(f->fds, FakeFd, n % f->fds->len);
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    g_assert(null >= 0);
+    g_assert(dup3(null, r->fd, O_CLOEXEC) == r->fd);
+    close(null);
+    g_assert(fstat(r->fd, &st) == 0);
+    r->dev = st.st_dev; /* still ours to count until its owner closes it */
+    r->ino = st.st_ino;
+    return r->fd;
 }
 
 void fake_gfx_set_plane(FakeGfx *f, uint32_t type,
@@ -217,6 +295,7 @@ static int fake_get(void *opaque, uint32_t id)
         close(fd);
         return -EIO;
     }
+    fakefd_record(f, fd);
     return fd;
 }
 
