@@ -423,6 +423,7 @@ static unsigned int update_primary(VFIODisplayDmabuf *d)
         }
         d->primary = NULL; /* stays cached: the mode may come back */
         trace_vfio_display_dmabuf_scanout_gone();
+        cache_trim(d); /* ... if the bound has room for it off screen */
         return VFIO_DMABUF_EV_SCANOUT_GONE;
     case QUERY_PLANE:
         break;
@@ -462,6 +463,7 @@ static unsigned int update_cursor(VFIODisplayDmabuf *d)
         }
         d->cursor = NULL;
         trace_vfio_display_dmabuf_cursor_gone();
+        cache_trim(d);
         return VFIO_DMABUF_EV_CURSOR_GONE;
     case QUERY_PLANE:
         break;

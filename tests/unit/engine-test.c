@@ -262,6 +262,47 @@ static void test_on_screen_never_evicted(void)
     fixture_finish(&fx);
 }
 
+/*
+ * A bound smaller than what is on screen is exceeded only while both
+ * planes are shown: when one goes, its buffer is evicted (found by
+ * fuzz-engine: a gone plane's buffer stayed cached beyond the bound).
+ */
+static void test_bound_after_plane_gone(void)
+{
+    VFIODisplayDmabufConfig cfg;
+    Fixture fx;
+
+    vfio_display_dmabuf_config_default(&cfg);
+    cfg.cache_keep = 1;
+    fixture_init_cfg(&fx, &cfg);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    fake_gfx_set_cursor(fx.gfx, 2, 0, 0, 0, 0);
+    tick_both(&fx);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 2);
+    fake_gfx_clear(fx.gfx, FAKE_CURSOR);
+    g_assert_cmpuint(tick_both(&fx), ==,
+                     VFIO_DMABUF_EV_SAME_BUFFER | VFIO_DMABUF_EV_CURSOR_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(fx.released_ids[0], ==, 2);
+    g_assert_cmpuint(stats(&fx)->evictions, ==, 1);
+    /* the primary's buffer fits the bound: kept for the mode to return */
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+    fixture_finish(&fx);
+
+    cfg.cache_keep = 0; /* nothing kept off screen */
+    fixture_init_cfg(&fx, &cfg);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    tick_both(&fx);
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 0);
+    g_assert_cmpuint(fx.released, ==, 1);
+    fixture_finish(&fx);
+}
+
 static void test_no_get_for_open_id(void)
 {
     Fixture fx;
@@ -933,6 +974,8 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/cache/bound", test_cache_bound);
     g_test_add_func("/engine/cache/on-screen-never-evicted",
                     test_on_screen_never_evicted);
+    g_test_add_func("/engine/cache/bound-after-plane-gone",
+                    test_bound_after_plane_gone);
     g_test_add_func("/engine/cache/no-get-for-open-id",
                     test_no_get_for_open_id);
     g_test_add_func("/engine/cache/geometry-change-same-id",
