@@ -341,19 +341,23 @@ static CacheEntry *cache_lookup(VFIODisplayDmabuf *d,
     CacheEntry *e = cache_find(d, info->dmabuf_id);
 
     *transient = false;
-    if (e && e->buf.plane_type != info->drm_plane_type &&
-        (e == d->primary || e == d->cursor)) {
+    if (e && ((e == d->primary && info->drm_plane_type != PLANE_PRIMARY) ||
+              (e == d->cursor && info->drm_plane_type != PLANE_CURSOR))) {
         /* one buffer cannot be both planes: keep what is on screen */
         refuse(d, info, VFIO_DMABUF_PLANE_ID_IN_USE);
         return NULL;
     }
-    if (e && same_geometry(&e->buf.plane, info)) {
+    if (e && e->buf.plane_type == info->drm_plane_type &&
+        same_geometry(&e->buf.plane, info)) {
         d->stats.cache_hits++;
         e->last_used = d->tick;
         return e;
     }
     if (e) {
-        /* same id, new geometry: a new buffer; the old fd goes first */
+        /*
+         * Same id, new geometry or the other plane: a new buffer (the
+         * presenter's data is per plane type); the old fd goes first.
+         */
         d->stats.geometry_changes++;
         trace_vfio_display_dmabuf_geometry_changed(e->buf.id);
         cache_drop(d, e);

@@ -741,6 +741,54 @@ static void test_same_id_both_planes(void)
     fixture_finish(&fx);
 }
 
+/*
+ * A cached buffer that is off screen, reported again as the other plane,
+ * is a new buffer of that type; then the first plane cannot claim it
+ * (found by fuzz-engine: a cache hit across plane types put one buffer,
+ * still typed primary, on both planes).
+ */
+static void test_id_moves_to_other_plane(void)
+{
+    struct vfio_device_gfx_plane_info p;
+    const VFIODmabufBuffer *cur;
+    Fixture fx;
+    unsigned int ev;
+
+    fixture_init(&fx);
+    /* a primary plane with a cursor's geometry: 64x64 ARGB8888 */
+    p = (struct vfio_device_gfx_plane_info) {
+        .drm_plane_type = FAKE_PRIMARY, .drm_format = FAKE_ARGB8888,
+        .width = 64, .height = 64, .stride = 256, .size = 256 * 64,
+        .dmabuf_id = 5,
+    };
+    fake_gfx_set_plane(fx.gfx, FAKE_PRIMARY, &p);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+
+    /* the same id and geometry as the cursor: fetched anew, as a cursor */
+    fake_gfx_set_cursor(fx.gfx, 5, 0, 0, 0, 0);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_CURSOR_NEW);
+    cur = vfio_display_dmabuf_cursor(fx.d);
+    g_assert_cmpuint(cur->id, ==, 5);
+    g_assert_cmpuint(cur->plane_type, ==, FAKE_CURSOR);
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 2);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+
+    /* and now the primary cannot have it */
+    fake_gfx_set_plane(fx.gfx, FAKE_PRIMARY, &p);
+    ev = tick_both(&fx);
+    g_assert_cmpuint(ev & VFIO_DMABUF_EV_REFUSED, !=, 0);
+    g_assert_cmpuint(ev & VFIO_DMABUF_EV_NEW_SCANOUT, ==, 0);
+    g_assert_null(vfio_display_dmabuf_primary(fx.d));
+    g_assert_true(vfio_display_dmabuf_cursor(fx.d) == cur);
+    g_assert_cmpuint(stats(&fx)->refused_by[VFIO_DMABUF_PLANE_ID_IN_USE], ==,
+                     1);
+    fixture_finish(&fx);
+}
+
 /* ------------------------------------------------------------------ */
 /* hostile planes */
 
@@ -997,6 +1045,8 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/reset", test_reset_drains);
     g_test_add_func("/engine/cache/same-id-both-planes",
                     test_same_id_both_planes);
+    g_test_add_func("/engine/cache/id-moves-to-other-plane",
+                    test_id_moves_to_other_plane);
     g_test_add_func("/engine/hostile/table", test_hostile_table);
     g_test_add_func("/engine/hostile/warning-rate-limit",
                     test_warning_rate_limit);
