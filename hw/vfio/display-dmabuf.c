@@ -413,8 +413,9 @@ static QueryResult query(VFIODisplayDmabuf *d, uint32_t type,
 static unsigned int update_primary(VFIODisplayDmabuf *d)
 {
     struct vfio_device_gfx_plane_info info;
+    unsigned int ev;
     CacheEntry *e;
-    bool transient;
+    bool transient, shown;
 
     switch (query(d, PLANE_PRIMARY, &info)) {
     case QUERY_RETRY:
@@ -433,9 +434,16 @@ static unsigned int update_primary(VFIODisplayDmabuf *d)
         break;
     }
 
+    shown = d->primary != NULL;
     e = cache_lookup(d, &info, &transient);
     if (!e) {
-        return transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        ev = transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        if (shown && !d->primary) {
+            /* its id got a new geometry, and the new buffer failed */
+            trace_vfio_display_dmabuf_scanout_gone();
+            ev |= VFIO_DMABUF_EV_SCANOUT_GONE;
+        }
+        return ev;
     }
     if (e == d->primary) {
         return VFIO_DMABUF_EV_SAME_BUFFER;
@@ -453,8 +461,9 @@ static unsigned int update_cursor(VFIODisplayDmabuf *d)
 {
     struct vfio_device_gfx_plane_info info;
     VFIODmabufCursor pos;
+    unsigned int ev;
     CacheEntry *e;
-    bool transient;
+    bool transient, shown;
 
     switch (query(d, PLANE_CURSOR, &info)) {
     case QUERY_RETRY:
@@ -473,9 +482,15 @@ static unsigned int update_cursor(VFIODisplayDmabuf *d)
         break;
     }
 
+    shown = d->cursor != NULL;
     e = cache_lookup(d, &info, &transient);
     if (!e) {
-        return transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        ev = transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        if (shown && !d->cursor) {
+            trace_vfio_display_dmabuf_cursor_gone();
+            ev |= VFIO_DMABUF_EV_CURSOR_GONE;
+        }
+        return ev;
     }
     pos.x = (int32_t)info.x_pos;
     pos.y = (int32_t)info.y_pos;

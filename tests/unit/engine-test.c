@@ -349,6 +349,50 @@ static void test_geometry_change_same_id(void)
     fixture_finish(&fx);
 }
 
+/*
+ * The id on screen changes geometry and the GET of the new buffer fails:
+ * the old buffer is gone (its fd had to be closed before the GET), and the
+ * tick says so (found by fuzz-engine: the plane vanished with only RETRY
+ * or REFUSED reported).
+ */
+static void test_geometry_change_get_fails(void)
+{
+    struct vfio_device_gfx_plane_info cur32 = {
+        .drm_plane_type = FAKE_CURSOR, .drm_format = FAKE_ARGB8888,
+        .width = 32, .height = 32, .stride = 128, .size = 128 * 32,
+        .dmabuf_id = 2,
+    };
+    Fixture fx;
+    unsigned int ev;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 2, 0, 0, 0, 0);
+    tick_both(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 800, 600);
+    fake_gfx_fail_get(fx.gfx, EAGAIN, 1);
+    ev = tick_both(&fx);
+    g_assert_cmpuint(ev, ==, VFIO_DMABUF_EV_RETRY |
+                             VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_null(vfio_display_dmabuf_primary(fx.d));
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    g_assert_cmpuint(vfio_display_dmabuf_primary(fx.d)->plane.width, ==, 800);
+
+    fake_gfx_set_plane(fx.gfx, FAKE_CURSOR, &cur32);
+    fake_gfx_fail_get(fx.gfx, ENOENT, 1);
+    ev = tick_both(&fx);
+    g_assert_cmpuint(ev, ==, VFIO_DMABUF_EV_SAME_BUFFER |
+                             VFIO_DMABUF_EV_REFUSED |
+                             VFIO_DMABUF_EV_CURSOR_GONE);
+    g_assert_null(vfio_display_dmabuf_cursor(fx.d));
+    g_assert_null(vfio_display_dmabuf_cursor_pos(fx.d));
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SAME_BUFFER |
+                                    VFIO_DMABUF_EV_CURSOR_NEW);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    fixture_finish(&fx);
+}
+
 static void test_fd_count_teardown(void)
 {
     Fixture fx;
@@ -1028,6 +1072,8 @@ int main(int argc, char **argv)
                     test_no_get_for_open_id);
     g_test_add_func("/engine/cache/geometry-change-same-id",
                     test_geometry_change_same_id);
+    g_test_add_func("/engine/cache/geometry-change-get-fails",
+                    test_geometry_change_get_fails);
     g_test_add_func("/engine/fds/teardown", test_fd_count_teardown);
     g_test_add_func("/engine/fds/revoked", test_fd_revoked);
     g_test_add_func("/engine/errors/transient", test_transient_errors);
