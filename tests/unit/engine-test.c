@@ -145,6 +145,49 @@ static void test_probe_fails(void)
     }
 }
 
+/*
+ * The fake's detectors, which the engine tests and fuzz-engine rely on:
+ * a GET while a file of that id is open under any fd is counted, and
+ * live fds follow closes, number reuse and revocation.
+ */
+static void test_fake_detectors(void)
+{
+    const VFIODisplayDmabufOps *ops = fake_gfx_ops();
+    FakeGfx *gfx = fake_gfx_new();
+    int fds_before = count_open_fds();
+    int a, b, dup_a;
+
+    fake_gfx_set_primary(gfx, 1, 64, 64);
+    a = ops->get_dmabuf(gfx, 1);
+    g_assert_cmpint(a, >=, 0);
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 0);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 1);
+    b = ops->get_dmabuf(gfx, 1); /* a is open: a double GET */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 1);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 2);
+    close(b);
+    dup_a = dup(a);
+    close(a);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 0); /* dup is not ours */
+    b = ops->get_dmabuf(gfx, 1); /* the dup keeps the file: double */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 2);
+    close(dup_a);
+    close(b);
+    b = ops->get_dmabuf(gfx, 1); /* all closed: fine */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 2);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 1);
+    g_assert_cmpint(fake_gfx_revoke(gfx, 0), ==, b);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 1);
+    b = ops->get_dmabuf(gfx, 1); /* revoked: the old file is gone */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 2);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 2);
+    close(b);
+    close(fake_gfx_revoke(gfx, 0));
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 0);
+    g_assert_cmpint(count_open_fds(), ==, fds_before);
+    fake_gfx_free(gfx);
+}
+
 static void test_first_scanout_then_same(void)
 {
     Fixture fx;
@@ -1060,6 +1103,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/engine/probe", test_probe);
     g_test_add_func("/engine/probe-fails", test_probe_fails);
+    g_test_add_func("/engine/fake/detectors", test_fake_detectors);
     g_test_add_func("/engine/first-scanout-then-same",
                     test_first_scanout_then_same);
     g_test_add_func("/engine/cache/hit-miss", test_cache_hit_miss);

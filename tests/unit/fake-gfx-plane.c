@@ -20,6 +20,9 @@ typedef struct FakeFd {
     ino_t ino;
 } FakeFd;
 
+/* inode numbers are hash keys */
+G_STATIC_ASSERT(sizeof(ino_t) <= sizeof(gsize));
+
 struct FakeGfx {
     struct vfio_device_gfx_plane_info plane[3]; /* by type; [0] unused */
     int query_err[3];
@@ -31,6 +34,10 @@ struct FakeGfx {
     unsigned int gets;
     unsigned int double_gets;
     GArray *fds;                /* FakeFd handed out, maybe closed since */
+    GHashTable *handed;         /* inode -> id of every file handed out */
+    GHashTable *handed_ids;     /* ... the set of their ids */
+    dev_t memfd_dev;            /* ... all on this device */
+    bool handed_any;
 };
 
 FakeGfx *fake_gfx_new(void)
@@ -38,6 +45,8 @@ FakeGfx *fake_gfx_new(void)
     FakeGfx *f = g_new0(FakeGfx, 1);
 
     f->fds = g_array_new(false, false, sizeof(FakeFd));
+    f->handed = g_hash_table_new(g_direct_hash, g_direct_equal);
+    f->handed_ids = g_hash_table_new(g_direct_hash, g_direct_equal);
     return f;
 }
 
@@ -45,6 +54,8 @@ void fake_gfx_free(FakeGfx *f)
 {
     if (f) {
         g_array_free(f->fds, true);
+        g_hash_table_destroy(f->handed);
+        g_hash_table_destroy(f->handed_ids);
         g_free(f);
     }
 }
@@ -72,7 +83,7 @@ static void fakefd_prune(FakeGfx *f)
     }
 }
 
-static void fakefd_record(FakeGfx *f, int fd)
+static void fakefd_record(FakeGfx *f, int fd, uint32_t id)
 {
     struct stat st;
     FakeFd r = { .fd = fd };
@@ -80,6 +91,12 @@ static void fakefd_record(FakeGfx *f, int fd)
     g_assert(fstat(fd, &st) == 0);
     r.dev = st.st_dev;
     r.ino = st.st_ino;
+    g_assert(!f->handed_any || f->memfd_dev == st.st_dev);
+    f->memfd_dev = st.st_dev;
+    f->handed_any = true;
+    g_hash_table_insert(f->handed, GSIZE_TO_POINTER(st.st_ino),
+                        GUINT_TO_POINTER(id));
+    g_hash_table_add(f->handed_ids, GUINT_TO_POINTER(id));
     fakefd_prune(f); /* a stale record may carry the same number */
     g_array_append_val(f->fds, r);
 }
@@ -207,25 +224,30 @@ int count_open_fds(void)
     return n - 1; /* the directory's own fd */
 }
 
-/* Is an fd whose memfd name is @name open in this process? */
-static bool memfd_open(const char *name)
+/*
+ * Is a file the fake handed out for @id still open in this process, under
+ * any fd (the engine's, or a dup)? The device side keeps its buffer object
+ * as long as the file lives, whoever holds it.
+ */
+static bool id_file_open(FakeGfx *f, uint32_t id)
 {
-    g_autofree char *want = g_strdup_printf("/memfd:%s ", name);
     DIR *dir = opendir("/proc/self/fd");
     struct dirent *de;
     bool found = false;
 
     g_assert(dir);
     while (!found && (de = readdir(dir))) {
-        char path[300], link[256];
-        ssize_t n;
+        struct stat st;
+        gpointer v;
 
-        snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-        n = readlink(path, link, sizeof(link) - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            found = g_str_has_prefix(link, want);
+        if (de->d_name[0] == '.' ||
+            fstat(atoi(de->d_name), &st) < 0 || st.st_dev != f->memfd_dev) {
+            continue;
         }
+        found = g_hash_table_lookup_extended(f->handed,
+                                             GSIZE_TO_POINTER(st.st_ino),
+                                             NULL, &v) &&
+                GPOINTER_TO_UINT(v) == id;
     }
     closedir(dir);
     return found;
@@ -284,7 +306,8 @@ static int fake_get(void *opaque, uint32_t id)
     if (size == 0) {
         return -ENOENT;
     }
-    if (memfd_open(name)) {
+    if (g_hash_table_contains(f->handed_ids, GUINT_TO_POINTER(id)) &&
+        id_file_open(f, id)) {
         f->double_gets++;
     }
     fd = memfd_create(name, MFD_CLOEXEC);
@@ -295,7 +318,7 @@ static int fake_get(void *opaque, uint32_t id)
         close(fd);
         return -EIO;
     }
-    fakefd_record(f, fd);
+    fakefd_record(f, fd, id);
     return fd;
 }
 
