@@ -89,6 +89,7 @@ for h in $harnesses; do
     *) max_len=256 ;;
     esac
     hrc=0
+    t0=$(date +%s)
     # shellcheck disable=SC2086
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -96,6 +97,7 @@ for h in $harnesses; do
         -print_final_stats=1 \
         -artifact_prefix="$out/" ${FUZZ_ARGS:-} "$corpus" \
         >"$log" 2>&1 || hrc=$?
+    took=$(($(date +%s) - t0))
     after=$(artefacts)
     crashes=$((after - before))
     if [ "$hrc" -ne 0 ] && [ "$crashes" -eq 0 ]; then
@@ -108,7 +110,7 @@ for h in $harnesses; do
     cov=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 |
           sed 's/.*\(cov: [0-9]*\) \(ft: [0-9]*\) \(corp: [^ ]*\).*/\1 \2 \3/')
     echo "fuzz: $h: ${execs:-0} execs, $crashes crashes"
-    echo "# $h: $secs s, ${cov:-no coverage line}, log $log"
+    echo "# $h: $took s, ${cov:-no coverage line}, log $log"
     if [ "$crashes" -ne 0 ]; then
         grep -E 'invariant violated|ERROR: |runtime error|Test unit written' \
             "$log" | head -5 | sed 's/^/# /'
