@@ -9,9 +9,13 @@ export CACHE QEMU_SRC
 
 MESON_UNIT = $(BUILD)/unit
 MESON_ASAN = $(BUILD)/asan
+# libFuzzer harnesses (clang; tests/fuzz/run.sh, docs/fuzzing.md)
+FUZZ_DIR   = $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
 
 .PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
-        check-qtest check-gui check-upstream demo demo-live bench clean
+        check-qtest check-gui check-upstream check-fuzz fuzz demo demo-live \
+        bench clean
 
 all: unit qemu
 
@@ -34,7 +38,8 @@ unit: $(MESON_UNIT)/build.ninja
 qemu: setup
 	scripts/build-qemu.sh $(BUILD)/qemu
 
-check: check-unit check-asan check-qemu check-rig check-qtest check-gui
+check: check-unit check-asan check-fuzz check-qemu check-rig check-qtest \
+       check-gui
 	@echo "== make check: all test suites passed"
 
 check-unit: unit
@@ -45,6 +50,15 @@ check-asan: $(MESON_ASAN)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    meson test -C $(MESON_ASAN) --print-errorlogs
+
+# libFuzzer + ASan/UBSan: each harness for FUZZ_SECONDS (one core); prints
+# "fuzz: <harness>: N execs, C crashes"; a crash input stays in $(FUZZ_DIR)
+fuzz: setup
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+# the same, short (about 30 s per harness)
+check-fuzz: setup
+	tests/fuzz/run.sh $(FUZZ_DIR) 30
 
 # the overlay QEMU: version, display property, our trace events
 check-qemu: qemu

@@ -341,19 +341,23 @@ static CacheEntry *cache_lookup(VFIODisplayDmabuf *d,
     CacheEntry *e = cache_find(d, info->dmabuf_id);
 
     *transient = false;
-    if (e && e->buf.plane_type != info->drm_plane_type &&
-        (e == d->primary || e == d->cursor)) {
+    if (e && ((e == d->primary && info->drm_plane_type != PLANE_PRIMARY) ||
+              (e == d->cursor && info->drm_plane_type != PLANE_CURSOR))) {
         /* one buffer cannot be both planes: keep what is on screen */
         refuse(d, info, VFIO_DMABUF_PLANE_ID_IN_USE);
         return NULL;
     }
-    if (e && same_geometry(&e->buf.plane, info)) {
+    if (e && e->buf.plane_type == info->drm_plane_type &&
+        same_geometry(&e->buf.plane, info)) {
         d->stats.cache_hits++;
         e->last_used = d->tick;
         return e;
     }
     if (e) {
-        /* same id, new geometry: a new buffer; the old fd goes first */
+        /*
+         * Same id, new geometry or the other plane: a new buffer (the
+         * presenter's data is per plane type); the old fd goes first.
+         */
         d->stats.geometry_changes++;
         trace_vfio_display_dmabuf_geometry_changed(e->buf.id);
         cache_drop(d, e);
@@ -409,8 +413,9 @@ static QueryResult query(VFIODisplayDmabuf *d, uint32_t type,
 static unsigned int update_primary(VFIODisplayDmabuf *d)
 {
     struct vfio_device_gfx_plane_info info;
+    unsigned int ev;
     CacheEntry *e;
-    bool transient;
+    bool transient, shown;
 
     switch (query(d, PLANE_PRIMARY, &info)) {
     case QUERY_RETRY:
@@ -423,14 +428,22 @@ static unsigned int update_primary(VFIODisplayDmabuf *d)
         }
         d->primary = NULL; /* stays cached: the mode may come back */
         trace_vfio_display_dmabuf_scanout_gone();
+        cache_trim(d); /* ... if the bound has room for it off screen */
         return VFIO_DMABUF_EV_SCANOUT_GONE;
     case QUERY_PLANE:
         break;
     }
 
+    shown = d->primary != NULL;
     e = cache_lookup(d, &info, &transient);
     if (!e) {
-        return transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        ev = transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        if (shown && !d->primary) {
+            /* its id got a new geometry, and the new buffer failed */
+            trace_vfio_display_dmabuf_scanout_gone();
+            ev |= VFIO_DMABUF_EV_SCANOUT_GONE;
+        }
+        return ev;
     }
     if (e == d->primary) {
         return VFIO_DMABUF_EV_SAME_BUFFER;
@@ -448,8 +461,9 @@ static unsigned int update_cursor(VFIODisplayDmabuf *d)
 {
     struct vfio_device_gfx_plane_info info;
     VFIODmabufCursor pos;
+    unsigned int ev;
     CacheEntry *e;
-    bool transient;
+    bool transient, shown;
 
     switch (query(d, PLANE_CURSOR, &info)) {
     case QUERY_RETRY:
@@ -462,14 +476,21 @@ static unsigned int update_cursor(VFIODisplayDmabuf *d)
         }
         d->cursor = NULL;
         trace_vfio_display_dmabuf_cursor_gone();
+        cache_trim(d);
         return VFIO_DMABUF_EV_CURSOR_GONE;
     case QUERY_PLANE:
         break;
     }
 
+    shown = d->cursor != NULL;
     e = cache_lookup(d, &info, &transient);
     if (!e) {
-        return transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        ev = transient ? VFIO_DMABUF_EV_RETRY : VFIO_DMABUF_EV_REFUSED;
+        if (shown && !d->cursor) {
+            trace_vfio_display_dmabuf_cursor_gone();
+            ev |= VFIO_DMABUF_EV_CURSOR_GONE;
+        }
+        return ev;
     }
     pos.x = (int32_t)info.x_pos;
     pos.y = (int32_t)info.y_pos;

@@ -21,17 +21,36 @@ typedef struct Fixture {
     VFIODisplayDmabuf *d;
     int fds_before;
     int64_t now;
-    unsigned int released;
-    bool release_saw_open_fd;
+    unsigned int released;          /* release hook calls */
+    unsigned int released_open;     /* ... that saw the fd still open */
+    uint32_t released_ids[64];      /* ids of the first calls, in order */
 } Fixture;
 
 static void on_release(void *opaque, VFIODmabufBuffer *buf)
 {
     Fixture *fx = opaque;
 
+    if (fx->released < G_N_ELEMENTS(fx->released_ids)) {
+        fx->released_ids[fx->released] = buf->id;
+    }
     fx->released++;
     /* the presenter is told before the fd goes away */
-    fx->release_saw_open_fd = fcntl(buf->plane.fd[0], F_GETFD) >= 0;
+    if (fcntl(buf->plane.fd[0], F_GETFD) >= 0) {
+        fx->released_open++;
+    }
+}
+
+/* Was @id released (at least once) among the recorded releases? */
+static bool was_released(const Fixture *fx, uint32_t id)
+{
+    unsigned int i, n = MIN(fx->released, G_N_ELEMENTS(fx->released_ids));
+
+    for (i = 0; i < n; i++) {
+        if (fx->released_ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void fixture_init_cfg(Fixture *fx, const VFIODisplayDmabufConfig *cfg)
@@ -51,7 +70,11 @@ static void fixture_init(Fixture *fx)
 
 static void fixture_finish(Fixture *fx)
 {
+    /* the engine's count of its fds is the device's count of live ones */
+    g_assert_cmpuint(fake_gfx_live_fds(fx->gfx), ==,
+                     vfio_display_dmabuf_stats(fx->d)->fds_open);
     vfio_display_dmabuf_free(fx->d);
+    g_assert_cmpuint(fake_gfx_live_fds(fx->gfx), ==, 0);
     fake_gfx_free(fx->gfx);
     g_assert_cmpint(count_open_fds(), ==, fx->fds_before); /* no leak */
 }
@@ -91,6 +114,77 @@ static void test_probe(void)
 
     g_assert_true(vfio_display_dmabuf_probe(fake_gfx_ops(), gfx, &err));
     g_assert_null(err);
+    fake_gfx_free(gfx);
+}
+
+/*
+ * A device that cannot export dma-bufs: vfio-pci without a display answers
+ * ENOTTY, a region-only mdev EINVAL. The probe fails with the errno.
+ */
+static void test_probe_fails(void)
+{
+    static const int errs[] = { ENOTTY, EINVAL, EIO };
+    unsigned int i;
+
+    for (i = 0; i < G_N_ELEMENTS(errs); i++) {
+        FakeGfx *gfx = fake_gfx_new();
+        unsigned int warns = shim_warn_count();
+        Error *err = NULL;
+
+        fake_gfx_fail_probe(gfx, errs[i]);
+        g_assert_false(vfio_display_dmabuf_probe(fake_gfx_ops(), gfx, &err));
+        g_assert_nonnull(err);
+        g_test_message("%s", error_get_pretty(err));
+        g_assert_nonnull(strstr(error_get_pretty(err), "dma-buf"));
+        g_assert_nonnull(strstr(error_get_pretty(err), g_strerror(errs[i])));
+        g_assert_cmpuint(fake_gfx_queries(gfx), ==, 1);
+        g_assert_cmpuint(fake_gfx_gets(gfx), ==, 0);
+        g_assert_cmpuint(shim_warn_count(), ==, warns); /* quiet probe */
+        error_free(err);
+        fake_gfx_free(gfx);
+    }
+}
+
+/*
+ * The fake's detectors, which the engine tests and fuzz-engine rely on:
+ * a GET while a file of that id is open under any fd is counted, and
+ * live fds follow closes, number reuse and revocation.
+ */
+static void test_fake_detectors(void)
+{
+    const VFIODisplayDmabufOps *ops = fake_gfx_ops();
+    FakeGfx *gfx = fake_gfx_new();
+    int fds_before = count_open_fds();
+    int a, b, dup_a;
+
+    fake_gfx_set_primary(gfx, 1, 64, 64);
+    a = ops->get_dmabuf(gfx, 1);
+    g_assert_cmpint(a, >=, 0);
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 0);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 1);
+    b = ops->get_dmabuf(gfx, 1); /* a is open: a double GET */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 1);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 2);
+    close(b);
+    dup_a = dup(a);
+    close(a);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 0); /* dup is not ours */
+    b = ops->get_dmabuf(gfx, 1); /* the dup keeps the file: double */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 2);
+    close(dup_a);
+    close(b);
+    b = ops->get_dmabuf(gfx, 1); /* all closed: fine */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 2);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 1);
+    g_assert_cmpint(fake_gfx_revoke(gfx, 0), ==, b);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 1);
+    b = ops->get_dmabuf(gfx, 1); /* revoked: the old file is gone */
+    g_assert_cmpuint(fake_gfx_double_gets(gfx), ==, 2);
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 2);
+    close(b);
+    close(fake_gfx_revoke(gfx, 0));
+    g_assert_cmpuint(fake_gfx_live_fds(gfx), ==, 0);
+    g_assert_cmpint(count_open_fds(), ==, fds_before);
     fake_gfx_free(gfx);
 }
 
@@ -169,8 +263,12 @@ static void test_cache_bound(void)
                          vfio_display_dmabuf_cached(fx.d));
     }
     g_assert_cmpuint(stats(&fx)->evictions, ==, 10);
+    /* every eviction, least recently used first: ids 1..10, each fd open */
     g_assert_cmpuint(fx.released, ==, 10);
-    g_assert_true(fx.release_saw_open_fd);
+    g_assert_cmpuint(fx.released_open, ==, 10);
+    for (id = 1; id <= 10; id++) {
+        g_assert_cmpuint(fx.released_ids[id - 1], ==, id);
+    }
     /* fds really closed: only KEEP remain open */
     g_assert_cmpint(count_open_fds(), ==,
                     fx.fds_before + VFIO_DMABUF_CACHE_KEEP);
@@ -204,6 +302,47 @@ static void test_on_screen_never_evicted(void)
     g_assert_cmpint(fcntl(cursor_fd, F_GETFD), >=, 0);
     g_assert_cmpuint(stats(&fx)->cursor_changes, ==, 1);
     g_assert_cmpuint(stats(&fx)->gets, ==, 21); /* cursor fetched once */
+    fixture_finish(&fx);
+}
+
+/*
+ * A bound smaller than what is on screen is exceeded only while both
+ * planes are shown: when one goes, its buffer is evicted (found by
+ * fuzz-engine: a gone plane's buffer stayed cached beyond the bound).
+ */
+static void test_bound_after_plane_gone(void)
+{
+    VFIODisplayDmabufConfig cfg;
+    Fixture fx;
+
+    vfio_display_dmabuf_config_default(&cfg);
+    cfg.cache_keep = 1;
+    fixture_init_cfg(&fx, &cfg);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    fake_gfx_set_cursor(fx.gfx, 2, 0, 0, 0, 0);
+    tick_both(&fx);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 2);
+    fake_gfx_clear(fx.gfx, FAKE_CURSOR);
+    g_assert_cmpuint(tick_both(&fx), ==,
+                     VFIO_DMABUF_EV_SAME_BUFFER | VFIO_DMABUF_EV_CURSOR_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(fx.released_ids[0], ==, 2);
+    g_assert_cmpuint(stats(&fx)->evictions, ==, 1);
+    /* the primary's buffer fits the bound: kept for the mode to return */
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+    fixture_finish(&fx);
+
+    cfg.cache_keep = 0; /* nothing kept off screen */
+    fixture_init_cfg(&fx, &cfg);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    tick_both(&fx);
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 0);
+    g_assert_cmpuint(fx.released, ==, 1);
     fixture_finish(&fx);
 }
 
@@ -245,9 +384,55 @@ static void test_geometry_change_same_id(void)
     g_assert_cmpuint(stats(&fx)->geometry_changes, ==, 1);
     g_assert_cmpuint(stats(&fx)->gets, ==, 2);
     g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(fx.released_ids[0], ==, 1);
+    g_assert_cmpuint(fx.released_open, ==, 1);
     /* the old fd was closed before the second GET of id 1 */
     g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
     g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+    fixture_finish(&fx);
+}
+
+/*
+ * The id on screen changes geometry and the GET of the new buffer fails:
+ * the old buffer is gone (its fd had to be closed before the GET), and the
+ * tick says so (found by fuzz-engine: the plane vanished with only RETRY
+ * or REFUSED reported).
+ */
+static void test_geometry_change_get_fails(void)
+{
+    struct vfio_device_gfx_plane_info cur32 = {
+        .drm_plane_type = FAKE_CURSOR, .drm_format = FAKE_ARGB8888,
+        .width = 32, .height = 32, .stride = 128, .size = 128 * 32,
+        .dmabuf_id = 2,
+    };
+    Fixture fx;
+    unsigned int ev;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 2, 0, 0, 0, 0);
+    tick_both(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 800, 600);
+    fake_gfx_fail_get(fx.gfx, EAGAIN, 1);
+    ev = tick_both(&fx);
+    g_assert_cmpuint(ev, ==, VFIO_DMABUF_EV_RETRY |
+                             VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_null(vfio_display_dmabuf_primary(fx.d));
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    g_assert_cmpuint(vfio_display_dmabuf_primary(fx.d)->plane.width, ==, 800);
+
+    fake_gfx_set_plane(fx.gfx, FAKE_CURSOR, &cur32);
+    fake_gfx_fail_get(fx.gfx, ENOENT, 1);
+    ev = tick_both(&fx);
+    g_assert_cmpuint(ev, ==, VFIO_DMABUF_EV_SAME_BUFFER |
+                             VFIO_DMABUF_EV_REFUSED |
+                             VFIO_DMABUF_EV_CURSOR_GONE);
+    g_assert_null(vfio_display_dmabuf_cursor(fx.d));
+    g_assert_null(vfio_display_dmabuf_cursor_pos(fx.d));
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SAME_BUFFER |
+                                    VFIO_DMABUF_EV_CURSOR_NEW);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
     fixture_finish(&fx);
 }
 
@@ -266,6 +451,37 @@ static void test_fd_count_teardown(void)
     g_assert_cmpuint(stats(&fx)->fds_open, ==, 5);
     fixture_finish(&fx); /* asserts the count is back */
     g_assert_cmpuint(fx.released, ==, 5);
+}
+
+/*
+ * The device takes a buffer away behind the engine's fd (unplug): the fd
+ * stays the engine's, is released and closed once, and the id can be
+ * fetched again afterwards.
+ */
+static void test_fd_revoked(void)
+{
+    Fixture fx;
+    int fd;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    tick(&fx);
+    g_assert_cmpuint(fake_gfx_live_fds(fx.gfx), ==, 1);
+    fd = fake_gfx_revoke(fx.gfx, 0);
+    g_assert_cmpint(fd, ==, vfio_display_dmabuf_primary(fx.d)->plane.fd[0]);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_SAME_BUFFER);
+    g_assert_cmpuint(fake_gfx_live_fds(fx.gfx), ==, 1);
+    g_assert_cmpint(count_open_fds(), ==, fx.fds_before + 1);
+    vfio_display_dmabuf_reset(fx.d);
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(fx.released_open, ==, 1);
+    g_assert_cmpuint(fake_gfx_live_fds(fx.gfx), ==, 0);
+    g_assert_cmpint(count_open_fds(), ==, fx.fds_before);
+    g_assert_cmpuint(tick(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    g_assert_cmpuint(fake_gfx_gets(fx.gfx), ==, 2);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+    g_assert_cmpint(fake_gfx_revoke(fx.gfx, 5), >=, 0); /* n wraps */
+    fixture_finish(&fx);
 }
 
 static void test_transient_errors(void)
@@ -523,6 +739,11 @@ static void test_reset_drains(void)
     g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 4);
     vfio_display_dmabuf_reset(fx.d);
     g_assert_cmpuint(fx.released, ==, 4);
+    g_assert_cmpuint(fx.released_open, ==, 4);
+    g_assert_true(was_released(&fx, 1));
+    g_assert_true(was_released(&fx, 2));
+    g_assert_true(was_released(&fx, 3));
+    g_assert_true(was_released(&fx, 77));
     g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 0);
     g_assert_cmpuint(stats(&fx)->fds_open, ==, 0);
     g_assert_cmpint(count_open_fds(), ==, fx.fds_before);
@@ -604,6 +825,54 @@ static void test_same_id_both_planes(void)
     tick_both(&fx);
     g_assert_cmpuint(primary_id(&fx), ==, 3);
     g_assert_cmpuint(vfio_display_dmabuf_cursor(fx.d)->id, ==, 2);
+    fixture_finish(&fx);
+}
+
+/*
+ * A cached buffer that is off screen, reported again as the other plane,
+ * is a new buffer of that type; then the first plane cannot claim it
+ * (found by fuzz-engine: a cache hit across plane types put one buffer,
+ * still typed primary, on both planes).
+ */
+static void test_id_moves_to_other_plane(void)
+{
+    struct vfio_device_gfx_plane_info p;
+    const VFIODmabufBuffer *cur;
+    Fixture fx;
+    unsigned int ev;
+
+    fixture_init(&fx);
+    /* a primary plane with a cursor's geometry: 64x64 ARGB8888 */
+    p = (struct vfio_device_gfx_plane_info) {
+        .drm_plane_type = FAKE_PRIMARY, .drm_format = FAKE_ARGB8888,
+        .width = 64, .height = 64, .stride = 256, .size = 256 * 64,
+        .dmabuf_id = 5,
+    };
+    fake_gfx_set_plane(fx.gfx, FAKE_PRIMARY, &p);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_NEW_SCANOUT);
+    fake_gfx_clear(fx.gfx, FAKE_PRIMARY);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_SCANOUT_GONE);
+    g_assert_cmpuint(vfio_display_dmabuf_cached(fx.d), ==, 1);
+
+    /* the same id and geometry as the cursor: fetched anew, as a cursor */
+    fake_gfx_set_cursor(fx.gfx, 5, 0, 0, 0, 0);
+    g_assert_cmpuint(tick_both(&fx), ==, VFIO_DMABUF_EV_CURSOR_NEW);
+    cur = vfio_display_dmabuf_cursor(fx.d);
+    g_assert_cmpuint(cur->id, ==, 5);
+    g_assert_cmpuint(cur->plane_type, ==, FAKE_CURSOR);
+    g_assert_cmpuint(fx.released, ==, 1);
+    g_assert_cmpuint(stats(&fx)->gets, ==, 2);
+    g_assert_cmpuint(fake_gfx_double_gets(fx.gfx), ==, 0);
+
+    /* and now the primary cannot have it */
+    fake_gfx_set_plane(fx.gfx, FAKE_PRIMARY, &p);
+    ev = tick_both(&fx);
+    g_assert_cmpuint(ev & VFIO_DMABUF_EV_REFUSED, !=, 0);
+    g_assert_cmpuint(ev & VFIO_DMABUF_EV_NEW_SCANOUT, ==, 0);
+    g_assert_null(vfio_display_dmabuf_primary(fx.d));
+    g_assert_true(vfio_display_dmabuf_cursor(fx.d) == cur);
+    g_assert_cmpuint(stats(&fx)->refused_by[VFIO_DMABUF_PLANE_ID_IN_USE], ==,
+                     1);
     fixture_finish(&fx);
 }
 
@@ -833,17 +1102,24 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/engine/probe", test_probe);
+    g_test_add_func("/engine/probe-fails", test_probe_fails);
+    g_test_add_func("/engine/fake/detectors", test_fake_detectors);
     g_test_add_func("/engine/first-scanout-then-same",
                     test_first_scanout_then_same);
     g_test_add_func("/engine/cache/hit-miss", test_cache_hit_miss);
     g_test_add_func("/engine/cache/bound", test_cache_bound);
     g_test_add_func("/engine/cache/on-screen-never-evicted",
                     test_on_screen_never_evicted);
+    g_test_add_func("/engine/cache/bound-after-plane-gone",
+                    test_bound_after_plane_gone);
     g_test_add_func("/engine/cache/no-get-for-open-id",
                     test_no_get_for_open_id);
     g_test_add_func("/engine/cache/geometry-change-same-id",
                     test_geometry_change_same_id);
+    g_test_add_func("/engine/cache/geometry-change-get-fails",
+                    test_geometry_change_get_fails);
     g_test_add_func("/engine/fds/teardown", test_fd_count_teardown);
+    g_test_add_func("/engine/fds/revoked", test_fd_revoked);
     g_test_add_func("/engine/errors/transient", test_transient_errors);
     g_test_add_func("/engine/errors/transient-backoff",
                     test_persistent_transient_backs_off);
@@ -859,6 +1135,8 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/reset", test_reset_drains);
     g_test_add_func("/engine/cache/same-id-both-planes",
                     test_same_id_both_planes);
+    g_test_add_func("/engine/cache/id-moves-to-other-plane",
+                    test_id_moves_to_other_plane);
     g_test_add_func("/engine/hostile/table", test_hostile_table);
     g_test_add_func("/engine/hostile/warning-rate-limit",
                     test_warning_rate_limit);

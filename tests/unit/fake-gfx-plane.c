@@ -6,30 +6,126 @@
 #include "qemu/osdep.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake-gfx-plane.h"
+
+/* One fd handed out by GET, identified by its number and its file. */
+typedef struct FakeFd {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+} FakeFd;
+
+/* inode numbers are hash keys */
+G_STATIC_ASSERT(sizeof(ino_t) <= sizeof(gsize));
 
 struct FakeGfx {
     struct vfio_device_gfx_plane_info plane[3]; /* by type; [0] unused */
     int query_err[3];
     unsigned int query_fail_left[3];
+    int probe_err;
     int get_err;
     unsigned int get_fail_left;
     unsigned int queries;
     unsigned int gets;
     unsigned int double_gets;
+    GArray *fds;                /* FakeFd handed out, maybe closed since */
+    GHashTable *handed;         /* inode -> id of every file handed out */
+    GHashTable *handed_ids;     /* ... the set of their ids */
+    dev_t memfd_dev;            /* ... all on this device */
+    bool handed_any;
 };
 
 FakeGfx *fake_gfx_new(void)
 {
-    return g_new0(FakeGfx, 1);
+    FakeGfx *f = g_new0(FakeGfx, 1);
+
+    f->fds = g_array_new(false, false, sizeof(FakeFd));
+    f->handed = g_hash_table_new(g_direct_hash, g_direct_equal);
+    f->handed_ids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    return f;
 }
 
 void fake_gfx_free(FakeGfx *f)
 {
-    g_free(f);
+    if (f) {
+        g_array_free(f->fds, true);
+        g_hash_table_destroy(f->handed);
+        g_hash_table_destroy(f->handed_ids);
+        g_free(f);
+    }
+}
+
+/* Is @r still open as the file the fake recorded for it? */
+static bool fakefd_live(const FakeFd *r)
+{
+    struct stat st;
+
+    return fstat(r->fd, &st) == 0 && st.st_dev == r->dev &&
+           st.st_ino == r->ino;
+}
+
+/* Forget the fds that were closed since they were handed out. */
+static void fakefd_prune(FakeGfx *f)
+{
+    guint i = 0;
+
+    while (i < f->fds->len) {
+        if (fakefd_live(&g_array_index(f->fds, FakeFd, i))) {
+            i++;
+        } else {
+            g_array_remove_index_fast(f->fds, i);
+        }
+    }
+}
+
+static void fakefd_record(FakeGfx *f, int fd, uint32_t id)
+{
+    struct stat st;
+    FakeFd r = { .fd = fd };
+
+    g_assert(fstat(fd, &st) == 0);
+    r.dev = st.st_dev;
+    r.ino = st.st_ino;
+    g_assert(!f->handed_any || f->memfd_dev == st.st_dev);
+    f->memfd_dev = st.st_dev;
+    f->handed_any = true;
+    g_hash_table_insert(f->handed, GSIZE_TO_POINTER(st.st_ino),
+                        GUINT_TO_POINTER(id));
+    g_hash_table_add(f->handed_ids, GUINT_TO_POINTER(id));
+    fakefd_prune(f); /* a stale record may carry the same number */
+    g_array_append_val(f->fds, r);
+}
+
+unsigned int fake_gfx_live_fds(FakeGfx *f)
+{
+    fakefd_prune(f);
+    return f->fds->len;
+}
+
+int fake_gfx_revoke(FakeGfx *f, unsigned int n)
+{
+    struct stat st;
+    FakeFd *r;
+    int null;
+
+    fakefd_prune(f);
+    if (!f->fds->len) {
+        return -1;
+    }
+    r = &g_array_index(f->fds, FakeFd, n % f->fds->len);
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    g_assert(null >= 0);
+    g_assert(dup3(null, r->fd, O_CLOEXEC) == r->fd);
+    close(null);
+    g_assert(fstat(r->fd, &st) == 0);
+    r->dev = st.st_dev; /* still ours to count until its owner closes it */
+    r->ino = st.st_ino;
+    return r->fd;
 }
 
 void fake_gfx_set_plane(FakeGfx *f, uint32_t type,
@@ -86,6 +182,11 @@ void fake_gfx_fail_query(FakeGfx *f, uint32_t type, int err,
     f->query_fail_left[type] = count;
 }
 
+void fake_gfx_fail_probe(FakeGfx *f, int err)
+{
+    f->probe_err = err;
+}
+
 void fake_gfx_fail_get(FakeGfx *f, int err, unsigned int count)
 {
     f->get_err = err;
@@ -123,25 +224,30 @@ int count_open_fds(void)
     return n - 1; /* the directory's own fd */
 }
 
-/* Is an fd whose memfd name is @name open in this process? */
-static bool memfd_open(const char *name)
+/*
+ * Is a file the fake handed out for @id still open in this process, under
+ * any fd (the engine's, or a dup)? The device side keeps its buffer object
+ * as long as the file lives, whoever holds it.
+ */
+static bool id_file_open(FakeGfx *f, uint32_t id)
 {
-    g_autofree char *want = g_strdup_printf("/memfd:%s ", name);
     DIR *dir = opendir("/proc/self/fd");
     struct dirent *de;
     bool found = false;
 
     g_assert(dir);
     while (!found && (de = readdir(dir))) {
-        char path[300], link[256];
-        ssize_t n;
+        struct stat st;
+        gpointer v;
 
-        snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-        n = readlink(path, link, sizeof(link) - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            found = g_str_has_prefix(link, want);
+        if (de->d_name[0] == '.' ||
+            fstat(atoi(de->d_name), &st) < 0 || st.st_dev != f->memfd_dev) {
+            continue;
         }
+        found = g_hash_table_lookup_extended(f->handed,
+                                             GSIZE_TO_POINTER(st.st_ino),
+                                             NULL, &v) &&
+                GPOINTER_TO_UINT(v) == id;
     }
     closedir(dir);
     return found;
@@ -154,6 +260,9 @@ static int fake_query(void *opaque, struct vfio_device_gfx_plane_info *info)
 
     f->queries++;
     if (info->flags & VFIO_GFX_PLANE_TYPE_PROBE) {
+        if (f->probe_err) {
+            return -f->probe_err;
+        }
         return (info->flags & VFIO_GFX_PLANE_TYPE_DMABUF) ? 0 : -EINVAL;
     }
     if (info->flags != VFIO_GFX_PLANE_TYPE_DMABUF ||
@@ -197,7 +306,8 @@ static int fake_get(void *opaque, uint32_t id)
     if (size == 0) {
         return -ENOENT;
     }
-    if (memfd_open(name)) {
+    if (g_hash_table_contains(f->handed_ids, GUINT_TO_POINTER(id)) &&
+        id_file_open(f, id)) {
         f->double_gets++;
     }
     fd = memfd_create(name, MFD_CLOEXEC);
@@ -208,6 +318,7 @@ static int fake_get(void *opaque, uint32_t id)
         close(fd);
         return -EIO;
     }
+    fakefd_record(f, fd, id);
     return fd;
 }
 

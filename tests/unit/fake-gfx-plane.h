@@ -39,6 +39,8 @@ void fake_gfx_clear(FakeGfx *f, uint32_t type);
 /* The next @count queries of @type fail with -@err. */
 void fake_gfx_fail_query(FakeGfx *f, uint32_t type, int err,
                          unsigned int count);
+/* Probes (VFIO_GFX_PLANE_TYPE_PROBE) fail with -@err; 0 accepts again. */
+void fake_gfx_fail_probe(FakeGfx *f, int err);
 /* The next @count GETs fail with -@err. */
 void fake_gfx_fail_get(FakeGfx *f, int err, unsigned int count);
 
@@ -46,6 +48,21 @@ unsigned int fake_gfx_queries(const FakeGfx *f);
 unsigned int fake_gfx_gets(const FakeGfx *f);
 /* GETs of an id while an fd from an earlier GET of that id was open. */
 unsigned int fake_gfx_double_gets(const FakeGfx *f);
+/*
+ * fds the fake handed out that are still open in this process (the same
+ * file at the same number: an fd closed, or closed and its number reused
+ * by another file, no longer counts). A revoked fd counts until closed.
+ */
+unsigned int fake_gfx_live_fds(FakeGfx *f);
+/*
+ * The device revokes a buffer, as the kernel does on unplug: a device
+ * cannot close an fd in our table, but it can take the buffer away behind
+ * it. The fake makes the @n-th live fd (modulo their number) refer to
+ * /dev/null (dup2), so the number stays open and owned by whoever holds
+ * it, and is no longer a dma-buf of its id. Returns: the fd, or -1 when
+ * none is live.
+ */
+int fake_gfx_revoke(FakeGfx *f, unsigned int n);
 
 /* Open fds of this process, from /proc/self/fd. */
 int count_open_fds(void);

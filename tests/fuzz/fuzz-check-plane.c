@@ -1,0 +1,134 @@
+/*
+ * libFuzzer harness: vfio_display_dmabuf_check_plane() on a plane built
+ * from the input bytes, for both plane types.
+ *
+ * Invariant: the verdict agrees with an independent 64-bit recomputation
+ * of the documented limits (docs/architecture.md "Validation"): an
+ * accepted plane really is within them, a refused one really breaks one,
+ * an "empty" one really is all zero. A violation abort()s, so libFuzzer
+ * reports it as a crash; ASan/UBSan catch the rest.
+ *
+ * Input: byte 0 picks the plane asked for (bit 0), whether the answer
+ * echoes that type (bit 1) and whether the fourcc comes from the known
+ * list (bit 2, index in byte 1); the rest is copied over the struct.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+
+#include "hw/vfio/display-dmabuf.h"
+#include "fuzz-common.h"
+
+/* The formats the project documents, with bytes per pixel. */
+static const struct {
+    uint32_t fourcc;
+    unsigned int cpp;
+} known[] = {
+    { DMABUF_FOURCC('X', 'R', '2', '4'), 4 },
+    { DMABUF_FOURCC('A', 'R', '2', '4'), 4 },
+    { DMABUF_FOURCC('X', 'B', '2', '4'), 4 },
+    { DMABUF_FOURCC('A', 'B', '2', '4'), 4 },
+    { DMABUF_FOURCC('R', 'X', '2', '4'), 4 },
+    { DMABUF_FOURCC('B', 'X', '2', '4'), 4 },
+    { DMABUF_FOURCC('R', 'A', '2', '4'), 4 },
+    { DMABUF_FOURCC('B', 'A', '2', '4'), 4 },
+    { DMABUF_FOURCC('X', 'R', '3', '0'), 4 },
+    { DMABUF_FOURCC('A', 'R', '3', '0'), 4 },
+    { DMABUF_FOURCC('X', 'B', '3', '0'), 4 },
+    { DMABUF_FOURCC('R', 'G', '2', '4'), 3 },
+    { DMABUF_FOURCC('B', 'G', '2', '4'), 3 },
+    { DMABUF_FOURCC('R', 'G', '1', '6'), 2 },
+    { DMABUF_FOURCC('B', 'G', '1', '6'), 2 },
+};
+
+static uint64_t known_cpp(uint32_t fourcc)
+{
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(known); i++) {
+        if (known[i].fourcc == fourcc) {
+            return known[i].cpp;
+        }
+    }
+    return 0;
+}
+
+static bool all_zero(const struct vfio_device_gfx_plane_info *p)
+{
+    return !p->drm_format && !p->width && !p->height && !p->stride &&
+           !p->size && !p->dmabuf_id;
+}
+
+/* The documented rules, written out again; all arithmetic in 64 bits. */
+static bool within_limits(const struct vfio_device_gfx_plane_info *p,
+                          uint32_t type)
+{
+    uint64_t max_dim = type == 2 ? 512 : 16384;
+    uint64_t cpp = known_cpp(p->drm_format);
+    uint64_t w = p->width, h = p->height, stride = p->stride;
+    uint64_t size = p->size, gib = 1ULL << 30;
+    int64_t x = (int32_t)p->x_pos, y = (int32_t)p->y_pos;
+
+    if (p->drm_plane_type != type || !cpp || !p->dmabuf_id) {
+        return false;
+    }
+    if (w < 1 || h < 1 || w > max_dim || h > max_dim) {
+        return false;
+    }
+    if (stride < w * cpp || stride * h > gib || size < stride * h ||
+        size > gib) {
+        return false;
+    }
+    if (type == 2) {
+        if (x < -16384 || x > 16384 || y < -16384 || y > 16384) {
+            return false;
+        }
+        if ((p->x_hot != 0xffffffffu && p->x_hot >= w) ||
+            (p->y_hot != 0xffffffffu && p->y_hot >= h)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct vfio_device_gfx_plane_info p;
+    VFIODmabufPlaneCheck c;
+    uint32_t type;
+    uint8_t mode;
+
+    if (size < 2) {
+        return 0;
+    }
+    mode = data[0];
+    type = (mode & 1) ? 2 : 1;
+    memset(&p, 0, sizeof(p));
+    memcpy(&p, data + 2, MIN(size - 2, sizeof(p)));
+    if (mode & 2) {
+        p.drm_plane_type = type;
+    }
+    if (mode & 4) {
+        p.drm_format = known[data[1] % G_N_ELEMENTS(known)].fourcc;
+    }
+
+    c = vfio_display_dmabuf_check_plane(&p, type);
+    FUZZ_CHECK(c < VFIO_DMABUF_PLANE_CHECK__MAX);
+    FUZZ_CHECK(strcmp(vfio_display_dmabuf_check_str(c), "?") != 0);
+    FUZZ_CHECK(c != VFIO_DMABUF_PLANE_ID_IN_USE); /* the engine's, not ours */
+    if (all_zero(&p)) {
+        FUZZ_CHECK(c == VFIO_DMABUF_PLANE_EMPTY);
+    } else {
+        FUZZ_CHECK(c != VFIO_DMABUF_PLANE_EMPTY);
+        FUZZ_CHECK((c == VFIO_DMABUF_PLANE_OK) == within_limits(&p, type));
+    }
+    if (c == VFIO_DMABUF_PLANE_OK) {
+        /* what a consumer computes from an accepted plane cannot wrap */
+        FUZZ_CHECK((uint64_t)p.stride * p.height <= p.size);
+        FUZZ_CHECK(dmabuf_format_cpp(p.drm_format) * (uint64_t)p.width <=
+                   p.stride);
+    }
+    return 0;
+}
