@@ -242,11 +242,15 @@ def suite_vgpusim(display='none', path='cpu-shadow'):
     iv = wait_for(lambda: q.stats().get('interval_ms') == '40', timeout=5)
     tap(bool(iv), 'x-display-refresh-max-ms=40: the idle poll backs off to '
         '40 ms, not 100', str(q.stats()))
-    q.quit()
-    ctl('mode', '640x480')
-
     def live():
         return int(kv(ctl('stats'))['live_dmabufs'])
+    # while QEMU runs: every dma-buf the device exported is one QEMU holds
+    st = q.stats()
+    tap(live() - live0 == int(st.get('fds_open', -1)),
+        'while QEMU runs: device live_dmabufs - %d = engine fds_open (%d)'
+        % (live0, int(st.get('fds_open', -1))), 'live %d, %s' % (live(), st))
+    q.quit()
+    ctl('mode', '640x480')
     wait_for(lambda: live() == live0, timeout=5)
     tap(live() == live0,
         'no dma-buf leaked by QEMU (device live_dmabufs %d, before %d)'
@@ -322,9 +326,12 @@ def suite_mbochs():
     tap(q.alive() and out.count('cannot map the dma-buf') == 1,
         'unmappable dma-buf: one clear warning, QEMU keeps running', out)
     img, err = q.screendump('mbochs')
-    tap(img is not None and img.px(320, 240) != (0x80, 0x80, 0x80),
-        'screendump answers (placeholder: no GPU to import the read-only dma-buf)',
-        err)
+    gray = img and sum(1 for i in range(0, len(img.rgb), 3)
+                       if img.rgb[i:i + 3] == b'\x80\x80\x80')
+    tap(img is not None and gray == 0,
+        'screendump answers with the placeholder, not a single pixel of the '
+        'unreadable frame (read-only dma-buf, no GPU)',
+        err or '%d gray pixels' % gray)
     q.quit()
     tap(not q.alive(), 'QEMU quits cleanly')
 
@@ -385,7 +392,11 @@ def suite_compare():
             result += ' / ' + ' / '.join(tail)
         q.quit()
         note('COMPARE-RESULT: %s | %s' % (' '.join(disp), result))
-        tap(True, '%s: %s' % (' '.join(disp), result[:150]))
+        if '-upstream' not in QEMU:
+            # ours must show the frame in every configuration (upstream's
+            # results are recorded only: docs/upstream-comparison.md)
+            tap(result.startswith('runs; screendump shows the frame'),
+                '%s: %s' % (' '.join(disp), result[:150]))
 
 
 def compare_one(q):
