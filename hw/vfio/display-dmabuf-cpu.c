@@ -27,6 +27,7 @@
 
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "qemu/timer.h"
 #include "ui/console.h"
 #include "ui/qemu-pixman.h"
 #include "pci.h"
@@ -39,6 +40,18 @@
  * fewer rectangles for the display, a few unchanged rows sent at worst.
  */
 #define SHADOW_DAMAGE_GAP 16
+/*
+ * A display that refreshed (gfx_update) within this long is watching: a
+ * flip is copied at once. Otherwise (VNC without a client) the copy waits
+ * for the next refresh or screendump, and costs nothing meanwhile.
+ */
+#define SHADOW_WATCH_MS 250
+/*
+ * A refresh this soon after a copy skips its compare: while the guest
+ * flips, every frame was just copied; only front-buffer rendering (no
+ * flips) needs the refresh to look at the pixels.
+ */
+#define SHADOW_FRESH_MS 30
 
 /* per primary buffer: its mapping, kept while the buffer is cached */
 typedef struct CpuBuf {
@@ -48,6 +61,9 @@ typedef struct CpuBuf {
 
 typedef struct CpuState {
     DisplaySurface *shadow;     /* borrowed from the console, see above */
+    bool stale;                 /* a flip not copied yet (nobody watched) */
+    int64_t pulled_ms;          /* last display refresh */
+    int64_t copied_ms;          /* last shadow refresh */
     bool cursor_shown;          /* dpy_mouse_set(visible) is on */
     bool map_warned;
     uint64_t copies;            /* shadow refreshes */
@@ -57,7 +73,11 @@ typedef struct CpuState {
 
 static void *present_cpu_init(VFIODmabufConsole *c)
 {
-    return g_new0(CpuState, 1);
+    CpuState *s = g_new0(CpuState, 1);
+
+    s->pulled_ms = INT64_MIN / 2;
+    s->copied_ms = INT64_MIN / 2;
+    return s;
 }
 
 static void present_cpu_finish(VFIODmabufConsole *c)
@@ -197,6 +217,8 @@ static bool shadow_refresh(VFIODmabufConsole *c, const VFIODmabufBuffer *buf)
     }
     dmabuf_plane_end_read(p);
     s->copies++;
+    s->stale = false;
+    s->copied_ms = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
     if (full) {
         dpy_gfx_update_full(c->con);
         s->updates++;
@@ -283,10 +305,16 @@ static void present_cpu_show(VFIODmabufConsole *c, unsigned int ev)
     const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
 
     if ((ev & VFIO_DMABUF_EV_NEW_SCANOUT) && pri) {
-        shadow_refresh(c, pri);
+        if (qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - s->pulled_ms <=
+            SHADOW_WATCH_MS) {
+            shadow_refresh(c, pri);
+        } else {
+            s->stale = true;
+        }
     }
     if (ev & VFIO_DMABUF_EV_SCANOUT_GONE) {
         shadow_drop(c);
+        s->stale = false;
     }
     vfio_dmabuf_cursor_show(c, ev, &s->cursor_shown);
 }
@@ -295,8 +323,10 @@ static void present_cpu_redraw(VFIODmabufConsole *c,
                                const VFIODmabufBuffer *pri)
 {
     CpuState *s = c->pstate;
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
 
-    if (s->shadow) {
+    s->pulled_ms = now;
+    if (s->stale || !s->shadow || now - s->copied_ms >= SHADOW_FRESH_MS) {
         shadow_refresh(c, pri); /* damage only where the pixels changed */
     }
 }

@@ -129,11 +129,15 @@ def run_qemu(label, qemu, args, outdir, uuid, scenarios, seconds, viewer):
     rows = []
     q = Qemu(qemu, args, outdir)
     if not q.alive():
-        note('%s: QEMU did not start: %s' % (label, q.output()[-400:]))
+        note('%s: QEMU did not start (%s): %s' % (label, q.status(),
+                                                   q.output()[-400:]))
+        why = [ln for ln in q.output().strip().splitlines()
+               if 'error' in ln.lower() or 'fail' in ln.lower()][-1:]
         for sc, _ in scenarios:
             rows.append({'config': label, 'scenario': sc.name,
-                         'did_not_run': 'QEMU exited: %s'
-                         % q.output().strip().splitlines()[-1:]})
+                         'did_not_run': 'QEMU %s at start%s' % (
+                             q.status(), (': ' + why[0]) if why else '')})
+        q.quit()
         return rows
     for sc, with_viewer in scenarios:
         if not q.alive():

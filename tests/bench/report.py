@@ -35,7 +35,7 @@ def fmt(v, unit=''):
 
 def table(rows, base):
     out = ['| config | scenario | flips seen/made | queries/s | '
-           'QEMU CPU % (minus %.1f baseline) | GETs | viewer frames/made | '
+           'QEMU CPU %% (minus %.1f baseline) | GETs | viewer frames/made | '
            'incomplete updates | flip→viewer p50 / p99 ms | viewer kB/s |'
            % base,
            '|---|---|---|---|---|---|---|---|---|---|']

@@ -11,6 +11,7 @@
 #   rfbview.py HOST PORT SECONDS [FRAME_TIMES_PATH]  -> one JSON line
 import json
 import os
+import select
 import socket
 import struct
 import sys
@@ -185,7 +186,13 @@ def watch(host, port, seconds, on_frame=None):
     last = None
     start = time.monotonic()
     start_bytes = v.bytes
-    while time.monotonic() - start < seconds:
+    while True:
+        left = seconds - (time.monotonic() - start)
+        if left <= 0:
+            break
+        # an idle screen sends nothing: wait for data at most until the end
+        if not select.select([v.s], [], [], left)[0]:
+            continue
         rects = v.read_message()
         if rects is None:
             continue
