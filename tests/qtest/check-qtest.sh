@@ -2,7 +2,8 @@
 # check-qtest.sh [BUILD_DIR]: QEMU with `-device vfio-pci,display=on` in
 # the rig VM, against our simulated vGPU and against pristine mbochs:
 # screendump pixels (pattern, flips, mode change, guest-programmed mode,
-# cursor, hostile planes, resets), a real VNC client, no dma-buf leaked.
+# cursor, hostile planes, resets), a real VNC client, no dma-buf leaked,
+# hot-unplug and replug of the device while it scans out.
 # One VM boot; the last line is the rig's "rig: N passed, ..." summary.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +22,7 @@ cat > "$cases" <<EOC
 qtest-vgpusim sh -c 'ifconfig lo 127.0.0.1 up && $py vgpusim "\$RIG_MDEV_vgpusim" /mnt/vgpusim'
 qtest-vgpusim-egl sh -c 'ifconfig lo 127.0.0.1 up && $py vgpusim-egl "\$RIG_MDEV_vgpusim" /mnt/vgpusim-egl'
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'
+qtest-unplug sh -c 'ifconfig lo 127.0.0.1 up && $py unplug "\$RIG_MDEV_vgpusim" /mnt/unplug'
 EOC
 exec "$repo/tests/rig/run-vm.sh" -b "$bdir/qtest" --root --mbochs \
     --ko "$VGPUSIM_KO" --mdev mbochs:small --mdev vgpusim --timeout 400 \

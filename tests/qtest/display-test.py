@@ -8,15 +8,19 @@
 # against what the device shows (docs/vgpusim.md: pattern and encoding).
 #
 # Usage: display-test.py QEMU SUITE UUID OUTDIR [QEMU-ARGS...]
-#   SUITE: vgpusim | vgpusim-egl | mbochs | compare
+#   SUITE: vgpusim | vgpusim-egl | mbochs | compare | unplug
 # Prints TAP; exit 0 when all pass.
+import json
 import os
+import select
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rfbview  # noqa: E402
 from vfio_display import (Image, Qemu, bars_ok, ctl as ctl_of,  # noqa: E402
                           decode_frame, kv, shot_until, wait_for)
 
@@ -420,12 +424,193 @@ def compare_one(q):
     return 'runs; no screendump'
 
 
+# ---------------------------------------------------------------- unplug
+
+# PIIX4 ACPI PCI hotplug registers (QEMU hw/acpi/pcihp.c, ACPI_PCIHP_ADDR
+# 0xae00; libqos pci-pc.c ejects the same way): PCI_SEL_BASE selects the
+# bus (bsel 0 = the root bus), PCI_EJ_BASE ejects the slots whose bits are
+# written. It is what the guest's ACPI _EJ0 method does.
+PCIHP_SEL = 0xae10
+PCIHP_EJ = 0xae08
+SLOT = 5                                  # addr=05.0
+
+
+class VncClient(threading.Thread):
+    """A VNC viewer asking for updates back to back until stopped. It
+    records what it got and how it ended (the test only needs QEMU alive:
+    the server may close the connection or send a new desktop size)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.updates = 0
+        self.error = None
+
+    def run(self):
+        try:
+            v = rfbview.Viewer('127.0.0.1', 5900)
+            v.request(incremental=False)
+            while not self.stop.is_set():
+                if not select.select([v.s], [], [], 0.2)[0]:
+                    continue
+                if v.read_message() is not None:
+                    self.updates += 1
+                    v.request()
+            v.close()
+        except Exception as e:  # noqa: BLE001 recorded, not raised
+            self.error = repr(e)
+
+
+def qmp_events(q, name, **args):
+    """q.cmd, but keeping the events that come before the answer (Qemu's
+    reader drops them): returns (answer, [events])."""
+    req = {'execute': name}
+    if args:
+        req['arguments'] = args
+    q.qmp_file.write((json.dumps(req) + '\n').encode())
+    q.qmp_file.flush()
+    events = []
+    while True:
+        line = q.qmp_file.readline()
+        if not line:
+            raise RuntimeError('QMP connection closed')
+        msg = json.loads(line)
+        if 'event' in msg:
+            events.append(msg)
+            continue
+        return msg, events
+
+
+def deleted(events):
+    return any(e['event'] == 'DEVICE_DELETED' and
+               (e.get('data', {}).get('device') == 'vgpu' or
+                e.get('data', {}).get('path', '').endswith('/vgpu'))
+               for e in events)
+
+
+def wait_unplugged(q, events, timeout=10.0):
+    """Until DEVICE_DELETED for vgpu arrived or vgpu left
+    /machine/peripheral: (event seen, gone from the tree)."""
+    deadline = time.time() + timeout
+    while True:
+        r, ev = qmp_events(q, 'qom-list', path='/machine/peripheral')
+        events += ev
+        gone = 'vgpu' not in [p['name'] for p in r.get('return', [])]
+        if deleted(events) or gone or time.time() > deadline:
+            return deleted(events), gone
+        time.sleep(0.1)
+
+
+def suite_unplug():
+    """device_del of the vfio-pci display while it scans out and a VNC
+    client watches, on the CPU path and the GL path; the test plays the
+    guest's part of the ACPI eject. Then device_add brings it back."""
+    for display, path in (('none', 'cpu-shadow'),
+                          ('egl-headless', 'gl-dmabuf')):
+        try:
+            unplug_once(display, path)
+        except (OSError, RuntimeError) as e:
+            tap(False, '-display %s: QEMU answers through unplug and replug'
+                % display, str(e))
+
+
+def unplug_once(display, path):
+    ctl('pause', 1)
+    ctl('fault', 'clear')
+    ctl('enable', 1)
+    ctl('front_buffer', 0)
+    ctl('cursor', 'off')
+    ctl('modifier', 'linear')
+    ctl('format', 'XRGB8888')
+    ctl('mode', '640x480')
+    ctl('flip_hz', 60)
+    live0 = int(kv(ctl('stats'))['live_dmabufs'])
+
+    def live():
+        return int(kv(ctl('stats'))['live_dmabufs'])
+
+    q = start_qemu(['-display', display, '-vnc', '127.0.0.1:0'] +
+                   DEVICE_ARGS + EXTRA)
+    if not tap(q.alive(), 'QEMU starts with -display %s -vnc' % display,
+               q.output()):
+        q.quit()
+        return
+    try:
+        unplug_replug(q, display, path, live0, live)
+    finally:
+        q.quit()
+        ctl('pause', 1)
+
+
+def unplug_replug(q, display, path, live0, live):
+    pre = '-display %s: ' % display
+    ctl('step', 1)
+    img, err = shot_until(q, 'unplug-before',
+                          lambda i: decode_frame(i) is not None)
+    tap(img is not None and decode_frame(img) is not None,
+        pre + 'frames shown before the unplug', err)
+    st = q.stats()
+    tap(st.get('path') == path, pre + 'the %s path is used' % path, str(st))
+    ctl('pause', 0)                  # 60 Hz: it scans out while unplugged
+    vnc = VncClient()
+    vnc.start()
+    wait_for(lambda: vnc.updates >= 2 or vnc.error, timeout=20)
+    tap(vnc.updates >= 1, pre + 'a VNC client is connected and gets updates',
+        vnc.error)
+
+    # the unplug: QMP asks, the "guest" ejects the slot
+    r, events = qmp_events(q, 'device_del', id='vgpu')
+    tap('return' in r, pre + 'device_del id=vgpu accepted', str(r))
+    q.qtest('outl 0x%x 0x0' % PCIHP_SEL)
+    q.qtest('outl 0x%x 0x%x' % (PCIHP_EJ, 1 << SLOT))
+    event, gone = wait_unplugged(q, events)
+    tap(gone, pre + 'the device is gone from /machine/peripheral '
+        '(DEVICE_DELETED %s)' % ('seen' if event else 'not seen yet'))
+    tap(q.alive(), pre + 'QEMU alive after the unplug', q.output()[-2000:])
+    ok = wait_for(lambda: live() == live0, timeout=5)
+    tap(ok, pre + 'every dma-buf released while QEMU runs: device '
+        'live_dmabufs %d, before QEMU %d' % (live(), live0))
+
+    # the console went away: no console, or the placeholder, but an answer
+    img, err = q.screendump('unplugged')
+    tap(q.alive() and (err is not None or decode_frame(img) is None),
+        pre + 'screendump after the unplug answers: %s'
+        % (('error "%s"' % err) if err else
+           'placeholder %dx%d' % (img.w, img.h)),
+        img and 'frame %r still shown' % decode_frame(img))
+    time.sleep(1.0)                         # the VNC server sees the change
+    tap(q.alive(), pre + 'QEMU alive with the VNC client after the unplug '
+        '(client: %d updates, %s)' % (vnc.updates,
+                                      vnc.error or 'still connected'))
+    vnc.stop.set()
+    vnc.join(5)
+
+    # the replug: the same device again, frames again
+    r, _ = qmp_events(q, 'device_add', driver='vfio-pci', sysfsdev=SYSFS,
+                      display='on', id='vgpu', addr='05.0')
+    tap('return' in r, pre + 'device_add brings vgpu back', str(r))
+    st = wait_for(lambda: q.stats(), timeout=10)
+    tap(bool(st), pre + 'engine stats readable after device_add', str(st))
+    img, err = shot_until(q, 'replug', lambda i: decode_frame(i) is not None,
+                          timeout=10)
+    first = img and decode_frame(img)
+    img, err = shot_until(q, 'replug-2', lambda i: first is not None and
+                          (decode_frame(i) or -1) > first, timeout=10)
+    tap(first is not None and img is not None and
+        (decode_frame(img) or -1) > first,
+        pre + 'after device_add the frame number advances (%r -> %r)'
+        % (first, img and decode_frame(img)), err)
+    tap(q.alive(), pre + 'QEMU alive after unplug and replug',
+        q.output()[-2000:])
+
+
 def main():
     os.makedirs(OUTDIR, exist_ok=True)
     {'vgpusim': suite_vgpusim,
      'vgpusim-egl': lambda: suite_vgpusim('egl-headless', 'gl-dmabuf'),
      'mbochs': suite_mbochs,
-     'compare': suite_compare}[SUITE]()
+     'compare': suite_compare,
+     'unplug': suite_unplug}[SUITE]()
     print('1..%d' % n_tests)
     print('# %s: %d of %d failed' % (SUITE, n_fail, n_tests))
     return 1 if n_fail else 0

@@ -19,7 +19,8 @@ eval "$vars"
 drivers=/opt/vfio-display-dmabuf
 mkdir -p "$root$drivers"
 for f in "$here/vfio_display.py" "$here/display-test.py" "$here/demo.py" \
-    "$here/demo-live.py" "$here/rfbview.py" "$repo/tests/bench/bench.py" \
+    "$here/demo-live.py" "$here/rfbview.py" "$here/soak.py" \
+    "$repo/tests/bench/bench.py" \
     "$repo/tests/gui/gui-test.py" "$repo/tests/gui/gui_images.py" \
     "$repo/tests/gui/spice_gl_client.py"; do
     dest=$root$drivers/$(basename "$f")

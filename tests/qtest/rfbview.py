@@ -98,6 +98,7 @@ class Viewer:
         self._recv(16)
         self._recv(struct.unpack('>I', self._recv(4))[0])
         self.screen = Screen(w, h)
+        self.early_request = False
         # 32 bpp, depth 24, little endian, true colour, r<<16 g<<8 b
         self.s.sendall(struct.pack('>BxxxBBBBHHHBBBxxx', 0, 32, 24, 0, 1,
                                    255, 255, 255, 16, 8, 0))
@@ -136,6 +137,10 @@ class Viewer:
         t = self._recv(1)[0]
         if t == 0:
             n = struct.unpack('>xH', self._recv(3))[0]
+            if self.early_request:
+                # ask for the next update before reading this one's pixels:
+                # the server encodes it while we read (as real clients do)
+                self.request()
             rects = []
             for _ in range(n):
                 x, y, w, h, enc = struct.unpack('>HHHHi', self._recv(12))
@@ -178,14 +183,15 @@ class Viewer:
 
 def watch(host, port, seconds, on_frame=None):
     """Requests updates back to back for @seconds. Returns the figures and
-    the list of (monotonic ns, frame) for each new complete frame seen."""
+    the list of (monotonic ns, frame) for each new complete frame seen.
+    bytes_per_s counts what came after the first (full) picture."""
     v = Viewer(host, port)
     v.request(incremental=False)
     updates = complete = incomplete = rects_total = 0
     arrivals = []
     last = None
     start = time.monotonic()
-    start_bytes = v.bytes
+    start_bytes = None          # counted from the end of the first update
     while True:
         left = seconds - (time.monotonic() - start)
         if left <= 0:
@@ -197,7 +203,11 @@ def watch(host, port, seconds, on_frame=None):
         if rects is None:
             continue
         now = time.monotonic_ns()
-        v.request()
+        if not v.early_request:
+            v.request()
+            v.early_request = True  # from now on, while reading each update
+        if start_bytes is None:
+            start_bytes = v.bytes   # the first, full, picture is not counted
         updates += 1
         rects_total += len(rects)
         f, ok = complete_frame(v.screen)
@@ -214,7 +224,7 @@ def watch(host, port, seconds, on_frame=None):
     res = {
         'updates': updates, 'complete': complete, 'incomplete': incomplete,
         'rects': rects_total, 'frames': len(arrivals),
-        'bytes_per_s': (v.bytes - start_bytes) / elapsed,
+        'bytes_per_s': (v.bytes - (start_bytes or v.bytes)) / elapsed,
         'seconds': elapsed, 'width': v.screen.w, 'height': v.screen.h,
     }
     v.close()
