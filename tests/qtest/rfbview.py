@@ -16,6 +16,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vfio_display import bars_ok, decode_frame  # noqa: E402
@@ -38,6 +39,28 @@ class Screen:
         o = (y * self.w + x) * 4
         b, g, r = self.fb[o], self.fb[o + 1], self.fb[o + 2]
         return (r, g, b)
+
+    def save_png(self, path, fb=None):
+        """What the viewer shows (or @fb, a copy of it), as an RGB PNG."""
+        fb = self.fb if fb is None else fb
+        rgb = bytearray(self.w * self.h * 3)
+        rgb[0::3] = fb[2::4]
+        rgb[1::3] = fb[1::4]
+        rgb[2::3] = fb[0::4]
+        stride = self.w * 3
+        raw = b''.join(b'\x00' + bytes(rgb[y * stride:(y + 1) * stride])
+                       for y in range(self.h))
+
+        def chunk(kind, data):
+            c = kind + data
+            return (struct.pack('>I', len(data)) + c +
+                    struct.pack('>I', zlib.crc32(c) & 0xffffffff))
+        with open(path, 'wb') as f:
+            f.write(b'\x89PNG\r\n\x1a\n')
+            f.write(chunk(b'IHDR', struct.pack('>IIBBBBB', self.w, self.h,
+                                               8, 2, 0, 0, 0)))
+            f.write(chunk(b'IDAT', zlib.compress(raw, 1)))
+            f.write(chunk(b'IEND', b''))
 
     def save_ppm(self, path):
         """What the viewer shows, as a binary PPM."""
