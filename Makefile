@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
         check-qtest check-gui check-upstream check-fuzz fuzz demo demo-live \
-        bench clean
+        bench soak clean
 
 all: unit qemu
 
@@ -91,6 +91,13 @@ demo-live: setup
 # reference run of unmodified Debian QEMU 10.2 (docs/upstream-comparison.md)
 check-upstream: setup
 	tests/qtest/check-upstream.sh $(BUILD)
+
+# the long soak: 10 000 flips at 120 Hz with faults injected at random, a
+# VNC client and screendumps throughout (tests/qtest/soak.py); the short
+# one (1000 flips) runs in check-qtest
+soak: setup
+	QTEST_ONLY=qtest-soak SOAK_FLIPS=10000 QTEST_TIMEOUT=1500 \
+	    tests/qtest/check-qtest.sh $(BUILD)
 
 # frames delivered end to end, latency and cost, ours vs upstream QEMU 10.2
 # on the same device in one VM boot (docs/benchmarks.md); not in `make check`

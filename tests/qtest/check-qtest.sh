@@ -23,7 +23,16 @@ qtest-vgpusim sh -c 'ifconfig lo 127.0.0.1 up && $py vgpusim "\$RIG_MDEV_vgpusim
 qtest-vgpusim-egl sh -c 'ifconfig lo 127.0.0.1 up && $py vgpusim-egl "\$RIG_MDEV_vgpusim" /mnt/vgpusim-egl'
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'
 qtest-unplug sh -c 'ifconfig lo 127.0.0.1 up && $py unplug "\$RIG_MDEV_vgpusim" /mnt/unplug'
+qtest-soak sh -c 'ifconfig lo 127.0.0.1 up && rig-chroot python3 $DRIVERS/soak.py $QEMU_IN_ROOT "\$RIG_MDEV_vgpusim" /mnt/soak ${SOAK_FLIPS:-1000}'
 EOC
-exec "$repo/tests/rig/run-vm.sh" -b "$bdir/qtest" --root --mbochs \
-    --ko "$VGPUSIM_KO" --mdev mbochs:small --mdev vgpusim --timeout 400 \
-    --cases "$cases" qtest
+if [ -n "${QTEST_ONLY:-}" ]; then  # make soak: one case
+    grep -E "^(#|${QTEST_ONLY} )" "$cases" > "$cases.only"
+    mv "$cases.only" "$cases"
+fi
+rc=0
+"$repo/tests/rig/run-vm.sh" -b "$bdir/qtest" --root --mbochs \
+    --ko "$VGPUSIM_KO" --mdev mbochs:small --mdev vgpusim --timeout ${QTEST_TIMEOUT:-700} \
+    --cases "$cases" qtest || rc=$?
+# the soak's one-line summary (flips, faults, fds and RSS)
+grep -ah '^# soak: ' "$bdir/qtest/qtest.log" || true
+exit "$rc"
