@@ -42,10 +42,11 @@
 #define SHADOW_DAMAGE_GAP 16
 /*
  * A display that refreshed (gfx_update) within this long is watching: a
- * flip is copied at once. Otherwise (VNC without a client) the copy waits
- * for the next refresh or screendump, and costs nothing meanwhile.
+ * flip is copied at once. Otherwise (VNC without a client never refreshes)
+ * the copy waits for the next refresh or screendump, and costs nothing
+ * meanwhile. Longer than VNC's slowest refresh with a client (3 s).
  */
-#define SHADOW_WATCH_MS 250
+#define SHADOW_WATCH_MS 3500
 /*
  * A refresh this soon after a copy skips its compare: while the guest
  * flips, every frame was just copied; only front-buffer rendering (no

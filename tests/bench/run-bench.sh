@@ -4,7 +4,9 @@
 # boots the rig VM once with a vgpusim mdev and runs tests/bench/bench.py
 # in it, then tests/bench/report.py turns the rows into the table, the
 # targets (last line: "bench: N of M targets met") and the plots, in
-# BUILD_DIR/bench. BENCH_SECONDS (default 5) is each row's window.
+# BUILD_DIR/bench. BENCH_SECONDS (default 5) is each row's window. The VM
+# has two virtual CPUs (multi-threaded TCG): the viewer does not share
+# QEMU's CPU, as it would not on a real desktop.
 # Not part of `make check`. See docs/benchmarks.md.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +26,7 @@ secs=${BENCH_SECONDS:-5}
 rm -rf "$out/bench.results"
 say "running the benchmark in the rig VM (about 8 minutes)"
 "$repo/tests/rig/run-vm.sh" -b "$out" --root --ko "$VGPUSIM_KO" \
-    --mdev vgpusim --timeout 1500 bench -- sh -c \
+    --mdev vgpusim --smp 2 --timeout 1500 bench -- sh -c \
     "ifconfig lo 127.0.0.1 up && rig-chroot python3 $DRIVERS/bench.py $QEMU_IN_ROOT $up \"\$RIG_MDEV_vgpusim\" /mnt $secs" ||
     die "the benchmark run failed; see $out/bench.log"
 [ -f "$out/bench.results/bench.json" ] || die "no bench.json; see $out/bench.log"

@@ -30,6 +30,8 @@
 #   --fwd HOST:GUEST   user-mode network (restricted: no way out) with the
 #                      host's 127.0.0.1:HOST forwarded to the guest's TCP
 #                      port GUEST; the guest is 10.0.2.15 on eth0 (virtio)
+#   --smp N            virtual CPUs (default 1; more use multi-threaded TCG,
+#                      one host thread each)
 #   -v, --verbose      also copy the serial console to stderr
 # Outputs in the build dir: NAME.log (serial console), NAME.dmesg (guest
 # dmesg), NAME.results/ (shared writable at /results in the guest).
@@ -50,6 +52,7 @@ root=0
 append=
 cases=
 fwd=
+smp=1
 verbose=0
 addmk() { mkargs="$mkargs$1
 $2
@@ -71,6 +74,9 @@ while [ $# -gt 0 ]; do
     --fwd)
         case ${2:-} in *[!0-9:]*|''|*:*:*) die "--fwd wants HOSTPORT:GUESTPORT" ;; esac
         fwd=$2; shift 2 ;;
+    --smp)
+        case ${2:-} in *[!0-9]*|''|0) die "--smp wants a number of CPUs" ;; esac
+        smp=$2; shift 2 ;;
     -v|--verbose) verbose=1; shift ;;
     -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -161,7 +167,7 @@ say "booting $KVER under TCG for '$name' (limit ${timeout} s, log $log)"
 t0=$(date +%s.%N)
 rc=0
 if [ $verbose = 1 ]; then
-    { timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp 1 \
+    { timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp "$smp" \
         -nodefaults -nographic -no-reboot -serial stdio -monitor none \
         -kernel "$VMLINUZ" -initrd "$bdir/$name.initrd" -append "$cmdline" "$@" \
         < /dev/null 2>&1 || echo "RIG-HOST-EXIT: $?"; } | tee "$log" >&2
@@ -169,7 +175,7 @@ if [ $verbose = 1 ]; then
     rc=${rcl:-0}
 else
     run_logged "VM '$name'" "$log" "limit ${timeout} s" \
-        timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp 1 \
+        timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp "$smp" \
         -nodefaults -nographic -no-reboot -serial stdio -monitor none \
         -kernel "$VMLINUZ" -initrd "$bdir/$name.initrd" -append "$cmdline" "$@" ||
         rc=$?
