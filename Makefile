@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
         check-qtest check-gui check-upstream check-fuzz fuzz demo demo-live \
-        bench soak clean
+        bench soak check-qtest-asan clean
 
 all: unit qemu
 
@@ -91,6 +91,11 @@ demo-live: setup
 # reference run of unmodified Debian QEMU 10.2 (docs/upstream-comparison.md)
 check-upstream: setup
 	tests/qtest/check-upstream.sh $(BUILD)
+
+# the QEMU display tests, the short soak and hot-unplug with our QEMU
+# built with AddressSanitizer + UndefinedBehaviorSanitizer
+check-qtest-asan: setup
+	SANITIZE=1 QTEST_TIMEOUT=1500 tests/qtest/check-qtest.sh $(BUILD)
 
 # the long soak: 10 000 flips at 120 Hz with faults injected at random, a
 # VNC client and screendumps throughout (tests/qtest/soak.py); the short

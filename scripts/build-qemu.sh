@@ -4,7 +4,10 @@
 # the trixie build root. Writes OUTDIR/qemu-system-x86_64, a wrapper that
 # runs the binary inside the root (it links against the root's libraries).
 # UPSTREAM=1 builds the same Debian source without the overlay (reference
-# runs: docs/upstream-comparison.md).
+# runs: docs/upstream-comparison.md). SANITIZE=1 builds ours with
+# AddressSanitizer and UndefinedBehaviorSanitizer (build dir
+# build-vfio-dmabuf-asan). Any compiler warning in our files fails the
+# build (QEMU itself is configured with --disable-werror).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -48,8 +51,8 @@ fi
 # configure when the options change or the build dir is new
 pkgversion=debian-unmodified
 [ -n "${UPSTREAM:-}" ] || pkgversion=vfio-display-dmabuf-$(sed -n "s/^ *version: '\\(.*\\)',/\\1/p" "$top/meson.build")
-bdir=build-vfio-dmabuf
-opts="--target-list=x86_64-softmmu --enable-kvm --enable-tcg --enable-gtk \
+bdir=build-vfio-dmabuf${SANITIZE:+-asan}
+opts="${SANITIZE:+--enable-asan --enable-ubsan }--target-list=x86_64-softmmu --enable-kvm --enable-tcg --enable-gtk \
 --enable-opengl --enable-spice --enable-vnc --enable-png \
 --enable-slirp --enable-fdt=system --enable-trace-backends=log \
 --disable-docs --disable-install-blobs --disable-download --disable-werror \
@@ -66,11 +69,16 @@ if [ ! -f "$tree/$bdir/build.ninja" ] || [ "$(cat "$tree/$bdir/.configure-stamp"
     echo "$cstamp" > "$tree/$bdir/.configure-stamp"
 fi
 
-say "building qemu-system-x86_64 (cold: about 5 minutes on 2 cores; warm ccache: under a minute)"
+say "building qemu-system-x86_64${SANITIZE:+ with ASan+UBSan} (cold: about 5 minutes on 2 cores${SANITIZE:+, more with sanitizers}; warm ccache: under a minute)"
 run_logged "building QEMU" "$out/qemu-build.log" "cold build takes about 5 min, warm under 1" \
     env INROOT_BIND="$bind" "$here/inroot.sh" "$root" sh -c \
     "ninja -C $intree/$bdir -j$JOBS qemu-system-x86_64 && ccache -s" ||
     die "QEMU build failed, see $out/qemu-build.log"
+# -Werror for our files only: the files this project adds or patches in
+ours='display-dmabuf|dmabuf-plane|egl-dmabuf|spice-dmabuf'
+if grep -E "($ours)[a-z-]*\.[ch]:[0-9]+:[0-9]+: warning:" "$out/qemu-build.log" >&2; then
+    die "compiler warnings in our files (above; log $out/qemu-build.log)"
+fi
 
 # wrapper: runs QEMU inside the root with the root's firmware and keymaps
 cat > "$out/qemu-system-x86_64" <<EOW

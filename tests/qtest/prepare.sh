@@ -10,8 +10,10 @@ repo=$(cd "$here/../.." && pwd)
 bdir=${1:?usage: prepare.sh BUILD_DIR}
 mkdir -p "$bdir"
 
-"$repo/scripts/build-qemu.sh" "$bdir/qemu" >&2 || die "QEMU build failed"
-root=$(cat "$bdir/qemu/root-path")
+# SANITIZE=1: the ASan+UBSan build (scripts/build-qemu.sh)
+qout=$bdir/qemu${SANITIZE:+-asan}
+"$repo/scripts/build-qemu.sh" "$qout" >&2 || die "QEMU build failed"
+root=$(cat "$qout/root-path")
 vars=$("$repo/tests/rig/vgpusim/build.sh" "$bdir/rig") ||
     die "vgpusim/build.sh failed; its log is named above"
 eval "$vars"
@@ -26,6 +28,6 @@ for f in "$here/vfio_display.py" "$here/display-test.py" "$here/demo.py" \
     dest=$root$drivers/$(basename "$f")
     cmp -s "$f" "$dest" || cp "$f" "$dest"
 done
-echo "QEMU_IN_ROOT=$(cat "$bdir/qemu/qemu-path-in-root")"
+echo "QEMU_IN_ROOT=$(cat "$qout/qemu-path-in-root")"
 echo "VGPUSIM_KO=$VGPUSIM_KO"
 echo "DRIVERS=$drivers"
