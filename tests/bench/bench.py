@@ -148,13 +148,23 @@ def run_qemu(label, qemu, args, outdir, uuid, scenarios, seconds, viewer):
                                                 else '')})
         q.quit()
         return rows
-    for sc, with_viewer in scenarios:
-        if not q.alive():
-            rows.append({'config': label, 'scenario': sc.name,
-                         'did_not_run': 'QEMU died: %s' % q.status()})
-            continue
-        for v in ([False, True] if (viewer and with_viewer) else [False]):
-            r = measure(q, uuid, sc, seconds, v)
+    # every scenario without a viewer first: a viewer makes the display
+    # "watched" for a few seconds after it leaves (the CPU presenter then
+    # copies each flip at once), which would leak into the next row
+    for v in ([False, True] if viewer else [False]):
+        for sc, with_viewer in scenarios:
+            if v and not with_viewer:
+                continue
+            if not q.alive():
+                rows.append({'config': label, 'scenario': sc.name,
+                             'did_not_run': 'QEMU died: %s' % q.status()})
+                continue
+            try:
+                r = measure(q, uuid, sc, seconds, v)
+            except (OSError, RuntimeError) as e:
+                time.sleep(0.5)
+                r = {'scenario': sc.name, 'did_not_run': 'QEMU %s during the '
+                     'run (%s)' % (q.status(), e)}
             r['config'] = label + (' + VNC viewer' if v else '')
             note('BENCH-ROW: ' + json.dumps(r))
             rows.append(r)
