@@ -73,6 +73,10 @@ check-rig: setup
 # real GUI clients (X11, Wayland, SPICE, VNC) against the device's frame,
 # pixel-exact, in the rig VM (docs/display-matrix.md)
 check-gui: setup
+	@mkdir -p $(BUILD)
+	@python3 tests/gui/test_gui_images.py > $(BUILD)/test-gui-images.log 2>&1 || \
+	    { tail -n 30 $(BUILD)/test-gui-images.log; exit 1; }
+	@tail -n 1 $(BUILD)/test-gui-images.log
 	tests/gui/check-gui.sh $(BUILD)
 
 check-qtest: setup

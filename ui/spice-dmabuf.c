@@ -52,8 +52,6 @@ static void present_spice_finish(VFIODmabufConsole *c)
     SpiceState *s = c->pstate;
 
     vfio_dmabuf_cursor_hide(c, &s->cursor_shown);
-    g_free(s);
-    c->pstate = NULL;
 }
 
 static void present_spice_release(VFIODmabufConsole *c, VFIODmabufBuffer *buf)

@@ -81,6 +81,16 @@ static void report_path(VFIODmabufConsole *c)
     c->path_reported = true;
 }
 
+/* the presenter's own clean-up, then its state goes */
+static void present_finish(VFIODmabufConsole *c)
+{
+    if (c->present && c->present->finish) {
+        c->present->finish(c);
+    }
+    g_free(c->pstate);
+    c->pstate = NULL;
+}
+
 static void set_presenter(VFIODmabufConsole *c, const VFIODmabufPresenter *p)
 {
     const VFIODmabufPresenter *old = c->present;
@@ -95,7 +105,7 @@ static void set_presenter(VFIODmabufConsole *c, const VFIODmabufPresenter *p)
         if (old->reset) {
             old->reset(c);
         }
-        old->finish(c);
+        present_finish(c);
     }
     c->present = p;
     c->pstate = p->init(c);
@@ -285,9 +295,7 @@ void vfio_dmabuf_console_finalize(VFIODisplay *dpy)
         timer_free(c->timer);
     }
     vfio_display_dmabuf_free(c->engine); /* releases through the presenter */
-    if (c->pstate) {
-        c->present->finish(c);
-    }
+    present_finish(c);
     g_free(c);
     dpy->dmabuf = NULL;
 }

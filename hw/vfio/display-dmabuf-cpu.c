@@ -81,12 +81,6 @@ static void *present_cpu_init(VFIODmabufConsole *c)
     return s;
 }
 
-static void present_cpu_finish(VFIODmabufConsole *c)
-{
-    g_free(c->pstate);
-    c->pstate = NULL;
-}
-
 /*
  * The read-only mapping of @buf, or NULL when it cannot be read by the CPU
  * (tiled, or an exporter that refuses mmap: pristine mbochs), which is
@@ -412,7 +406,6 @@ static void present_cpu_stats(VFIODmabufConsole *c, GString *out)
 const VFIODmabufPresenter vfio_dmabuf_present_cpu = {
     .name = "cpu-shadow",
     .init = present_cpu_init,
-    .finish = present_cpu_finish,
     .show = present_cpu_show,
     .redraw = present_cpu_redraw,
     .release = present_cpu_release,

@@ -32,12 +32,6 @@ static void *present_gl_init(VFIODmabufConsole *c)
     return g_new0(GlState, 1);
 }
 
-static void present_gl_finish(VFIODmabufConsole *c)
-{
-    g_free(c->pstate);
-    c->pstate = NULL;
-}
-
 QemuDmaBuf *vfio_dmabuf_gl_buf(VFIODmabufConsole *c,
                                const VFIODmabufBuffer *buf)
 {
@@ -144,7 +138,6 @@ static bool present_gl_busy(VFIODmabufConsole *c)
 const VFIODmabufPresenter vfio_dmabuf_present_gl = {
     .name = "gl-dmabuf",
     .init = present_gl_init,
-    .finish = present_gl_finish,
     .show = present_gl_show,
     .redraw = present_gl_redraw,
     .release = present_gl_release,

@@ -24,7 +24,7 @@ import time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 sys.path.insert(0, os.path.join(here, '..', 'qtest'))
-from vfio_display import Qemu, ctl as ctl_of, kv  # noqa: E402
+from vfio_display import Qemu, Tap, ctl as ctl_of, kv, note  # noqa: E402
 from gui_images import (compare, expected_frame, find_frame,  # noqa: E402
                         read_image, save_ppm, with_cursor)
 
@@ -36,9 +36,6 @@ DEVICE = ['-device', 'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0'
 MODE = (640, 480)
 CURSOR_AT = (200, 150)      # the cursor plane's top-left
 
-n_tests = n_fail = 0
-
-
 # Checks known to fail, with why (TAP TODO: reported, not counted as
 # failures). Keep this short and true: docs/display-matrix.md lists them.
 KNOWN = {
@@ -47,24 +44,7 @@ KNOWN = {
     'gtk,gl=on on Wayland after a flip: frame 6 pixel-exact':
         'weston headless under TCG shows the GtkGLArea one render late',
 }
-
-
-def tap(ok, name, diag=None):
-    global n_tests, n_fail
-    n_tests += 1
-    todo = KNOWN.get(name)
-    n_fail += not ok and not todo
-    print('%s %d - %s%s' % ('ok' if ok else 'not ok', n_tests, name,
-                            ' # TODO %s' % todo if todo and not ok else ''),
-          flush=True)
-    if diag and not ok:
-        for line in str(diag).splitlines()[-30:]:
-            print('#   ' + line, flush=True)
-    return ok
-
-
-def note(msg):
-    print('# ' + msg, flush=True)
+tap = Tap(KNOWN)
 
 
 def ctl(name, value=None):
@@ -348,9 +328,7 @@ def main():
     row('egl-vnc', lambda: vnc('egl-headless', 'gl-dmabuf'))
     for name, fn in rows:
         fn()
-    print('1..%d' % n_tests)
-    note('gui: %d of %d checks passed' % (n_tests - n_fail, n_tests))
-    return 1 if n_fail else 0
+    return tap.done('gui')
 
 
 if __name__ == '__main__':

@@ -17,21 +17,9 @@ from gui_images import (CURSOR_H, CURSOR_W, Image, compare,  # noqa: E402
                         crop, decode_frame, expected_frame, find_frame,
                         read_bmp, read_image, read_png, read_xwd, save_ppm,
                         with_cursor)
+from vfio_display import Tap  # noqa: E402
 
-n_tests = 0
-n_fail = 0
-
-
-def tap(ok, name, diag=None):
-    global n_tests, n_fail
-    n_tests += 1
-    if not ok:
-        n_fail += 1
-    print('%s %d - %s' % ('ok' if ok else 'not ok', n_tests, name), flush=True)
-    if diag and not ok:
-        for line in str(diag).splitlines():
-            print('#   ' + line, flush=True)
-    return ok
+tap = Tap()
 
 
 # ---------------------------------------------------------------- pictures
@@ -355,8 +343,7 @@ def main():
         check_compare()
         check_speed()
         check_png_speed(tmp)
-    print('1..%d' % n_tests)
-    return 1 if n_fail else 0
+    return tap.done('gui_images')
 
 
 if __name__ == '__main__':

@@ -21,31 +21,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rfbview  # noqa: E402
-from vfio_display import (Image, Qemu, bars_ok, ctl as ctl_of,  # noqa: E402
-                          decode_frame, kv, shot_until, wait_for)
+from vfio_display import (Image, Qemu, Tap, bars_ok,  # noqa: E402
+                          ctl as ctl_of, decode_frame, kv, note,
+                          shot_until, wait_for)
 
 QEMU, SUITE, UUID, OUTDIR = sys.argv[1:5]
+tap = Tap()
 EXTRA = sys.argv[5:]
 SYSFS = '/sys/bus/mdev/devices/%s' % UUID
-
-n_tests = 0
-n_fail = 0
-
-
-def tap(ok, name, diag=None):
-    global n_tests, n_fail
-    n_tests += 1
-    if not ok:
-        n_fail += 1
-    print('%s %d - %s' % ('ok' if ok else 'not ok', n_tests, name), flush=True)
-    if diag and not ok:
-        for line in str(diag).splitlines():
-            print('#   ' + line, flush=True)
-    return ok
-
-
-def note(msg):
-    print('# ' + msg, flush=True)
 
 
 def ctl(name, value=None):
@@ -626,9 +609,7 @@ def main():
      'mbochs': suite_mbochs,
      'compare': suite_compare,
      'unplug': suite_unplug}[SUITE]()
-    print('1..%d' % n_tests)
-    print('# %s: %d of %d failed' % (SUITE, n_fail, n_tests))
-    return 1 if n_fail else 0
+    return tap.done(SUITE)
 
 
 if __name__ == '__main__':

@@ -23,13 +23,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rfbview  # noqa: E402
-from vfio_display import (Qemu, ctl as ctl_of, decode_frame, kv,  # noqa: E402
-                          note, shot_until, wait_for)
+from vfio_display import (Qemu, Tap, ctl as ctl_of,  # noqa: E402
+                          decode_frame, kv, note, shot_until, wait_for)
 
 QEMU, UUID, OUTDIR, FLIPS = sys.argv[1], sys.argv[2], sys.argv[3], \
     int(sys.argv[4])
 EXTRA = sys.argv[5:]
 SYSFS = '/sys/bus/mdev/devices/%s' % UUID
+tap = Tap()
 VNC_PORT = 5900
 FLIP_HZ = 120
 INJECT_EVERY = 0.3
@@ -55,20 +56,7 @@ FD_SLACK = 4
 # ~20 faults, or of 7 KiB per flip over 10000 flips.
 RSS_SLACK_MIB = 64
 
-n_tests = 0
-n_fail = 0
 
-
-def tap(ok, name, diag=None):
-    global n_tests, n_fail
-    n_tests += 1
-    if not ok:
-        n_fail += 1
-    print('%s %d - %s' % ('ok' if ok else 'not ok', n_tests, name), flush=True)
-    if diag and not ok:
-        for line in str(diag).splitlines():
-            print('#   ' + line, flush=True)
-    return ok
 
 
 def ctl(name, value=None):
@@ -431,10 +419,9 @@ def summary(flips, faults, fds, rss, reconnects):
 def main():
     os.makedirs(OUTDIR, exist_ok=True)
     line = soak()
-    print('1..%d' % n_tests)
-    print('# soak tests: %d of %d failed' % (n_fail, n_tests))
+    status = tap.done('soak tests')
     print('# ' + (line or 'soak: QEMU did not start'))
-    return 1 if n_fail else 0
+    return status
 
 
 if __name__ == '__main__':

@@ -16,6 +16,34 @@ def note(msg):
     print('# ' + msg, flush=True)
 
 
+class Tap:
+    """TAP lines and counts, shared by the test drivers. @known maps a
+    check's name to why it is expected to fail: reported as TODO, not
+    counted as a failure."""
+
+    def __init__(self, known=None):
+        self.n = self.failed = 0
+        self.known = known or {}
+
+    def __call__(self, ok, name, diag=None):
+        self.n += 1
+        todo = None if ok else self.known.get(name)
+        self.failed += not ok and not todo
+        print('%s %d - %s%s' % ('ok' if ok else 'not ok', self.n, name,
+                                ' # TODO %s' % todo if todo else ''),
+              flush=True)
+        if diag and not ok:
+            for line in str(diag).splitlines()[-30:]:
+                print('#   ' + line, flush=True)
+        return ok
+
+    def done(self, what):
+        """The plan line and a summary; the exit status."""
+        print('1..%d' % self.n)
+        print('# %s: %d of %d failed' % (what, self.failed, self.n))
+        return 1 if self.failed else 0
+
+
 # ---------------------------------------------------------------- device
 
 def ctl(uuid, name, value=None):

@@ -15,7 +15,8 @@
  * (a GL display that cannot import dma-bufs gets the cpu presenter).
  *
  * Ownership: a presenter owns its state (VFIODmabufConsole.pstate, from
- * .init, freed by .finish) and what it keeps per buffer in
+ * .init; the console g_free()s it after the optional .finish) and what it
+ * keeps per buffer in
  * VFIODmabufBuffer.presenter_data (set with
  * vfio_display_dmabuf_set_presenter_data(), freed in .release). The
  * engine calls .release before it closes a buffer's fd; after it returns,
@@ -50,6 +51,7 @@ struct VFIODmabufConsole {
 struct VFIODmabufPresenter {
     const char *name;           /* shown as path= in the stats */
     void *(*init)(VFIODmabufConsole *c);
+    /* optional clean-up before the console frees pstate */
     void (*finish)(VFIODmabufConsole *c);
     /* after a poll tick; @ev: the engine's event bits */
     void (*show)(VFIODmabufConsole *c, unsigned int ev);
