@@ -30,24 +30,35 @@ setsid "$repo/tests/rig/run-vm.sh" -b "$out" --root --ko "$VGPUSIM_KO" \
 vm=$!
 stop() {
     trap - INT TERM EXIT
-    if kill -0 "$vm" 2>/dev/null; then
+    # the whole session setsid made: run-vm.sh, and `timeout` with the VM
+    # in the process group of their own that timeout makes
+    if pgrep -s "$vm" >/dev/null 2>&1; then
         say "stopping the VM"
-        kill -TERM -- "-$vm" 2>/dev/null || true
+        pkill -TERM -s "$vm" 2>/dev/null || true
         i=0
-        while kill -0 "$vm" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.5; i=$((i + 1)); done
-        kill -KILL -- "-$vm" 2>/dev/null || true
+        while pgrep -s "$vm" >/dev/null 2>&1 && [ $i -lt 20 ]; do sleep 0.5; i=$((i + 1)); done
+        pkill -KILL -s "$vm" 2>/dev/null || true
     fi
     wait "$vm" 2>/dev/null || true
     say "stopped; nothing left running (log: $out/live.log)"
 }
 trap stop EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
 t0=$(date +%s)
 while ! grep -q 'DEMO-LIVE-READY' "$out/live.log" 2>/dev/null; do
     kill -0 "$vm" 2>/dev/null ||
         die "the VM stopped before QEMU was ready; see $out/live.log and $out/run-vm.out"
     [ $(( $(date +%s) - t0 )) -lt 300 ] || die "QEMU not ready after 300 s; see $out/live.log"
+    sleep 1
+done
+# and the forwarded port answers with QEMU's VNC greeting
+rfb_ready() {
+    python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1', $port), 3); sys.exit(0 if s.recv(12).startswith(b'RFB') else 1)" 2>/dev/null
+}
+while ! rfb_ready; do
+    kill -0 "$vm" 2>/dev/null || die "the VM stopped; see $out/live.log"
+    [ $(( $(date +%s) - t0 )) -lt 300 ] || die "no VNC greeting on port $port after 300 s; see $out/live.log"
     sleep 1
 done
 cat <<EOM
