@@ -555,7 +555,9 @@ static void update_interval(VFIODisplayDmabuf *d, unsigned int ev)
         d->retries = 0;
         d->idle_ticks = 0;
         next = c->refresh_active_ms;
-        if (d->flip_period_ms) {
+        /* the flip rate counts while the guest flips, not after */
+        if (d->flip_period_ms &&
+            d->now_ms - d->last_flip_ms <= (int64_t)c->refresh_max_ms) {
             next = MIN(next, d->flip_period_ms / 2);
         }
     } else {

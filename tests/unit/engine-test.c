@@ -795,6 +795,32 @@ static void test_cursor_rate_limited(void)
     fixture_finish(&fx);
 }
 
+/*
+ * Once the guest stops flipping, other changes (a moving cursor) poll at
+ * the active interval, not at the old flip rate.
+ */
+static void test_flip_rate_forgotten(void)
+{
+    Fixture fx;
+    unsigned int i;
+
+    fixture_init(&fx);
+    fake_gfx_set_cursor(fx.gfx, 100, 0, 0, 0, 0);
+    for (i = 0; i < 20; i++) {          /* flips every 8 ms */
+        fake_gfx_set_primary(fx.gfx, 1 + i % 2, 64, 64);
+        fx.now += 8;
+        vfio_display_dmabuf_update(fx.d, fx.now);
+    }
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), <, 8);
+    for (i = 0; i < 40; i++) {          /* then only the cursor moves */
+        fake_gfx_set_cursor(fx.gfx, 100, i, i, 0, 0);
+        tick_both(&fx);
+    }
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_ACTIVE_MS);
+    fixture_finish(&fx);
+}
+
 static void test_same_id_both_planes(void)
 {
     Fixture fx;
@@ -1129,6 +1155,8 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/cursor/move-vs-change",
                     test_cursor_move_vs_change);
     g_test_add_func("/engine/cursor/rate-limited", test_cursor_rate_limited);
+    g_test_add_func("/engine/refresh/flip-rate-forgotten",
+                    test_flip_rate_forgotten);
     g_test_add_func("/engine/refresh/policy", test_refresh_policy);
     g_test_add_func("/engine/refresh/bounds-override",
                     test_refresh_bounds_override);
