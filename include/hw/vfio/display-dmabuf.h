@@ -48,7 +48,7 @@ typedef struct Error Error;
 #define VFIO_DMABUF_HOTSPOT_UNKNOWN     0xffffffffu
 
 /* Refresh policy bounds (milliseconds); all overridable in the config. */
-#define VFIO_DMABUF_REFRESH_MIN_MS      3   /* fastest poll, while flipping */
+#define VFIO_DMABUF_REFRESH_MIN_MS      4   /* fastest poll, while flipping */
 /* poll after a change when no flip rate is known */
 #define VFIO_DMABUF_REFRESH_ACTIVE_MS   16
 #define VFIO_DMABUF_REFRESH_MAX_MS      250 /* slowest poll, fully idle */
