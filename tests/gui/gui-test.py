@@ -24,7 +24,8 @@ import time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 sys.path.insert(0, os.path.join(here, '..', 'qtest'))
-from vfio_display import Qemu, Tap, ctl as ctl_of, kv, note  # noqa: E402
+from vfio_display import (Qemu, Tap, ctl as ctl_of,  # noqa: E402
+                          known_state, kv, note)
 from gui_images import (compare, expected_frame, find_frame,  # noqa: E402
                         read_image, save_ppm, with_cursor)
 
@@ -216,12 +217,7 @@ def check_screendump(q, name, cursor):
 
 
 def device_known_state():
-    ctl('pause', 1)
-    ctl('front_buffer', 0)
-    ctl('cursor', 'off')
-    ctl('fault', 'clear')
-    ctl('format', 'XRGB8888')
-    ctl('mode', '%dx%d' % MODE)
+    known_state(UUID, mode='%dx%d' % MODE)
 
 
 def cursor_on():

@@ -22,8 +22,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rfbview  # noqa: E402
 from vfio_display import (Image, Qemu, Tap, bars_ok,  # noqa: E402
-                          ctl as ctl_of, decode_frame, kv, note,
-                          shot_until, wait_for)
+                          ctl as ctl_of, decode_frame, known_state, kv,
+                          note, shot_until, wait_for)
 
 QEMU, SUITE, UUID, OUTDIR = sys.argv[1:5]
 tap = Tap()
@@ -498,15 +498,7 @@ def suite_unplug():
 
 
 def unplug_once(display, path):
-    ctl('pause', 1)
-    ctl('fault', 'clear')
-    ctl('enable', 1)
-    ctl('front_buffer', 0)
-    ctl('cursor', 'off')
-    ctl('modifier', 'linear')
-    ctl('format', 'XRGB8888')
-    ctl('mode', '640x480')
-    ctl('flip_hz', 60)
+    known_state(UUID)
     live0 = int(kv(ctl('stats'))['live_dmabufs'])
 
     def live():

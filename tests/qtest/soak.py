@@ -24,7 +24,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rfbview  # noqa: E402
 from vfio_display import (Qemu, Tap, ctl as ctl_of,  # noqa: E402
-                          decode_frame, kv, note, shot_until, wait_for)
+                          decode_frame, known_state, kv, note, shot_until,
+                          wait_for)
 
 QEMU, UUID, OUTDIR, FLIPS = sys.argv[1], sys.argv[2], sys.argv[3], \
     int(sys.argv[4])
@@ -239,17 +240,7 @@ def dmesg_lines():
 def prepare_device():
     """A known start (also the power-on state, which 'fault reset' brings
     back): 640x480 XRGB8888 linear, 3 buffers, paused, cursor off."""
-    ctl('pause', 1)
-    ctl('fault', 'clear')
-    ctl('edid_link', 'up')
-    ctl('enable', 1)
-    ctl('front_buffer', 0)
-    ctl('cursor', 'off')
-    ctl('modifier', 'linear')
-    ctl('format', 'XRGB8888')
-    ctl('mode', '640x480')
-    ctl('nbufs', 3)
-    ctl('flip_hz', FLIP_HZ)
+    known_state(UUID, FLIP_HZ)
 
 
 def restore_device():

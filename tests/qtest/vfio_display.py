@@ -55,6 +55,17 @@ def ctl(uuid, name, value=None):
         f.write(str(value))
 
 
+def known_state(uuid, flip_hz=60, mode='640x480'):
+    """The simulated vGPU at a known start, as the test drivers expect it:
+    no fault, EDID link up, plane on, 3 buffers, front-buffer rendering
+    off, cursor off, linear XRGB8888 at @mode, paused at @flip_hz."""
+    for name, value in (('pause', 1), ('fault', 'clear'), ('edid_link', 'up'),
+                        ('enable', 1), ('front_buffer', 0), ('cursor', 'off'),
+                        ('modifier', 'linear'), ('format', 'XRGB8888'),
+                        ('mode', mode), ('nbufs', 3), ('flip_hz', flip_hz)):
+        ctl(uuid, name, value)
+
+
 def kv(text):
     out = {}
     for line in text.splitlines():
