@@ -10,7 +10,6 @@
 # Usage: display-test.py QEMU SUITE UUID OUTDIR [QEMU-ARGS...]
 #   SUITE: vgpusim | vgpusim-egl | mbochs | compare | unplug
 # Prints TAP; exit 0 when all pass.
-import json
 import os
 import select
 import struct
@@ -444,26 +443,6 @@ class VncClient(threading.Thread):
             self.error = repr(e)
 
 
-def qmp_events(q, name, **args):
-    """q.cmd, but keeping the events that come before the answer (Qemu's
-    reader drops them): returns (answer, [events])."""
-    req = {'execute': name}
-    if args:
-        req['arguments'] = args
-    q.qmp_file.write((json.dumps(req) + '\n').encode())
-    q.qmp_file.flush()
-    events = []
-    while True:
-        line = q.qmp_file.readline()
-        if not line:
-            raise RuntimeError('QMP connection closed')
-        msg = json.loads(line)
-        if 'event' in msg:
-            events.append(msg)
-            continue
-        return msg, events
-
-
 def deleted(events):
     return any(e['event'] == 'DEVICE_DELETED' and
                (e.get('data', {}).get('device') == 'vgpu' or
@@ -471,16 +450,15 @@ def deleted(events):
                for e in events)
 
 
-def wait_unplugged(q, events, timeout=10.0):
+def wait_unplugged(q, timeout=10.0):
     """Until DEVICE_DELETED for vgpu arrived or vgpu left
     /machine/peripheral: (event seen, gone from the tree)."""
     deadline = time.time() + timeout
     while True:
-        r, ev = qmp_events(q, 'qom-list', path='/machine/peripheral')
-        events += ev
+        r = q.cmd('qom-list', path='/machine/peripheral')
         gone = 'vgpu' not in [p['name'] for p in r.get('return', [])]
-        if deleted(events) or gone or time.time() > deadline:
-            return deleted(events), gone
+        if deleted(q.events) or gone or time.time() > deadline:
+            return deleted(q.events), gone
         time.sleep(0.1)
 
 
@@ -537,11 +515,11 @@ def unplug_replug(q, display, path, live0, live):
         vnc.error)
 
     # the unplug: QMP asks, the "guest" ejects the slot
-    r, events = qmp_events(q, 'device_del', id='vgpu')
+    r = q.cmd('device_del', id='vgpu')
     tap('return' in r, pre + 'device_del id=vgpu accepted', str(r))
     q.qtest('outl 0x%x 0x0' % PCIHP_SEL)
     q.qtest('outl 0x%x 0x%x' % (PCIHP_EJ, 1 << SLOT))
-    event, gone = wait_unplugged(q, events)
+    event, gone = wait_unplugged(q)
     tap(gone, pre + 'the device is gone from /machine/peripheral '
         '(DEVICE_DELETED %s)' % ('seen' if event else 'not seen yet'))
     tap(q.alive(), pre + 'QEMU alive after the unplug', q.output()[-2000:])
@@ -570,8 +548,8 @@ def unplug_replug(q, display, path, live0, live):
     vnc.join(5)
 
     # the replug: the same device again, frames again
-    r, _ = qmp_events(q, 'device_add', driver='vfio-pci', sysfsdev=SYSFS,
-                      display='on', id='vgpu', addr='05.0')
+    r = q.cmd('device_add', driver='vfio-pci', sysfsdev=SYSFS,
+              display='on', id='vgpu', addr='05.0')
     tap('return' in r, pre + 'device_add brings vgpu back', str(r))
     st = wait_for(lambda: q.stats(), timeout=10)
     tap(bool(st), pre + 'engine stats readable after device_add', str(st))

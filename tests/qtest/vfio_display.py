@@ -110,6 +110,7 @@ class Qemu:
         if self.qt is None:
             return
         self.qt_buf = b''
+        self.events = []            # QMP events seen so far, oldest first
         deadline = time.time() + 30
         while not os.path.exists(self.qmp_path) and time.time() < deadline:
             time.sleep(0.05)
@@ -173,6 +174,7 @@ class Qemu:
                 raise RuntimeError('QMP connection closed')
             msg = json.loads(line)
             if 'event' in msg:
+                self.events.append(msg)  # for who waits for one
                 continue
             return msg
 
