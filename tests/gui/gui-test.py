@@ -41,9 +41,8 @@ CURSOR_AT = (200, 150)      # the cursor plane's top-left
 # failures). Keep this short and true: docs/display-matrix.md lists them.
 KNOWN = {
     'gtk,gl=on on Wayland: frame 5 with the cursor pixel-exact':
-        'weston headless under TCG shows the GtkGLArea one render late',
-    'gtk,gl=on on Wayland after a flip: frame 6 pixel-exact':
-        'weston headless under TCG shows the GtkGLArea one render late',
+        'GtkGLArea on weston headless: the cursor plane shows only after '
+        'the next flip in this sequence (not yet understood)',
 }
 tap = Tap(KNOWN)
 
@@ -120,9 +119,17 @@ def shot_xwd(env):
 
 
 def shot_weston(env):
+    # weston 14 headless (gl renderer) answers the first capture after a
+    # client's commit with its previous repaint: measured in the rig, the
+    # first shot after the cursor came on missed it (1189 pixels), the
+    # next three were exact. So the second capture is the picture.
     d = tempfile.mkdtemp(prefix='shot-')
-    subprocess.run(['weston-screenshooter'], env=dict(os.environ, **env),
-                   cwd=d, check=True, timeout=60, capture_output=True)
+    for _ in range(2):
+        for old in glob.glob(os.path.join(d, '*.png')):
+            os.unlink(old)
+        subprocess.run(['weston-screenshooter'],
+                       env=dict(os.environ, **env), cwd=d, check=True,
+                       timeout=60, capture_output=True)
     pngs = glob.glob(os.path.join(d, '*.png'))
     if not pngs:
         raise RuntimeError('weston-screenshooter wrote nothing')
