@@ -15,7 +15,6 @@
 # egl-vnc (default: all). Prints TAP; exit 0 when all pass.
 import glob
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,19 +122,17 @@ def shot_weston(env):
     # client's commit with its previous repaint: measured in the rig, the
     # first shot after the cursor came on missed it (1189 pixels), the
     # next three were exact. So the second capture is the picture.
-    d = tempfile.mkdtemp(prefix='shot-')
-    for _ in range(2):
-        for old in glob.glob(os.path.join(d, '*.png')):
-            os.unlink(old)
-        subprocess.run(['weston-screenshooter'],
-                       env=dict(os.environ, **env), cwd=d, check=True,
-                       timeout=60, capture_output=True)
-    pngs = glob.glob(os.path.join(d, '*.png'))
-    if not pngs:
-        raise RuntimeError('weston-screenshooter wrote nothing')
-    img = read_image(pngs[0])
-    shutil.rmtree(d)
-    return img
+    with tempfile.TemporaryDirectory(prefix='shot-') as d:
+        for _ in range(2):
+            for old in glob.glob(os.path.join(d, '*.png')):
+                os.unlink(old)
+            subprocess.run(['weston-screenshooter'],
+                           env=dict(os.environ, **env), cwd=d, check=True,
+                           timeout=60, capture_output=True)
+        pngs = glob.glob(os.path.join(d, '*.png'))
+        if not pngs:
+            raise RuntimeError('weston-screenshooter wrote nothing')
+        return read_image(pngs[0])
 
 
 def shot_gvnc(port):

@@ -2,6 +2,7 @@
 # started with `-accel qtest` driven over the qtest protocol and QMP, the
 # simulated vGPU's sysfs controls, screendump parsing and the vgpusim
 # frame-number decoder (docs/vgpusim.md). Python 3 standard library only.
+import collections
 import json
 import os
 import socket
@@ -110,7 +111,9 @@ class Qemu:
         if self.qt is None:
             return
         self.qt_buf = b''
-        self.events = []            # QMP events seen so far, oldest first
+        # the last QMP events seen, oldest first (bounded: a soak runs
+        # for hours of QMP commands)
+        self.events = collections.deque(maxlen=256)
         deadline = time.time() + 30
         while not os.path.exists(self.qmp_path) and time.time() < deadline:
             time.sleep(0.05)
