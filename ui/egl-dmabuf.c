@@ -23,20 +23,9 @@
 #include <linux/magic.h>
 
 #include "qapi/error.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "ui/egl-dmabuf.h"
 #include "trace.h"
-
-/*
- * DRM fourccs and modifiers from <drm/drm_fourcc.h>, spelled out so that
- * this file needs neither libdrm nor the kernel's drm headers (the values
- * are ABI; see DMABUF_FOURCC()).
- */
-#define FMT_XRGB8888            DMABUF_FOURCC('X', 'R', '2', '4')
-#define FMT_ARGB8888            DMABUF_FOURCC('A', 'R', '2', '4')
-#define FMT_XBGR8888            DMABUF_FOURCC('X', 'B', '2', '4')
-#define FMT_ABGR8888            DMABUF_FOURCC('A', 'B', '2', '4')
-#define MOD_LINEAR              0ULL
-#define MOD_INVALID             0x00ffffffffffffffULL
 
 /*
  * EGL_EXT_device_drm_render_node (2021) is missing from libepoxy 1.5.10,
@@ -1076,7 +1065,8 @@ static char *lookup_format(const EglDmabufContext *c, uint32_t fourcc,
          * will say), and only a linear layout can be passed, implicitly.
          * A wrong-layout import would give garbage, not an error.
          */
-        if (modifier != MOD_LINEAR && modifier != MOD_INVALID) {
+        if (modifier != DRM_FORMAT_MOD_LINEAR &&
+            modifier != DRM_FORMAT_MOD_INVALID) {
             return g_strdup_printf("modifier 0x%" PRIx64 " needs "
                                    "EGL_EXT_image_dma_buf_import_modifiers",
                                    modifier);
@@ -1095,7 +1085,8 @@ static char *lookup_format(const EglDmabufContext *c, uint32_t fourcc,
     }
     if (f->mods->len == 0) {
         /* implicit layout only: fine for linear and "invalid" (implicit) */
-        if (modifier != MOD_LINEAR && modifier != MOD_INVALID) {
+        if (modifier != DRM_FORMAT_MOD_LINEAR &&
+            modifier != DRM_FORMAT_MOD_INVALID) {
             return g_strdup_printf("the driver imports %s only with an "
                                    "implicit layout, not modifier 0x%" PRIx64,
                                    dmabuf_format_name(fourcc, name),
@@ -1107,7 +1098,8 @@ static char *lookup_format(const EglDmabufContext *c, uint32_t fourcc,
         const FormatModifier *fm = &g_array_index(f->mods, FormatModifier, i);
 
         if (fm->modifier == modifier ||
-            (modifier == MOD_INVALID && fm->modifier == MOD_LINEAR)) {
+            (modifier == DRM_FORMAT_MOD_INVALID &&
+             fm->modifier == DRM_FORMAT_MOD_LINEAR)) {
             if (fm->external_only && !c->exts.has_gl_egl_image_external) {
                 return g_strdup_printf("%s with modifier 0x%" PRIx64 " is "
                                        "external-only and GL lacks "
@@ -1115,7 +1107,7 @@ static char *lookup_format(const EglDmabufContext *c, uint32_t fourcc,
                                        dmabuf_format_name(fourcc, name),
                                        modifier);
             }
-            *use_modifier = modifier != MOD_INVALID;
+            *use_modifier = modifier != DRM_FORMAT_MOD_INVALID;
             *external = fm->external_only;
             return NULL;
         }
@@ -1583,12 +1575,12 @@ bool egl_dmabuf_read_pixels(EglDmabufTarget *src, uint32_t fourcc,
     char name[5];
 
     switch (fourcc) {
-    case FMT_ABGR8888: /* bytes R, G, B, A: what GL_RGBA reads */
-    case FMT_XBGR8888:
+    case DRM_FORMAT_ABGR8888: /* bytes R, G, B, A: what GL_RGBA reads */
+    case DRM_FORMAT_XBGR8888:
         swap_rb = false;
         break;
-    case FMT_ARGB8888: /* bytes B, G, R, A */
-    case FMT_XRGB8888:
+    case DRM_FORMAT_ARGB8888: /* bytes B, G, R, A */
+    case DRM_FORMAT_XRGB8888:
         swap_rb = true;
         break;
     default:
@@ -1596,7 +1588,7 @@ bool egl_dmabuf_read_pixels(EglDmabufTarget *src, uint32_t fourcc,
                    dmabuf_format_name(fourcc, name));
         return false;
     }
-    opaque = fourcc == FMT_XBGR8888 || fourcc == FMT_XRGB8888;
+    opaque = fourcc == DRM_FORMAT_XBGR8888 || fourcc == DRM_FORMAT_XRGB8888;
     if (stride < row) {
         error_setg(errp, "stride %zu is below %zu bytes per row", stride,
                    row);

@@ -23,17 +23,11 @@
 #include <linux/udmabuf.h>
 
 #include "qapi/error.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "ui/egl-dmabuf.h"
 #include "shim-trace.h"
 
-#define FMT_XRGB8888    DMABUF_FOURCC('X', 'R', '2', '4')
-#define FMT_ARGB8888    DMABUF_FOURCC('A', 'R', '2', '4')
-#define FMT_XBGR8888    DMABUF_FOURCC('X', 'B', '2', '4')
-#define FMT_ABGR8888    DMABUF_FOURCC('A', 'B', '2', '4')
-#define FMT_RGB565      DMABUF_FOURCC('R', 'G', '1', '6')
-#define FMT_UNKNOWN     DMABUF_FOURCC('V', 'G', 'S', '?')
-#define MOD_LINEAR      0ULL
-#define MOD_X_TILED     0x0100000000000001ULL /* I915_FORMAT_MOD_X_TILED */
+#define FMT_UNKNOWN     fourcc_code('V', 'G', 'S', '?') /* no DRM format */
 
 #define W               640
 #define H               480
@@ -160,13 +154,13 @@ static void testbuf_finish(TestBuf *b)
     b->dmabuf = b->memfd = -1;
 }
 
+/* A linear single-plane @p over @fd. */
 static void plane_set(DmabufPlane *p, int fd, uint32_t fourcc, uint32_t w,
-                      uint32_t h, uint32_t stride, uint32_t offset,
-                      uint64_t modifier)
+                      uint32_t h, uint32_t stride, uint32_t offset)
 {
     dmabuf_plane_init(p);
     p->fourcc = fourcc;
-    p->modifier = modifier;
+    p->modifier = DRM_FORMAT_MOD_LINEAR;
     p->width = w;
     p->height = h;
     p->stride[0] = stride;
@@ -193,22 +187,22 @@ static void put_pixel(uint8_t *px, uint32_t fourcc, Rgba c)
     uint16_t v;
 
     switch (fourcc) {
-    case FMT_XRGB8888:
-    case FMT_ARGB8888:
+    case DRM_FORMAT_XRGB8888:
+    case DRM_FORMAT_ARGB8888:
         px[0] = c.b;
         px[1] = c.g;
         px[2] = c.r;
         /* X formats: junk in the padding byte must not show */
-        px[3] = fourcc == FMT_ARGB8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
+        px[3] = fourcc == DRM_FORMAT_ARGB8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
         break;
-    case FMT_XBGR8888:
-    case FMT_ABGR8888:
+    case DRM_FORMAT_XBGR8888:
+    case DRM_FORMAT_ABGR8888:
         px[0] = c.r;
         px[1] = c.g;
         px[2] = c.b;
-        px[3] = fourcc == FMT_ABGR8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
+        px[3] = fourcc == DRM_FORMAT_ABGR8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
         break;
-    case FMT_RGB565:
+    case DRM_FORMAT_RGB565:
         v = (uint16_t)(((c.r >> 3) << 11) | ((c.g >> 2) << 5) | (c.b >> 3));
         px[0] = v & 0xff;
         px[1] = v >> 8;
@@ -223,12 +217,12 @@ static Rgba sampled(uint32_t fourcc, Rgba c)
 {
     Rgba s = c;
 
-    if (fourcc == FMT_RGB565) {
+    if (fourcc == DRM_FORMAT_RGB565) {
         s.r = (uint8_t)(((c.r >> 3) * 255 + 15) / 31);
         s.g = (uint8_t)(((c.g >> 2) * 255 + 31) / 63);
         s.b = (uint8_t)(((c.b >> 3) * 255 + 15) / 31);
     }
-    if (fourcc != FMT_ARGB8888 && fourcc != FMT_ABGR8888) {
+    if (fourcc != DRM_FORMAT_ARGB8888 && fourcc != DRM_FORMAT_ABGR8888) {
         s.a = 255;
     }
     return s;
@@ -380,7 +374,8 @@ static uint8_t *read_ok(EglDmabufTarget *t)
     uint8_t *px = g_malloc((size_t)w * h * 4);
     Error *err = NULL;
 
-    if (!egl_dmabuf_read_pixels(t, FMT_ABGR8888, px, (size_t)w * 4, &err)) {
+    if (!egl_dmabuf_read_pixels(t, DRM_FORMAT_ABGR8888, px, (size_t)w * 4,
+                                &err)) {
         g_test_message("read_pixels failed: %s", error_get_pretty(err));
         error_free(err);
         g_assert_not_reached();
@@ -430,10 +425,12 @@ static void test_context(void)
         g_assert_true(egl_dmabuf_context_is_software(ctx));
         g_assert_cmpstr(egl_dmabuf_context_device(ctx), ==, "software");
     }
-    g_assert_true(egl_dmabuf_context_supports(ctx, FMT_XRGB8888, MOD_LINEAR));
-    g_assert_false(egl_dmabuf_context_supports(ctx, FMT_UNKNOWN, MOD_LINEAR));
-    g_assert_false(egl_dmabuf_context_supports(ctx, FMT_XRGB8888,
-                                               MOD_X_TILED));
+    g_assert_true(egl_dmabuf_context_supports(ctx, DRM_FORMAT_XRGB8888,
+                                              DRM_FORMAT_MOD_LINEAR));
+    g_assert_false(egl_dmabuf_context_supports(ctx, FMT_UNKNOWN,
+                                               DRM_FORMAT_MOD_LINEAR));
+    g_assert_false(egl_dmabuf_context_supports(ctx, DRM_FORMAT_XRGB8888,
+                                               I915_FORMAT_MOD_X_TILED));
     g_assert_cmpuint(shim_trace_count("egl_dmabuf_context_new"), >=, 1);
 }
 
@@ -529,7 +526,7 @@ static void test_context_no_such_node(void)
 
 static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
 {
-    int fuzz = fourcc == FMT_RGB565 ? 1 : 0;
+    int fuzz = fourcc == DRM_FORMAT_RGB565 ? 1 : 0;
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
     g_autofree char *name = NULL;
@@ -546,7 +543,7 @@ static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
                            offset ? "-offset" : "");
     testbuf_init(&b, (size_t)offset + (size_t)stride * H, true);
     fill(&b, fourcc, W, H, stride, offset, 3);
-    plane_set(&p, b.dmabuf, fourcc, W, H, stride, offset, MOD_LINEAR);
+    plane_set(&p, b.dmabuf, fourcc, W, H, stride, offset);
     img = import_ok(&p);
     t = target_ok(W, H);
     blit_ok(t, img, NULL, 0, 0);
@@ -568,18 +565,19 @@ static void test_format(gconstpointer data)
 
 static void test_format_stride_offset(void)
 {
-    check_format(FMT_XRGB8888, W * 4 + 256, 2 * PAGE + 64);
+    check_format(DRM_FORMAT_XRGB8888, W * 4 + 256, 2 * PAGE + 64);
 }
 
 /* read_pixels into each output layout, with a padded stride */
 static void test_read_formats(void)
 {
     static const uint32_t outs[] = {
-        FMT_XRGB8888, FMT_ARGB8888, FMT_XBGR8888, FMT_ABGR8888,
+        DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888,
+        DRM_FORMAT_ABGR8888,
     };
     const uint32_t w = 96, h = 64, stride = w * 4 + 32;
     g_autofree uint8_t *px = g_malloc((size_t)stride * h);
-    g_autofree uint8_t *want = expected_frame(FMT_ARGB8888, w, h, 9);
+    g_autofree uint8_t *want = expected_frame(DRM_FORMAT_ARGB8888, w, h, 9);
     EglDmabufTarget *t;
     EglDmabufImage *img;
     Error *err = NULL;
@@ -591,8 +589,8 @@ static void test_read_formats(void)
         return;
     }
     testbuf_init(&b, (size_t)w * 4 * h, true);
-    fill(&b, FMT_ARGB8888, w, h, w * 4, 0, 9);
-    plane_set(&p, b.dmabuf, FMT_ARGB8888, w, h, w * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_ARGB8888, w, h, w * 4, 0, 9);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_ARGB8888, w, h, w * 4, 0);
     img = import_ok(&p);
     t = target_ok(w, h);
     blit_ok(t, img, NULL, 0, 0);
@@ -605,8 +603,8 @@ static void test_read_formats(void)
             for (x = 0; x < w; x++) {
                 const uint8_t *s = px + (size_t)y * stride + x * 4;
                 const uint8_t *e = want + ((size_t)y * w + x) * 4;
-                bool bgr = outs[i] == FMT_XRGB8888 ||
-                           outs[i] == FMT_ARGB8888;
+                bool bgr = outs[i] == DRM_FORMAT_XRGB8888 ||
+                           outs[i] == DRM_FORMAT_ARGB8888;
 
                 g_assert_cmpuint(s[0], ==, bgr ? e[2] : e[0]);
                 g_assert_cmpuint(s[1], ==, e[1]);
@@ -617,11 +615,12 @@ static void test_read_formats(void)
             g_assert_cmpuint(px[(size_t)y * stride + w * 4], ==, 0x11);
         }
     }
-    g_assert_false(egl_dmabuf_read_pixels(t, FMT_RGB565, px, stride, &err));
+    g_assert_false(egl_dmabuf_read_pixels(t, DRM_FORMAT_RGB565, px, stride,
+                                          &err));
     g_assert_nonnull(err);
     error_free(err);
     err = NULL;
-    g_assert_false(egl_dmabuf_read_pixels(t, FMT_XRGB8888, px, w * 4 - 4,
+    g_assert_false(egl_dmabuf_read_pixels(t, DRM_FORMAT_XRGB8888, px, w * 4 - 4,
                                           &err));
     g_assert_nonnull(err);
     error_free(err);
@@ -654,7 +653,7 @@ static uint8_t blend(uint8_t src, uint8_t dst, uint8_t a)
 
 static void check_cursor(const char *name, int32_t cx, int32_t cy)
 {
-    g_autofree uint8_t *want = expected_frame(FMT_XRGB8888, W, H, 1);
+    g_autofree uint8_t *want = expected_frame(DRM_FORMAT_XRGB8888, W, H, 1);
     g_autofree uint8_t *got = NULL;
     EglDmabufImage *img, *cur;
     EglDmabufTarget *t;
@@ -666,17 +665,17 @@ static void check_cursor(const char *name, int32_t cx, int32_t cy)
         return;
     }
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XRGB8888, W, H, W * 4, 0, 1);
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XRGB8888, W, H, W * 4, 0, 1);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     testbuf_init(&bc, CURSOR * 4 * CURSOR, true);
     for (y = 0; y < CURSOR; y++) {
         for (x = 0; x < CURSOR; x++) {
-            put_pixel(bc.map + (y * CURSOR + x) * 4, FMT_ARGB8888,
+            put_pixel(bc.map + (y * CURSOR + x) * 4, DRM_FORMAT_ARGB8888,
                       cursor_pixel(x, y));
         }
     }
-    plane_set(&pc, bc.dmabuf, FMT_ARGB8888, CURSOR, CURSOR, CURSOR * 4, 0,
-              MOD_LINEAR);
+    plane_set(&pc, bc.dmabuf, DRM_FORMAT_ARGB8888, CURSOR, CURSOR, CURSOR * 4,
+              0);
     img = import_ok(&p);
     cur = import_ok(&pc);
     t = target_ok(W, H);
@@ -740,11 +739,11 @@ static void test_scaled(void)
     testbuf_init(&b, (size_t)W * 4 * H, true);
     for (y = 0; y < H; y++) {
         for (x = 0; x < W; x++) {
-            put_pixel(b.map + ((size_t)y * W + x) * 4, FMT_XRGB8888,
+            put_pixel(b.map + ((size_t)y * W + x) * 4, DRM_FORMAT_XRGB8888,
                       quad[(y >= H / 2) * 2 + (x >= W / 2)]);
         }
     }
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     img = import_ok(&p);
     t = target_ok(W / 2, H / 2);
     blit_ok(t, img, NULL, 0, 0);
@@ -777,11 +776,11 @@ static void test_no_primary(void)
     }
     testbuf_init(&bc, CURSOR * 4 * CURSOR, true);
     for (i = 0; i < CURSOR * CURSOR; i++) {
-        put_pixel(bc.map + i * 4, FMT_ARGB8888,
+        put_pixel(bc.map + i * 4, DRM_FORMAT_ARGB8888,
                   (Rgba){ 255, 255, 255, 255 });
     }
-    plane_set(&pc, bc.dmabuf, FMT_ARGB8888, CURSOR, CURSOR, CURSOR * 4, 0,
-              MOD_LINEAR);
+    plane_set(&pc, bc.dmabuf, DRM_FORMAT_ARGB8888, CURSOR, CURSOR, CURSOR * 4,
+              0);
     cur = import_ok(&pc);
     t = target_ok(128, 128);
     blit_ok(t, NULL, cur, 10, 20);
@@ -817,21 +816,21 @@ static void test_live_view_and_fds(void)
     t = target_ok(W, H);
     fds_before = count_open_fds();
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XBGR8888, W, H, W * 4, 0, 5);
-    plane_set(&p, b.dmabuf, FMT_XBGR8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XBGR8888, W, H, W * 4, 0, 5);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XBGR8888, W, H, W * 4, 0);
     img = import_ok(&p);
     blit_ok(t, img, NULL, 0, 0);
     got = read_ok(t);
-    want = expected_frame(FMT_XBGR8888, W, H, 5);
+    want = expected_frame(DRM_FORMAT_XBGR8888, W, H, 5);
     g_assert_cmpuint(compare("live-1", got, want, W, H, 0), ==, 0);
 
     /* new pixels, same import */
-    fill(&b, FMT_XBGR8888, W, H, W * 4, 0, 77);
+    fill(&b, DRM_FORMAT_XBGR8888, W, H, W * 4, 0, 77);
     g_clear_pointer(&got, g_free);
     g_clear_pointer(&want, g_free);
     blit_ok(t, img, NULL, 0, 0);
     got = read_ok(t);
-    want = expected_frame(FMT_XBGR8888, W, H, 77);
+    want = expected_frame(DRM_FORMAT_XBGR8888, W, H, 77);
     g_assert_cmpuint(compare("live-2", got, want, W, H, 0), ==, 0);
 
     /* the driver holds its own reference: close everything of ours */
@@ -909,15 +908,15 @@ static void test_from_display(void)
                     egl_dmabuf_context_is_software(ctx));
 
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XRGB8888, W, H, W * 4, 0, 11);
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XRGB8888, W, H, W * 4, 0, 11);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     img = egl_dmabuf_import(adopted, &p, &err);
     g_assert_nonnull(img);
     t = egl_dmabuf_target_new(adopted, W, H, &err);
     g_assert_nonnull(t);
     blit_ok(t, img, NULL, 0, 0);
     got = read_ok(t);
-    want = expected_frame(FMT_XRGB8888, W, H, 11);
+    want = expected_frame(DRM_FORMAT_XRGB8888, W, H, 11);
     g_assert_cmpuint(compare("from-display", got, want, W, H, 0), ==, 0);
 
     /* an import into the first context is visible in the share group */
@@ -1048,7 +1047,7 @@ static void test_refuse(gconstpointer data)
         fd = have_udmabuf ? b.dmabuf : b.memfd;
         break;
     }
-    plane_set(&p, fd, FMT_XRGB8888, w, h, stride, 0, MOD_LINEAR);
+    plane_set(&p, fd, DRM_FORMAT_XRGB8888, w, h, stride, 0);
     switch (rc->kind) {
     case REFUSE_OFFSET:
         p.offset[0] = PAGE * 2;
@@ -1057,7 +1056,7 @@ static void test_refuse(gconstpointer data)
         p.fourcc = FMT_UNKNOWN;
         break;
     case REFUSE_TILED:
-        p.modifier = MOD_X_TILED;
+        p.modifier = I915_FORMAT_MOD_X_TILED;
         break;
     case REFUSE_NO_FD:
         p.fd[0] = -1;
@@ -1106,7 +1105,7 @@ static void test_refuse(gconstpointer data)
 /* after every refusal, the context still draws */
 static void test_refuse_then_draw(void)
 {
-    check_format(FMT_XRGB8888, W * 4, 0);
+    check_format(DRM_FORMAT_XRGB8888, W * 4, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1142,8 +1141,8 @@ static void test_timing(void)
         return;
     }
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XRGB8888, W, H, W * 4, 0, 2);
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XRGB8888, W, H, W * 4, 0, 2);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     t = target_ok(W, H);
 
     t0 = g_get_monotonic_time();
@@ -1152,7 +1151,8 @@ static void test_timing(void)
 
     t0 = g_get_monotonic_time();
     blit_ok(t, img, NULL, 0, 0);
-    g_assert_true(egl_dmabuf_read_pixels(t, FMT_XRGB8888, px, W * 4, &err));
+    g_assert_true(egl_dmabuf_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
+                                         &err));
     first_ms = ms_since(t0);
 
     for (i = 0; i < G_N_ELEMENTS(blit); i++) {
@@ -1160,7 +1160,7 @@ static void test_timing(void)
         blit_ok(t, img, NULL, 0, 0);
         blit[i] = ms_since(t0);
         t0 = g_get_monotonic_time();
-        g_assert_true(egl_dmabuf_read_pixels(t, FMT_XRGB8888, px, W * 4,
+        g_assert_true(egl_dmabuf_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
                                              &err));
         read[i] = ms_since(t0);
     }
@@ -1194,7 +1194,8 @@ static void test_timing(void)
 int main(int argc, char **argv)
 {
     static const uint32_t formats[] = {
-        FMT_XRGB8888, FMT_ARGB8888, FMT_XBGR8888, FMT_ABGR8888, FMT_RGB565,
+        DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888,
+        DRM_FORMAT_ABGR8888, DRM_FORMAT_RGB565,
     };
     Error *err = NULL;
     gint64 t0;

@@ -22,10 +22,9 @@
 #include <linux/vfio.h>
 
 #include "qapi/error.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "ui/egl-dmabuf.h"
 #include "rig-vfio.h"
-
-#define FMT_ABGR8888    DMABUF_FOURCC('A', 'B', '2', '4')
 
 #define PLANE_PRIMARY   1
 #define PLANE_CURSOR    2
@@ -238,7 +237,7 @@ static void check_vgs_pattern(const uint8_t *rgba, uint32_t w, uint32_t h,
             g_assert_not_reached();
         }
     }
-    f = rig_vgs_frame(px_at(rgba, w, 0, 4), FMT_ABGR8888);
+    f = rig_vgs_frame(px_at(rgba, w, 0, 4), DRM_FORMAT_ABGR8888);
     g_assert_cmpint(f, >=, 0); /* the check bits match */
     g_assert_cmpint(f, ==, frame);
 }
@@ -252,7 +251,7 @@ static uint8_t *draw_and_read(EglDmabufTarget *t, const EglDmabufImage *img,
     Error *err = NULL;
 
     g_assert_true(egl_dmabuf_blit(t, img, cursor, x, y, &err));
-    g_assert_true(egl_dmabuf_read_pixels(t, FMT_ABGR8888, rgba, w * 4,
+    g_assert_true(egl_dmabuf_read_pixels(t, DRM_FORMAT_ABGR8888, rgba, w * 4,
                                          &err));
     return rgba;
 }
