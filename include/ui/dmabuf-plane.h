@@ -2,10 +2,11 @@
  * DmabufPlane: a plain description of one dma-buf scanout buffer.
  *
  * This header is the only thing the VFIO side (hw/vfio/display-dmabuf.c)
- * and the EGL side (ui/egl-dmabuf.c) share. It knows nothing of VFIO, EGL
- * or QEMU consoles. Formats are DRM fourccs: name them with the
- * DRM_FORMAT_* macros of "standard-headers/drm/drm_fourcc.h" (QEMU's copy
- * of the kernel header; tests/shim has one for the standalone build).
+ * and the EGL side (ui/egl-dmabuf-device.c, ui/egl-dmabuf.c) share. It
+ * knows nothing of VFIO, EGL or QEMU consoles. Formats are DRM fourccs:
+ * name them with the DRM_FORMAT_* macros of
+ * "standard-headers/drm/drm_fourcc.h" (QEMU's copy of the kernel header;
+ * tests/shim has one for the standalone build).
  *
  * Ownership: a DmabufPlane owns the fds in @fd[0 .. n_fds-1] that are >= 0.
  * dmabuf_plane_finish() closes them and sets them to -1. A function that

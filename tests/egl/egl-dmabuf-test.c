@@ -1,8 +1,10 @@
 /*
- * Tests of ui/egl-dmabuf.c on the machine's EGL (Mesa llvmpipe in the rig
- * VM): dma-bufs with known patterns (udmabuf over a sealed memfd) are
- * imported, drawn with and without a cursor, read back and compared pixel
- * by pixel; buffers that would crash the software renderer are refused.
+ * Tests of the EGL layer (ui/egl-dmabuf-device.c, ui/egl-dmabuf.c) on the
+ * machine's EGL (Mesa llvmpipe in the rig VM): dma-bufs with known
+ * patterns (udmabuf over a sealed memfd) are imported, drawn with and
+ * without a cursor by the tests' blitter (egl-blit.c), read back and
+ * compared pixel by pixel; buffers that would crash the software renderer
+ * are refused.
  *
  * Skips are explicit: without an EGL device or without /dev/udmabuf the
  * affected tests call g_test_skip(). With EGL_DMABUF_TEST_REQUIRE=1 (the
@@ -26,6 +28,7 @@
 #include "standard-headers/drm/drm_fourcc.h"
 #include "ui/egl-dmabuf.h"
 #include "shim-trace.h"
+#include "egl-blit.h"
 
 #define FMT_UNKNOWN     fourcc_code('V', 'G', 'S', '?') /* no DRM format */
 
@@ -48,6 +51,7 @@ typedef struct TestBuf {
 } TestBuf;
 
 static EglDmabufContext *ctx;   /* shared by the tests */
+static EglBlit *ctx_blit;       /* on ctx */
 static char *ctx_error;         /* why there is no ctx */
 static bool have_udmabuf;
 static bool require_all;        /* EGL_DMABUF_TEST_REQUIRE: no skips */
@@ -342,10 +346,10 @@ static EglDmabufImage *import_ok(const DmabufPlane *p)
     return img;
 }
 
-static EglDmabufTarget *target_ok(uint32_t w, uint32_t h)
+static EglBlitTarget *target_ok(uint32_t w, uint32_t h)
 {
     Error *err = NULL;
-    EglDmabufTarget *t = egl_dmabuf_target_new(ctx, w, h, &err);
+    EglBlitTarget *t = egl_blit_target_new(ctx_blit, w, h, &err);
 
     if (!t) {
         g_test_message("target failed: %s", error_get_pretty(err));
@@ -355,12 +359,12 @@ static EglDmabufTarget *target_ok(uint32_t w, uint32_t h)
     return t;
 }
 
-static void blit_ok(EglDmabufTarget *t, const EglDmabufImage *primary,
+static void blit_ok(EglBlitTarget *t, const EglDmabufImage *primary,
                     const EglDmabufImage *cursor, int32_t x, int32_t y)
 {
     Error *err = NULL;
 
-    if (!egl_dmabuf_blit(t, primary, cursor, x, y, &err)) {
+    if (!egl_blit_draw(t, primary, cursor, x, y, &err)) {
         g_test_message("blit failed: %s", error_get_pretty(err));
         error_free(err);
         g_assert_not_reached();
@@ -368,14 +372,14 @@ static void blit_ok(EglDmabufTarget *t, const EglDmabufImage *primary,
 }
 
 /* Reads @t back as RGBA bytes (ABGR8888); returns a new buffer. */
-static uint8_t *read_ok(EglDmabufTarget *t)
+static uint8_t *read_ok(EglBlitTarget *t)
 {
-    uint32_t w = egl_dmabuf_target_width(t), h = egl_dmabuf_target_height(t);
+    uint32_t w = egl_blit_target_width(t), h = egl_blit_target_height(t);
     uint8_t *px = g_malloc((size_t)w * h * 4);
     Error *err = NULL;
 
-    if (!egl_dmabuf_read_pixels(t, DRM_FORMAT_ABGR8888, px, (size_t)w * 4,
-                                &err)) {
+    if (!egl_blit_read_pixels(t, DRM_FORMAT_ABGR8888, px, (size_t)w * 4,
+                              &err)) {
         g_test_message("read_pixels failed: %s", error_get_pretty(err));
         error_free(err);
         g_assert_not_reached();
@@ -530,7 +534,7 @@ static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
     g_autofree char *name = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     DmabufPlane p;
     TestBuf b;
@@ -551,7 +555,7 @@ static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
     want = expected_frame(fourcc, W, H, 3);
     g_assert_cmpuint(compare(name, got, want, W, H, fuzz), ==, 0);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(img);
     testbuf_finish(&b);
 }
@@ -578,7 +582,7 @@ static void test_read_formats(void)
     const uint32_t w = 96, h = 64, stride = w * 4 + 32;
     g_autofree uint8_t *px = g_malloc((size_t)stride * h);
     g_autofree uint8_t *want = expected_frame(DRM_FORMAT_ARGB8888, w, h, 9);
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     Error *err = NULL;
     DmabufPlane p;
@@ -598,7 +602,7 @@ static void test_read_formats(void)
         uint32_t x, y;
 
         memset(px, 0x11, (size_t)stride * h);
-        g_assert_true(egl_dmabuf_read_pixels(t, outs[i], px, stride, &err));
+        g_assert_true(egl_blit_read_pixels(t, outs[i], px, stride, &err));
         for (y = 0; y < h; y++) {
             for (x = 0; x < w; x++) {
                 const uint8_t *s = px + (size_t)y * stride + x * 4;
@@ -615,17 +619,17 @@ static void test_read_formats(void)
             g_assert_cmpuint(px[(size_t)y * stride + w * 4], ==, 0x11);
         }
     }
-    g_assert_false(egl_dmabuf_read_pixels(t, DRM_FORMAT_RGB565, px, stride,
-                                          &err));
+    g_assert_false(egl_blit_read_pixels(t, DRM_FORMAT_RGB565, px, stride,
+                                        &err));
     g_assert_nonnull(err);
     error_free(err);
     err = NULL;
-    g_assert_false(egl_dmabuf_read_pixels(t, DRM_FORMAT_XRGB8888, px, w * 4 - 4,
-                                          &err));
+    g_assert_false(egl_blit_read_pixels(t, DRM_FORMAT_XRGB8888, px, w * 4 - 4,
+                                        &err));
     g_assert_nonnull(err);
     error_free(err);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(img);
     testbuf_finish(&b);
 }
@@ -656,7 +660,7 @@ static void check_cursor(const char *name, int32_t cx, int32_t cy)
     g_autofree uint8_t *want = expected_frame(DRM_FORMAT_XRGB8888, W, H, 1);
     g_autofree uint8_t *got = NULL;
     EglDmabufImage *img, *cur;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     DmabufPlane p, pc;
     TestBuf b, bc;
     uint32_t x, y;
@@ -700,7 +704,7 @@ static void check_cursor(const char *name, int32_t cx, int32_t cy)
     /* ±1: blending rounds differently from the reference */
     g_assert_cmpuint(compare(name, got, want, W, H, 1), ==, 0);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(cur);
     egl_dmabuf_image_free(img);
     testbuf_finish(&bc);
@@ -727,7 +731,7 @@ static void test_scaled(void)
         { 0, 0, 255, 255 }, { 255, 255, 255, 255 },
     };
     g_autofree uint8_t *got = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     DmabufPlane p;
     TestBuf b;
@@ -756,7 +760,7 @@ static void test_scaled(void)
         g_assert_cmpuint(px[1], ==, quad[q].g);
         g_assert_cmpuint(px[2], ==, quad[q].b);
     }
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(img);
     testbuf_finish(&b);
 }
@@ -765,7 +769,7 @@ static void test_scaled(void)
 static void test_no_primary(void)
 {
     g_autofree uint8_t *got = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *cur;
     DmabufPlane pc;
     TestBuf bc;
@@ -791,7 +795,7 @@ static void test_no_primary(void)
     g_assert_cmpuint(got[(19 * 128 + 10) * 4], ==, 0);        /* above */
     g_assert_cmpuint(got[(83 * 128 + 73) * 4], ==, 255);      /* corner */
     g_assert_cmpuint(got[(84 * 128 + 73) * 4], ==, 0);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(cur);
     testbuf_finish(&bc);
 }
@@ -804,7 +808,7 @@ static void test_live_view_and_fds(void)
 {
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     DmabufPlane p;
     TestBuf b;
@@ -843,7 +847,7 @@ static void test_live_view_and_fds(void)
     egl_dmabuf_image_free(img);
     /* the driver's dup of the dma-buf is gone with the texture */
     g_assert_cmpint(count_open_fds(), ==, fds_before);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
 }
 
 /* every call leaves the thread's current context and API as it found them */
@@ -851,7 +855,7 @@ static void test_context_restore(void)
 {
     EGLDisplay dpy;
     EglDmabufContext *other;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     Error *err = NULL;
 
     if (!need_ctx()) {
@@ -882,7 +886,7 @@ static void test_context_restore(void)
     }
     g_assert_true(eglGetCurrentContext() == EGL_NO_CONTEXT);
     egl_dmabuf_context_free(other);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
 }
 
 /* the GTK case: a second context on a borrowed display, sharing objects */
@@ -891,8 +895,9 @@ static void test_from_display(void)
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
     EglDmabufContext *adopted;
+    EglBlit *adopted_blit;
     EglDmabufImage *img, *shared;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     Error *err = NULL;
     DmabufPlane p;
     TestBuf b;
@@ -912,7 +917,8 @@ static void test_from_display(void)
     plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     img = egl_dmabuf_import(adopted, &p, &err);
     g_assert_nonnull(img);
-    t = egl_dmabuf_target_new(adopted, W, H, &err);
+    adopted_blit = egl_blit_new(adopted);
+    t = egl_blit_target_new(adopted_blit, W, H, &err);
     g_assert_nonnull(t);
     blit_ok(t, img, NULL, 0, 0);
     got = read_ok(t);
@@ -929,7 +935,8 @@ static void test_from_display(void)
                    EGL_NO_SURFACE, EGL_NO_CONTEXT);
     egl_dmabuf_image_free(shared);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
+    egl_blit_free(adopted_blit);
     egl_dmabuf_image_free(img);
     egl_dmabuf_context_free(adopted);
     testbuf_finish(&b);
@@ -937,7 +944,7 @@ static void test_from_display(void)
     /* the borrowed display was not terminated */
     t = target_ok(8, 8);
     blit_ok(t, NULL, NULL, 0, 0);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1127,7 +1134,7 @@ static void test_timing(void)
 {
     g_autofree uint8_t *px = g_malloc((size_t)W * H * 4);
     double import_ms, first_ms, blit[9], read[9];
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     Error *err = NULL;
     DmabufPlane p;
@@ -1151,8 +1158,8 @@ static void test_timing(void)
 
     t0 = g_get_monotonic_time();
     blit_ok(t, img, NULL, 0, 0);
-    g_assert_true(egl_dmabuf_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
-                                         &err));
+    g_assert_true(egl_blit_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
+                                       &err));
     first_ms = ms_since(t0);
 
     for (i = 0; i < G_N_ELEMENTS(blit); i++) {
@@ -1160,8 +1167,8 @@ static void test_timing(void)
         blit_ok(t, img, NULL, 0, 0);
         blit[i] = ms_since(t0);
         t0 = g_get_monotonic_time();
-        g_assert_true(egl_dmabuf_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
-                                             &err));
+        g_assert_true(egl_blit_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
+                                           &err));
         read[i] = ms_since(t0);
     }
     qsort(blit, G_N_ELEMENTS(blit), sizeof(double), cmp_double);
@@ -1187,7 +1194,7 @@ static void test_timing(void)
         fclose(f);
     }
     egl_dmabuf_image_free(img);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     testbuf_finish(&b);
 }
 
@@ -1217,6 +1224,7 @@ int main(int argc, char **argv)
                egl_dmabuf_context_device(ctx),
                egl_dmabuf_context_driver(ctx),
                (g_get_monotonic_time() - t0) / 1000.0);
+        ctx_blit = egl_blit_new(ctx);
     }
     dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
     have_udmabuf = dev >= 0;
@@ -1256,6 +1264,7 @@ int main(int argc, char **argv)
     g_test_add_func("/egl/timing", test_timing);
 
     ret = g_test_run();
+    egl_blit_free(ctx_blit);
     egl_dmabuf_context_free(ctx);
     g_free(ctx_error);
     return ret;
