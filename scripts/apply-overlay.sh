@@ -27,6 +27,8 @@ include/hw/vfio/display-dmabuf-present.h
 hw/vfio/display-dmabuf-cpu.c
 hw/vfio/display-dmabuf-gl.c
 include/ui/egl-dmabuf.h
+include/ui/egl-dmabuf-int.h
+ui/egl-dmabuf-device.c
 ui/egl-dmabuf.c
 ui/spice-dmabuf.c
 "

@@ -12,28 +12,28 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "standard-headers/drm/drm_fourcc.h"
 #include "ui/dmabuf-plane.h"
 
-/* DRM fourccs from <drm/drm_fourcc.h>, spelled out by DMABUF_FOURCC() */
 static const struct {
     uint32_t fourcc;
     unsigned int cpp;
 } formats[] = {
-    { DMABUF_FOURCC('X', 'R', '2', '4'), 4 }, /* XRGB8888 */
-    { DMABUF_FOURCC('A', 'R', '2', '4'), 4 }, /* ARGB8888 */
-    { DMABUF_FOURCC('X', 'B', '2', '4'), 4 }, /* XBGR8888 */
-    { DMABUF_FOURCC('A', 'B', '2', '4'), 4 }, /* ABGR8888 */
-    { DMABUF_FOURCC('R', 'X', '2', '4'), 4 }, /* RGBX8888 */
-    { DMABUF_FOURCC('B', 'X', '2', '4'), 4 }, /* BGRX8888 */
-    { DMABUF_FOURCC('R', 'A', '2', '4'), 4 }, /* RGBA8888 */
-    { DMABUF_FOURCC('B', 'A', '2', '4'), 4 }, /* BGRA8888 */
-    { DMABUF_FOURCC('X', 'R', '3', '0'), 4 }, /* XRGB2101010 */
-    { DMABUF_FOURCC('A', 'R', '3', '0'), 4 }, /* ARGB2101010 */
-    { DMABUF_FOURCC('X', 'B', '3', '0'), 4 }, /* XBGR2101010 */
-    { DMABUF_FOURCC('R', 'G', '2', '4'), 3 }, /* RGB888 */
-    { DMABUF_FOURCC('B', 'G', '2', '4'), 3 }, /* BGR888 */
-    { DMABUF_FOURCC('R', 'G', '1', '6'), 2 }, /* RGB565 */
-    { DMABUF_FOURCC('B', 'G', '1', '6'), 2 }, /* BGR565 */
+    { DRM_FORMAT_XRGB8888, 4 },
+    { DRM_FORMAT_ARGB8888, 4 },
+    { DRM_FORMAT_XBGR8888, 4 },
+    { DRM_FORMAT_ABGR8888, 4 },
+    { DRM_FORMAT_RGBX8888, 4 },
+    { DRM_FORMAT_BGRX8888, 4 },
+    { DRM_FORMAT_RGBA8888, 4 },
+    { DRM_FORMAT_BGRA8888, 4 },
+    { DRM_FORMAT_XRGB2101010, 4 },
+    { DRM_FORMAT_ARGB2101010, 4 },
+    { DRM_FORMAT_XBGR2101010, 4 },
+    { DRM_FORMAT_RGB888, 3 },
+    { DRM_FORMAT_BGR888, 3 },
+    { DRM_FORMAT_RGB565, 2 },
+    { DRM_FORMAT_BGR565, 2 },
 };
 
 void dmabuf_plane_init(DmabufPlane *p)

@@ -2,8 +2,11 @@
  * DmabufPlane: a plain description of one dma-buf scanout buffer.
  *
  * This header is the only thing the VFIO side (hw/vfio/display-dmabuf.c)
- * and the EGL side (ui/egl-dmabuf.c) share. It knows nothing of VFIO, EGL
- * or QEMU consoles.
+ * and the EGL side (ui/egl-dmabuf-device.c, ui/egl-dmabuf.c) share. It
+ * knows nothing of VFIO, EGL or QEMU consoles. Formats are DRM fourccs:
+ * name them with the DRM_FORMAT_* macros of
+ * "standard-headers/drm/drm_fourcc.h" (QEMU's copy of the kernel header;
+ * tests/shim has one for the standalone build).
  *
  * Ownership: a DmabufPlane owns the fds in @fd[0 .. n_fds-1] that are >= 0.
  * dmabuf_plane_finish() closes them and sets them to -1. A function that
@@ -19,15 +22,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/*
- * A DRM fourcc code, as fourcc_code() in <drm/drm_fourcc.h>. Spelled out so
- * that users need neither libdrm nor the kernel's drm headers (the codes are
- * ABI); DMABUF_FOURCC('X', 'R', '2', '4') is DRM_FORMAT_XRGB8888.
- */
-#define DMABUF_FOURCC(a, b, c, d) \
-    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | \
-     ((uint32_t)(d) << 24))
 
 /* A VFIO dma-buf is single-planar; keep room for multi-planar formats. */
 #define DMABUF_MAX_FDS 4

@@ -1,6 +1,9 @@
 /*
- * EGL dma-buf import: turns a DmabufPlane into a GL texture, draws a frame
- * and a cursor into an offscreen target and reads pixels back.
+ * EGL dma-buf layer: chooses the EGL device (ui/egl-dmabuf-device.c), and
+ * checks a DmabufPlane and imports it as a GL texture (ui/egl-dmabuf.c).
+ * QEMU uses it to choose the device and to guard its own imports; drawing
+ * and reading back stay with QEMU's egl-helpers (the tests' blitter is
+ * tests/egl/egl-blit.c).
  *
  * This layer knows EGL, GLES2 and DmabufPlane, nothing of VFIO or QEMU
  * consoles. It runs on a GPU render node whose driver can import dma-bufs,
@@ -12,11 +15,11 @@
  * - fds: never consumed. egl_dmabuf_import() borrows the plane; the driver
  *   keeps its own reference, so the caller may close the plane's fds as
  *   soon as the import returns.
- * - EglDmabufContext owns its EGL context, its GL objects and, when it
- *   created it, its EGLDisplay. An adopted display (from_display) is
- *   borrowed and never terminated.
- * - EglDmabufImage and EglDmabufTarget borrow their context: free them
- *   before the context. Each owns its GL texture (and the target its FBO).
+ * - EglDmabufContext owns its EGL context and, when it created it, its
+ *   EGLDisplay. An adopted display (from_display) is borrowed and never
+ *   terminated.
+ * - EglDmabufImage borrows its context: free it before the context. It
+ *   owns its GL texture.
  * - GL names returned by accessors are borrowed.
  *
  * Threads and GL state: a context is used from one thread at a time. Every
@@ -42,7 +45,16 @@ typedef struct Error Error;
 
 typedef struct EglDmabufContext EglDmabufContext;
 typedef struct EglDmabufImage EglDmabufImage;
-typedef struct EglDmabufTarget EglDmabufTarget;
+
+/* The thread's current EGL state, for egl_dmabuf_context_restore(). */
+typedef struct EglDmabufSavedCurrent {
+    EGLenum api;
+    EGLDisplay dpy;
+    EGLContext ctx;
+    EGLSurface draw;
+    EGLSurface read;
+    bool switched;              /* false: @ctx was current already */
+} EglDmabufSavedCurrent;
 
 /**
  * egl_dmabuf_context_new:
@@ -85,10 +97,9 @@ EglDmabufContext *egl_dmabuf_context_new_from_display(EGLDisplay dpy,
  * egl_dmabuf_context_free:
  * @ctx: context, may be NULL
  *
- * Destroys the GL objects and the EGL context; terminates the display
- * only if @ctx created it and EGL counts display references
- * (EGL_KHR_display_reference). Every image and target of @ctx must have
- * been freed before.
+ * Destroys the EGL context; terminates the display only if @ctx created
+ * it and EGL counts display references (EGL_KHR_display_reference). Every
+ * image of @ctx must have been freed before.
  */
 void egl_dmabuf_context_free(EglDmabufContext *ctx);
 
@@ -103,6 +114,32 @@ const char *egl_dmabuf_context_driver(const EglDmabufContext *ctx);
 /* The display and the context this layer draws with; borrowed. */
 EGLDisplay egl_dmabuf_context_egl_display(const EglDmabufContext *ctx);
 EGLContext egl_dmabuf_context_egl_context(const EglDmabufContext *ctx);
+
+/**
+ * egl_dmabuf_context_make_current:
+ * @ctx: context
+ * @saved: filled with the thread's current display, context, surfaces and
+ *   bound API; owned by the caller
+ * @errp: error object
+ *
+ * Makes @ctx current (surfaceless, GLES bound) for GL calls of the
+ * caller's own on @ctx's context; does nothing if it is current already.
+ * Every successful call must be paired with egl_dmabuf_context_restore().
+ * Returns: true, or false with @errp set and nothing changed.
+ */
+bool egl_dmabuf_context_make_current(EglDmabufContext *ctx,
+                                     EglDmabufSavedCurrent *saved,
+                                     Error **errp);
+
+/**
+ * egl_dmabuf_context_restore:
+ * @ctx: the context given to egl_dmabuf_context_make_current()
+ * @saved: what it saved; borrowed
+ *
+ * Makes current again what was current before, and rebinds its API.
+ */
+void egl_dmabuf_context_restore(EglDmabufContext *ctx,
+                                const EglDmabufSavedCurrent *saved);
 
 /**
  * egl_dmabuf_context_supports:
@@ -169,66 +206,5 @@ GLuint egl_dmabuf_image_texture(const EglDmabufImage *img);
 GLenum egl_dmabuf_image_gl_target(const EglDmabufImage *img);
 uint32_t egl_dmabuf_image_width(const EglDmabufImage *img);
 uint32_t egl_dmabuf_image_height(const EglDmabufImage *img);
-
-/**
- * egl_dmabuf_target_new:
- * @ctx: context, borrowed: must outlive the target
- * @width: pixels, 1 .. the driver's largest texture
- * @height: pixels
- * @errp: error object
- *
- * An offscreen RGBA8 texture with a framebuffer object, for
- * egl_dmabuf_blit(). Its content is upright in GL terms: the image's top
- * row is at the texture's t = 1 (what a window shows the right way up).
- *
- * Returns: a new target, or NULL with @errp set.
- */
-EglDmabufTarget *egl_dmabuf_target_new(EglDmabufContext *ctx, uint32_t width,
-                                       uint32_t height, Error **errp);
-
-/* @t may be NULL. Deletes the FBO and the texture. */
-void egl_dmabuf_target_free(EglDmabufTarget *t);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(EglDmabufTarget, egl_dmabuf_target_free)
-
-/* The colour texture, shareable with @share of from_display; borrowed. */
-GLuint egl_dmabuf_target_texture(const EglDmabufTarget *t);
-uint32_t egl_dmabuf_target_width(const EglDmabufTarget *t);
-uint32_t egl_dmabuf_target_height(const EglDmabufTarget *t);
-
-/**
- * egl_dmabuf_blit:
- * @dst: target
- * @primary: the frame, scaled to fill @dst and drawn opaque; NULL clears
- *   @dst to black
- * @cursor: drawn on top with straight (non-premultiplied) alpha, or NULL
- * @cursor_x: left edge of @cursor in @primary's pixels: the cursor
- *   plane's x_pos as vfio reports it (the plane's top-left), or a pointer
- *   position minus the hotspot; may be negative or beyond the frame
- * @cursor_y: top edge, likewise
- * @errp: error object
- *
- * Draws one frame and flushes. A per-frame function: it prints nothing;
- * the caller decides how to report a failure.
- * Returns: true, or false with @errp set (the target then holds garbage).
- */
-bool egl_dmabuf_blit(EglDmabufTarget *dst, const EglDmabufImage *primary,
-                     const EglDmabufImage *cursor, int32_t cursor_x,
-                     int32_t cursor_y, Error **errp);
-
-/**
- * egl_dmabuf_read_pixels:
- * @src: target
- * @fourcc: layout of @dst: DRM_FORMAT_XRGB8888, ARGB8888, XBGR8888 or
- *   ABGR8888 (the X formats get 0xff in the padding byte)
- * @dst: width * height pixels, top row first; owned by the caller
- * @stride: bytes per row of @dst, at least width * 4
- * @errp: error object
- *
- * Reads @src back, for displays without GL and for screendumps.
- * Returns: true, or false with @errp set.
- */
-bool egl_dmabuf_read_pixels(EglDmabufTarget *src, uint32_t fourcc,
-                            uint8_t *dst, size_t stride, Error **errp);
 
 #endif /* UI_EGL_DMABUF_H */

@@ -1,8 +1,10 @@
 /*
- * Tests of ui/egl-dmabuf.c on the machine's EGL (Mesa llvmpipe in the rig
- * VM): dma-bufs with known patterns (udmabuf over a sealed memfd) are
- * imported, drawn with and without a cursor, read back and compared pixel
- * by pixel; buffers that would crash the software renderer are refused.
+ * Tests of the EGL layer (ui/egl-dmabuf-device.c, ui/egl-dmabuf.c) on the
+ * machine's EGL (Mesa llvmpipe in the rig VM): dma-bufs with known
+ * patterns (udmabuf over a sealed memfd) are imported, drawn with and
+ * without a cursor by the tests' blitter (egl-blit.c), read back and
+ * compared pixel by pixel; buffers that would crash the software renderer
+ * are refused.
  *
  * Skips are explicit: without an EGL device or without /dev/udmabuf the
  * affected tests call g_test_skip(). With EGL_DMABUF_TEST_REQUIRE=1 (the
@@ -23,17 +25,12 @@
 #include <linux/udmabuf.h>
 
 #include "qapi/error.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "ui/egl-dmabuf.h"
 #include "shim-trace.h"
+#include "egl-blit.h"
 
-#define FMT_XRGB8888    DMABUF_FOURCC('X', 'R', '2', '4')
-#define FMT_ARGB8888    DMABUF_FOURCC('A', 'R', '2', '4')
-#define FMT_XBGR8888    DMABUF_FOURCC('X', 'B', '2', '4')
-#define FMT_ABGR8888    DMABUF_FOURCC('A', 'B', '2', '4')
-#define FMT_RGB565      DMABUF_FOURCC('R', 'G', '1', '6')
-#define FMT_UNKNOWN     DMABUF_FOURCC('V', 'G', 'S', '?')
-#define MOD_LINEAR      0ULL
-#define MOD_X_TILED     0x0100000000000001ULL /* I915_FORMAT_MOD_X_TILED */
+#define FMT_UNKNOWN     fourcc_code('V', 'G', 'S', '?') /* no DRM format */
 
 #define W               640
 #define H               480
@@ -54,6 +51,7 @@ typedef struct TestBuf {
 } TestBuf;
 
 static EglDmabufContext *ctx;   /* shared by the tests */
+static EglBlit *ctx_blit;       /* on ctx */
 static char *ctx_error;         /* why there is no ctx */
 static bool have_udmabuf;
 static bool require_all;        /* EGL_DMABUF_TEST_REQUIRE: no skips */
@@ -160,13 +158,13 @@ static void testbuf_finish(TestBuf *b)
     b->dmabuf = b->memfd = -1;
 }
 
+/* A linear single-plane @p over @fd. */
 static void plane_set(DmabufPlane *p, int fd, uint32_t fourcc, uint32_t w,
-                      uint32_t h, uint32_t stride, uint32_t offset,
-                      uint64_t modifier)
+                      uint32_t h, uint32_t stride, uint32_t offset)
 {
     dmabuf_plane_init(p);
     p->fourcc = fourcc;
-    p->modifier = modifier;
+    p->modifier = DRM_FORMAT_MOD_LINEAR;
     p->width = w;
     p->height = h;
     p->stride[0] = stride;
@@ -193,22 +191,22 @@ static void put_pixel(uint8_t *px, uint32_t fourcc, Rgba c)
     uint16_t v;
 
     switch (fourcc) {
-    case FMT_XRGB8888:
-    case FMT_ARGB8888:
+    case DRM_FORMAT_XRGB8888:
+    case DRM_FORMAT_ARGB8888:
         px[0] = c.b;
         px[1] = c.g;
         px[2] = c.r;
         /* X formats: junk in the padding byte must not show */
-        px[3] = fourcc == FMT_ARGB8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
+        px[3] = fourcc == DRM_FORMAT_ARGB8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
         break;
-    case FMT_XBGR8888:
-    case FMT_ABGR8888:
+    case DRM_FORMAT_XBGR8888:
+    case DRM_FORMAT_ABGR8888:
         px[0] = c.r;
         px[1] = c.g;
         px[2] = c.b;
-        px[3] = fourcc == FMT_ABGR8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
+        px[3] = fourcc == DRM_FORMAT_ABGR8888 ? c.a : (uint8_t)(c.a ^ 0x5a);
         break;
-    case FMT_RGB565:
+    case DRM_FORMAT_RGB565:
         v = (uint16_t)(((c.r >> 3) << 11) | ((c.g >> 2) << 5) | (c.b >> 3));
         px[0] = v & 0xff;
         px[1] = v >> 8;
@@ -223,12 +221,12 @@ static Rgba sampled(uint32_t fourcc, Rgba c)
 {
     Rgba s = c;
 
-    if (fourcc == FMT_RGB565) {
+    if (fourcc == DRM_FORMAT_RGB565) {
         s.r = (uint8_t)(((c.r >> 3) * 255 + 15) / 31);
         s.g = (uint8_t)(((c.g >> 2) * 255 + 31) / 63);
         s.b = (uint8_t)(((c.b >> 3) * 255 + 15) / 31);
     }
-    if (fourcc != FMT_ARGB8888 && fourcc != FMT_ABGR8888) {
+    if (fourcc != DRM_FORMAT_ARGB8888 && fourcc != DRM_FORMAT_ABGR8888) {
         s.a = 255;
     }
     return s;
@@ -348,10 +346,10 @@ static EglDmabufImage *import_ok(const DmabufPlane *p)
     return img;
 }
 
-static EglDmabufTarget *target_ok(uint32_t w, uint32_t h)
+static EglBlitTarget *target_ok(uint32_t w, uint32_t h)
 {
     Error *err = NULL;
-    EglDmabufTarget *t = egl_dmabuf_target_new(ctx, w, h, &err);
+    EglBlitTarget *t = egl_blit_target_new(ctx_blit, w, h, &err);
 
     if (!t) {
         g_test_message("target failed: %s", error_get_pretty(err));
@@ -361,12 +359,12 @@ static EglDmabufTarget *target_ok(uint32_t w, uint32_t h)
     return t;
 }
 
-static void blit_ok(EglDmabufTarget *t, const EglDmabufImage *primary,
+static void blit_ok(EglBlitTarget *t, const EglDmabufImage *primary,
                     const EglDmabufImage *cursor, int32_t x, int32_t y)
 {
     Error *err = NULL;
 
-    if (!egl_dmabuf_blit(t, primary, cursor, x, y, &err)) {
+    if (!egl_blit_draw(t, primary, cursor, x, y, &err)) {
         g_test_message("blit failed: %s", error_get_pretty(err));
         error_free(err);
         g_assert_not_reached();
@@ -374,13 +372,14 @@ static void blit_ok(EglDmabufTarget *t, const EglDmabufImage *primary,
 }
 
 /* Reads @t back as RGBA bytes (ABGR8888); returns a new buffer. */
-static uint8_t *read_ok(EglDmabufTarget *t)
+static uint8_t *read_ok(EglBlitTarget *t)
 {
-    uint32_t w = egl_dmabuf_target_width(t), h = egl_dmabuf_target_height(t);
+    uint32_t w = egl_blit_target_width(t), h = egl_blit_target_height(t);
     uint8_t *px = g_malloc((size_t)w * h * 4);
     Error *err = NULL;
 
-    if (!egl_dmabuf_read_pixels(t, FMT_ABGR8888, px, (size_t)w * 4, &err)) {
+    if (!egl_blit_read_pixels(t, DRM_FORMAT_ABGR8888, px, (size_t)w * 4,
+                              &err)) {
         g_test_message("read_pixels failed: %s", error_get_pretty(err));
         error_free(err);
         g_assert_not_reached();
@@ -430,10 +429,12 @@ static void test_context(void)
         g_assert_true(egl_dmabuf_context_is_software(ctx));
         g_assert_cmpstr(egl_dmabuf_context_device(ctx), ==, "software");
     }
-    g_assert_true(egl_dmabuf_context_supports(ctx, FMT_XRGB8888, MOD_LINEAR));
-    g_assert_false(egl_dmabuf_context_supports(ctx, FMT_UNKNOWN, MOD_LINEAR));
-    g_assert_false(egl_dmabuf_context_supports(ctx, FMT_XRGB8888,
-                                               MOD_X_TILED));
+    g_assert_true(egl_dmabuf_context_supports(ctx, DRM_FORMAT_XRGB8888,
+                                              DRM_FORMAT_MOD_LINEAR));
+    g_assert_false(egl_dmabuf_context_supports(ctx, FMT_UNKNOWN,
+                                               DRM_FORMAT_MOD_LINEAR));
+    g_assert_false(egl_dmabuf_context_supports(ctx, DRM_FORMAT_XRGB8888,
+                                               I915_FORMAT_MOD_X_TILED));
     g_assert_cmpuint(shim_trace_count("egl_dmabuf_context_new"), >=, 1);
 }
 
@@ -529,11 +530,11 @@ static void test_context_no_such_node(void)
 
 static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
 {
-    int fuzz = fourcc == FMT_RGB565 ? 1 : 0;
+    int fuzz = fourcc == DRM_FORMAT_RGB565 ? 1 : 0;
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
     g_autofree char *name = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     DmabufPlane p;
     TestBuf b;
@@ -546,7 +547,7 @@ static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
                            offset ? "-offset" : "");
     testbuf_init(&b, (size_t)offset + (size_t)stride * H, true);
     fill(&b, fourcc, W, H, stride, offset, 3);
-    plane_set(&p, b.dmabuf, fourcc, W, H, stride, offset, MOD_LINEAR);
+    plane_set(&p, b.dmabuf, fourcc, W, H, stride, offset);
     img = import_ok(&p);
     t = target_ok(W, H);
     blit_ok(t, img, NULL, 0, 0);
@@ -554,7 +555,7 @@ static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
     want = expected_frame(fourcc, W, H, 3);
     g_assert_cmpuint(compare(name, got, want, W, H, fuzz), ==, 0);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(img);
     testbuf_finish(&b);
 }
@@ -568,19 +569,20 @@ static void test_format(gconstpointer data)
 
 static void test_format_stride_offset(void)
 {
-    check_format(FMT_XRGB8888, W * 4 + 256, 2 * PAGE + 64);
+    check_format(DRM_FORMAT_XRGB8888, W * 4 + 256, 2 * PAGE + 64);
 }
 
 /* read_pixels into each output layout, with a padded stride */
 static void test_read_formats(void)
 {
     static const uint32_t outs[] = {
-        FMT_XRGB8888, FMT_ARGB8888, FMT_XBGR8888, FMT_ABGR8888,
+        DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888,
+        DRM_FORMAT_ABGR8888,
     };
     const uint32_t w = 96, h = 64, stride = w * 4 + 32;
     g_autofree uint8_t *px = g_malloc((size_t)stride * h);
-    g_autofree uint8_t *want = expected_frame(FMT_ARGB8888, w, h, 9);
-    EglDmabufTarget *t;
+    g_autofree uint8_t *want = expected_frame(DRM_FORMAT_ARGB8888, w, h, 9);
+    EglBlitTarget *t;
     EglDmabufImage *img;
     Error *err = NULL;
     DmabufPlane p;
@@ -591,8 +593,8 @@ static void test_read_formats(void)
         return;
     }
     testbuf_init(&b, (size_t)w * 4 * h, true);
-    fill(&b, FMT_ARGB8888, w, h, w * 4, 0, 9);
-    plane_set(&p, b.dmabuf, FMT_ARGB8888, w, h, w * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_ARGB8888, w, h, w * 4, 0, 9);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_ARGB8888, w, h, w * 4, 0);
     img = import_ok(&p);
     t = target_ok(w, h);
     blit_ok(t, img, NULL, 0, 0);
@@ -600,13 +602,13 @@ static void test_read_formats(void)
         uint32_t x, y;
 
         memset(px, 0x11, (size_t)stride * h);
-        g_assert_true(egl_dmabuf_read_pixels(t, outs[i], px, stride, &err));
+        g_assert_true(egl_blit_read_pixels(t, outs[i], px, stride, &err));
         for (y = 0; y < h; y++) {
             for (x = 0; x < w; x++) {
                 const uint8_t *s = px + (size_t)y * stride + x * 4;
                 const uint8_t *e = want + ((size_t)y * w + x) * 4;
-                bool bgr = outs[i] == FMT_XRGB8888 ||
-                           outs[i] == FMT_ARGB8888;
+                bool bgr = outs[i] == DRM_FORMAT_XRGB8888 ||
+                           outs[i] == DRM_FORMAT_ARGB8888;
 
                 g_assert_cmpuint(s[0], ==, bgr ? e[2] : e[0]);
                 g_assert_cmpuint(s[1], ==, e[1]);
@@ -617,16 +619,17 @@ static void test_read_formats(void)
             g_assert_cmpuint(px[(size_t)y * stride + w * 4], ==, 0x11);
         }
     }
-    g_assert_false(egl_dmabuf_read_pixels(t, FMT_RGB565, px, stride, &err));
+    g_assert_false(egl_blit_read_pixels(t, DRM_FORMAT_RGB565, px, stride,
+                                        &err));
     g_assert_nonnull(err);
     error_free(err);
     err = NULL;
-    g_assert_false(egl_dmabuf_read_pixels(t, FMT_XRGB8888, px, w * 4 - 4,
-                                          &err));
+    g_assert_false(egl_blit_read_pixels(t, DRM_FORMAT_XRGB8888, px, w * 4 - 4,
+                                        &err));
     g_assert_nonnull(err);
     error_free(err);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(img);
     testbuf_finish(&b);
 }
@@ -654,10 +657,10 @@ static uint8_t blend(uint8_t src, uint8_t dst, uint8_t a)
 
 static void check_cursor(const char *name, int32_t cx, int32_t cy)
 {
-    g_autofree uint8_t *want = expected_frame(FMT_XRGB8888, W, H, 1);
+    g_autofree uint8_t *want = expected_frame(DRM_FORMAT_XRGB8888, W, H, 1);
     g_autofree uint8_t *got = NULL;
     EglDmabufImage *img, *cur;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     DmabufPlane p, pc;
     TestBuf b, bc;
     uint32_t x, y;
@@ -666,17 +669,17 @@ static void check_cursor(const char *name, int32_t cx, int32_t cy)
         return;
     }
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XRGB8888, W, H, W * 4, 0, 1);
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XRGB8888, W, H, W * 4, 0, 1);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     testbuf_init(&bc, CURSOR * 4 * CURSOR, true);
     for (y = 0; y < CURSOR; y++) {
         for (x = 0; x < CURSOR; x++) {
-            put_pixel(bc.map + (y * CURSOR + x) * 4, FMT_ARGB8888,
+            put_pixel(bc.map + (y * CURSOR + x) * 4, DRM_FORMAT_ARGB8888,
                       cursor_pixel(x, y));
         }
     }
-    plane_set(&pc, bc.dmabuf, FMT_ARGB8888, CURSOR, CURSOR, CURSOR * 4, 0,
-              MOD_LINEAR);
+    plane_set(&pc, bc.dmabuf, DRM_FORMAT_ARGB8888, CURSOR, CURSOR, CURSOR * 4,
+              0);
     img = import_ok(&p);
     cur = import_ok(&pc);
     t = target_ok(W, H);
@@ -701,7 +704,7 @@ static void check_cursor(const char *name, int32_t cx, int32_t cy)
     /* ±1: blending rounds differently from the reference */
     g_assert_cmpuint(compare(name, got, want, W, H, 1), ==, 0);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(cur);
     egl_dmabuf_image_free(img);
     testbuf_finish(&bc);
@@ -728,7 +731,7 @@ static void test_scaled(void)
         { 0, 0, 255, 255 }, { 255, 255, 255, 255 },
     };
     g_autofree uint8_t *got = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     DmabufPlane p;
     TestBuf b;
@@ -740,11 +743,11 @@ static void test_scaled(void)
     testbuf_init(&b, (size_t)W * 4 * H, true);
     for (y = 0; y < H; y++) {
         for (x = 0; x < W; x++) {
-            put_pixel(b.map + ((size_t)y * W + x) * 4, FMT_XRGB8888,
+            put_pixel(b.map + ((size_t)y * W + x) * 4, DRM_FORMAT_XRGB8888,
                       quad[(y >= H / 2) * 2 + (x >= W / 2)]);
         }
     }
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     img = import_ok(&p);
     t = target_ok(W / 2, H / 2);
     blit_ok(t, img, NULL, 0, 0);
@@ -757,7 +760,7 @@ static void test_scaled(void)
         g_assert_cmpuint(px[1], ==, quad[q].g);
         g_assert_cmpuint(px[2], ==, quad[q].b);
     }
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(img);
     testbuf_finish(&b);
 }
@@ -766,7 +769,7 @@ static void test_scaled(void)
 static void test_no_primary(void)
 {
     g_autofree uint8_t *got = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *cur;
     DmabufPlane pc;
     TestBuf bc;
@@ -777,11 +780,11 @@ static void test_no_primary(void)
     }
     testbuf_init(&bc, CURSOR * 4 * CURSOR, true);
     for (i = 0; i < CURSOR * CURSOR; i++) {
-        put_pixel(bc.map + i * 4, FMT_ARGB8888,
+        put_pixel(bc.map + i * 4, DRM_FORMAT_ARGB8888,
                   (Rgba){ 255, 255, 255, 255 });
     }
-    plane_set(&pc, bc.dmabuf, FMT_ARGB8888, CURSOR, CURSOR, CURSOR * 4, 0,
-              MOD_LINEAR);
+    plane_set(&pc, bc.dmabuf, DRM_FORMAT_ARGB8888, CURSOR, CURSOR, CURSOR * 4,
+              0);
     cur = import_ok(&pc);
     t = target_ok(128, 128);
     blit_ok(t, NULL, cur, 10, 20);
@@ -792,7 +795,7 @@ static void test_no_primary(void)
     g_assert_cmpuint(got[(19 * 128 + 10) * 4], ==, 0);        /* above */
     g_assert_cmpuint(got[(83 * 128 + 73) * 4], ==, 255);      /* corner */
     g_assert_cmpuint(got[(84 * 128 + 73) * 4], ==, 0);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(cur);
     testbuf_finish(&bc);
 }
@@ -805,7 +808,7 @@ static void test_live_view_and_fds(void)
 {
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     DmabufPlane p;
     TestBuf b;
@@ -817,21 +820,21 @@ static void test_live_view_and_fds(void)
     t = target_ok(W, H);
     fds_before = count_open_fds();
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XBGR8888, W, H, W * 4, 0, 5);
-    plane_set(&p, b.dmabuf, FMT_XBGR8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XBGR8888, W, H, W * 4, 0, 5);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XBGR8888, W, H, W * 4, 0);
     img = import_ok(&p);
     blit_ok(t, img, NULL, 0, 0);
     got = read_ok(t);
-    want = expected_frame(FMT_XBGR8888, W, H, 5);
+    want = expected_frame(DRM_FORMAT_XBGR8888, W, H, 5);
     g_assert_cmpuint(compare("live-1", got, want, W, H, 0), ==, 0);
 
     /* new pixels, same import */
-    fill(&b, FMT_XBGR8888, W, H, W * 4, 0, 77);
+    fill(&b, DRM_FORMAT_XBGR8888, W, H, W * 4, 0, 77);
     g_clear_pointer(&got, g_free);
     g_clear_pointer(&want, g_free);
     blit_ok(t, img, NULL, 0, 0);
     got = read_ok(t);
-    want = expected_frame(FMT_XBGR8888, W, H, 77);
+    want = expected_frame(DRM_FORMAT_XBGR8888, W, H, 77);
     g_assert_cmpuint(compare("live-2", got, want, W, H, 0), ==, 0);
 
     /* the driver holds its own reference: close everything of ours */
@@ -844,7 +847,7 @@ static void test_live_view_and_fds(void)
     egl_dmabuf_image_free(img);
     /* the driver's dup of the dma-buf is gone with the texture */
     g_assert_cmpint(count_open_fds(), ==, fds_before);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
 }
 
 /* every call leaves the thread's current context and API as it found them */
@@ -852,7 +855,7 @@ static void test_context_restore(void)
 {
     EGLDisplay dpy;
     EglDmabufContext *other;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     Error *err = NULL;
 
     if (!need_ctx()) {
@@ -883,7 +886,7 @@ static void test_context_restore(void)
     }
     g_assert_true(eglGetCurrentContext() == EGL_NO_CONTEXT);
     egl_dmabuf_context_free(other);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
 }
 
 /* the GTK case: a second context on a borrowed display, sharing objects */
@@ -892,8 +895,9 @@ static void test_from_display(void)
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
     EglDmabufContext *adopted;
+    EglBlit *adopted_blit;
     EglDmabufImage *img, *shared;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     Error *err = NULL;
     DmabufPlane p;
     TestBuf b;
@@ -909,15 +913,16 @@ static void test_from_display(void)
                     egl_dmabuf_context_is_software(ctx));
 
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XRGB8888, W, H, W * 4, 0, 11);
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XRGB8888, W, H, W * 4, 0, 11);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     img = egl_dmabuf_import(adopted, &p, &err);
     g_assert_nonnull(img);
-    t = egl_dmabuf_target_new(adopted, W, H, &err);
+    adopted_blit = egl_blit_new(adopted);
+    t = egl_blit_target_new(adopted_blit, W, H, &err);
     g_assert_nonnull(t);
     blit_ok(t, img, NULL, 0, 0);
     got = read_ok(t);
-    want = expected_frame(FMT_XRGB8888, W, H, 11);
+    want = expected_frame(DRM_FORMAT_XRGB8888, W, H, 11);
     g_assert_cmpuint(compare("from-display", got, want, W, H, 0), ==, 0);
 
     /* an import into the first context is visible in the share group */
@@ -930,7 +935,8 @@ static void test_from_display(void)
                    EGL_NO_SURFACE, EGL_NO_CONTEXT);
     egl_dmabuf_image_free(shared);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
+    egl_blit_free(adopted_blit);
     egl_dmabuf_image_free(img);
     egl_dmabuf_context_free(adopted);
     testbuf_finish(&b);
@@ -938,7 +944,7 @@ static void test_from_display(void)
     /* the borrowed display was not terminated */
     t = target_ok(8, 8);
     blit_ok(t, NULL, NULL, 0, 0);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1048,7 +1054,7 @@ static void test_refuse(gconstpointer data)
         fd = have_udmabuf ? b.dmabuf : b.memfd;
         break;
     }
-    plane_set(&p, fd, FMT_XRGB8888, w, h, stride, 0, MOD_LINEAR);
+    plane_set(&p, fd, DRM_FORMAT_XRGB8888, w, h, stride, 0);
     switch (rc->kind) {
     case REFUSE_OFFSET:
         p.offset[0] = PAGE * 2;
@@ -1057,7 +1063,7 @@ static void test_refuse(gconstpointer data)
         p.fourcc = FMT_UNKNOWN;
         break;
     case REFUSE_TILED:
-        p.modifier = MOD_X_TILED;
+        p.modifier = I915_FORMAT_MOD_X_TILED;
         break;
     case REFUSE_NO_FD:
         p.fd[0] = -1;
@@ -1106,7 +1112,7 @@ static void test_refuse(gconstpointer data)
 /* after every refusal, the context still draws */
 static void test_refuse_then_draw(void)
 {
-    check_format(FMT_XRGB8888, W * 4, 0);
+    check_format(DRM_FORMAT_XRGB8888, W * 4, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1128,7 +1134,7 @@ static void test_timing(void)
 {
     g_autofree uint8_t *px = g_malloc((size_t)W * H * 4);
     double import_ms, first_ms, blit[9], read[9];
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     EglDmabufImage *img;
     Error *err = NULL;
     DmabufPlane p;
@@ -1142,8 +1148,8 @@ static void test_timing(void)
         return;
     }
     testbuf_init(&b, (size_t)W * 4 * H, true);
-    fill(&b, FMT_XRGB8888, W, H, W * 4, 0, 2);
-    plane_set(&p, b.dmabuf, FMT_XRGB8888, W, H, W * 4, 0, MOD_LINEAR);
+    fill(&b, DRM_FORMAT_XRGB8888, W, H, W * 4, 0, 2);
+    plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
     t = target_ok(W, H);
 
     t0 = g_get_monotonic_time();
@@ -1152,7 +1158,8 @@ static void test_timing(void)
 
     t0 = g_get_monotonic_time();
     blit_ok(t, img, NULL, 0, 0);
-    g_assert_true(egl_dmabuf_read_pixels(t, FMT_XRGB8888, px, W * 4, &err));
+    g_assert_true(egl_blit_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
+                                       &err));
     first_ms = ms_since(t0);
 
     for (i = 0; i < G_N_ELEMENTS(blit); i++) {
@@ -1160,8 +1167,8 @@ static void test_timing(void)
         blit_ok(t, img, NULL, 0, 0);
         blit[i] = ms_since(t0);
         t0 = g_get_monotonic_time();
-        g_assert_true(egl_dmabuf_read_pixels(t, FMT_XRGB8888, px, W * 4,
-                                             &err));
+        g_assert_true(egl_blit_read_pixels(t, DRM_FORMAT_XRGB8888, px, W * 4,
+                                           &err));
         read[i] = ms_since(t0);
     }
     qsort(blit, G_N_ELEMENTS(blit), sizeof(double), cmp_double);
@@ -1187,14 +1194,15 @@ static void test_timing(void)
         fclose(f);
     }
     egl_dmabuf_image_free(img);
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     testbuf_finish(&b);
 }
 
 int main(int argc, char **argv)
 {
     static const uint32_t formats[] = {
-        FMT_XRGB8888, FMT_ARGB8888, FMT_XBGR8888, FMT_ABGR8888, FMT_RGB565,
+        DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888,
+        DRM_FORMAT_ABGR8888, DRM_FORMAT_RGB565,
     };
     Error *err = NULL;
     gint64 t0;
@@ -1216,6 +1224,7 @@ int main(int argc, char **argv)
                egl_dmabuf_context_device(ctx),
                egl_dmabuf_context_driver(ctx),
                (g_get_monotonic_time() - t0) / 1000.0);
+        ctx_blit = egl_blit_new(ctx);
     }
     dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
     have_udmabuf = dev >= 0;
@@ -1255,6 +1264,7 @@ int main(int argc, char **argv)
     g_test_add_func("/egl/timing", test_timing);
 
     ret = g_test_run();
+    egl_blit_free(ctx_blit);
     egl_dmabuf_context_free(ctx);
     g_free(ctx_error);
     return ret;

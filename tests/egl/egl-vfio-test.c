@@ -4,8 +4,8 @@
  *   and with sizes that need not be page multiples: Mesa's software
  *   renderer crashes on both. The import must refuse them.
  * - vgpusim exports mappable dma-bufs: its primary plane in each format
- *   and its cursor plane are imported, drawn and checked against the test
- *   pattern the device draws (docs/vgpusim.md).
+ *   and its cursor plane are imported, drawn (egl-blit.c) and checked
+ *   against the test pattern the device draws (docs/vgpusim.md).
  *
  * Usage: egl-vfio-test [--tap]; the mdevs come from $RIG_MDEV_mbochs and
  * $RIG_MDEV_vgpusim (set by the rig). A missing one is a skip, or a
@@ -22,10 +22,10 @@
 #include <linux/vfio.h>
 
 #include "qapi/error.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "ui/egl-dmabuf.h"
+#include "egl-blit.h"
 #include "rig-vfio.h"
-
-#define FMT_ABGR8888    DMABUF_FOURCC('A', 'B', '2', '4')
 
 #define PLANE_PRIMARY   1
 #define PLANE_CURSOR    2
@@ -42,6 +42,7 @@ typedef struct Vfio {
 } Vfio;
 
 static EglDmabufContext *ctx;
+static EglBlit *ctx_blit;       /* on ctx */
 static bool require_all;
 
 static void skip_or_fail(const char *why)
@@ -238,22 +239,22 @@ static void check_vgs_pattern(const uint8_t *rgba, uint32_t w, uint32_t h,
             g_assert_not_reached();
         }
     }
-    f = rig_vgs_frame(px_at(rgba, w, 0, 4), FMT_ABGR8888);
+    f = rig_vgs_frame(px_at(rgba, w, 0, 4), DRM_FORMAT_ABGR8888);
     g_assert_cmpint(f, >=, 0); /* the check bits match */
     g_assert_cmpint(f, ==, frame);
 }
 
-static uint8_t *draw_and_read(EglDmabufTarget *t, const EglDmabufImage *img,
+static uint8_t *draw_and_read(EglBlitTarget *t, const EglDmabufImage *img,
                               const EglDmabufImage *cursor, int32_t x,
                               int32_t y)
 {
-    uint32_t w = egl_dmabuf_target_width(t), h = egl_dmabuf_target_height(t);
+    uint32_t w = egl_blit_target_width(t), h = egl_blit_target_height(t);
     uint8_t *rgba = g_malloc((size_t)w * h * 4);
     Error *err = NULL;
 
-    g_assert_true(egl_dmabuf_blit(t, img, cursor, x, y, &err));
-    g_assert_true(egl_dmabuf_read_pixels(t, FMT_ABGR8888, rgba, w * 4,
-                                         &err));
+    g_assert_true(egl_blit_draw(t, img, cursor, x, y, &err));
+    g_assert_true(egl_blit_read_pixels(t, DRM_FORMAT_ABGR8888, rgba, w * 4,
+                                       &err));
     return rgba;
 }
 
@@ -262,7 +263,7 @@ static void test_vgpusim_format(gconstpointer data)
     const char *format = data;
     g_autofree uint8_t *rgba = NULL;
     EglDmabufImage *img;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     Error *err = NULL;
     DmabufPlane p;
     Vfio v;
@@ -287,7 +288,7 @@ static void test_vgpusim_format(gconstpointer data)
     }
     g_assert_nonnull(img);
     dmabuf_plane_finish(&p); /* the texture keeps the buffer */
-    t = egl_dmabuf_target_new(ctx, VGS_W, VGS_H, &err);
+    t = egl_blit_target_new(ctx_blit, VGS_W, VGS_H, &err);
     g_assert_nonnull(t);
     rgba = draw_and_read(t, img, NULL, 0, 0);
     check_vgs_pattern(rgba, VGS_W, VGS_H, vgs_frame(&v));
@@ -300,7 +301,7 @@ static void test_vgpusim_format(gconstpointer data)
     check_vgs_pattern(rgba, VGS_W, VGS_H, vgs_frame(&v));
     sysfs_write(&v, "front_buffer", "0");
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(img);
     sysfs_write(&v, "format", "XRGB8888");
     sysfs_write(&v, "pause", "0");
@@ -313,7 +314,7 @@ static void test_vgpusim_cursor(void)
     g_autofree uint8_t *plain = NULL;
     g_autofree uint8_t *with = NULL;
     EglDmabufImage *img, *cur;
-    EglDmabufTarget *t;
+    EglBlitTarget *t;
     Error *err = NULL;
     DmabufPlane p, pc;
     int32_t cx, cy;
@@ -342,7 +343,7 @@ static void test_vgpusim_cursor(void)
     g_assert_nonnull(cur);
     dmabuf_plane_finish(&p);
     dmabuf_plane_finish(&pc);
-    t = egl_dmabuf_target_new(ctx, VGS_W, VGS_H, &err);
+    t = egl_blit_target_new(ctx_blit, VGS_W, VGS_H, &err);
     g_assert_nonnull(t);
 
     plain = draw_and_read(t, img, NULL, 0, 0);
@@ -359,7 +360,7 @@ static void test_vgpusim_cursor(void)
     g_assert_cmpmem(px_at(with, VGS_W, cx + 70, cy + 70), 4,
                     px_at(plain, VGS_W, cx + 70, cy + 70), 4);
 
-    egl_dmabuf_target_free(t);
+    egl_blit_target_free(t);
     egl_dmabuf_image_free(cur);
     egl_dmabuf_image_free(img);
     sysfs_write(&v, "cursor", "off");
@@ -407,6 +408,8 @@ int main(int argc, char **argv)
     if (!ctx) {
         printf("# no EGL context: %s\n", error_get_pretty(err));
         error_free(err);
+    } else {
+        ctx_blit = egl_blit_new(ctx);
     }
 
     g_test_add_func("/egl-vfio/mbochs/odd-size", test_mbochs_odd_size);
@@ -421,6 +424,7 @@ int main(int argc, char **argv)
     g_test_add_func("/egl-vfio/vgpusim/size-short", test_vgpusim_size_short);
 
     ret = g_test_run();
+    egl_blit_free(ctx_blit);
     egl_dmabuf_context_free(ctx);
     return ret;
 }

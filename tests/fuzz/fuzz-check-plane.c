@@ -16,6 +16,7 @@
  */
 #include "qemu/osdep.h"
 
+#include "standard-headers/drm/drm_fourcc.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "fuzz-common.h"
 
@@ -24,21 +25,21 @@ static const struct {
     uint32_t fourcc;
     unsigned int cpp;
 } known[] = {
-    { DMABUF_FOURCC('X', 'R', '2', '4'), 4 },
-    { DMABUF_FOURCC('A', 'R', '2', '4'), 4 },
-    { DMABUF_FOURCC('X', 'B', '2', '4'), 4 },
-    { DMABUF_FOURCC('A', 'B', '2', '4'), 4 },
-    { DMABUF_FOURCC('R', 'X', '2', '4'), 4 },
-    { DMABUF_FOURCC('B', 'X', '2', '4'), 4 },
-    { DMABUF_FOURCC('R', 'A', '2', '4'), 4 },
-    { DMABUF_FOURCC('B', 'A', '2', '4'), 4 },
-    { DMABUF_FOURCC('X', 'R', '3', '0'), 4 },
-    { DMABUF_FOURCC('A', 'R', '3', '0'), 4 },
-    { DMABUF_FOURCC('X', 'B', '3', '0'), 4 },
-    { DMABUF_FOURCC('R', 'G', '2', '4'), 3 },
-    { DMABUF_FOURCC('B', 'G', '2', '4'), 3 },
-    { DMABUF_FOURCC('R', 'G', '1', '6'), 2 },
-    { DMABUF_FOURCC('B', 'G', '1', '6'), 2 },
+    { DRM_FORMAT_XRGB8888, 4 },
+    { DRM_FORMAT_ARGB8888, 4 },
+    { DRM_FORMAT_XBGR8888, 4 },
+    { DRM_FORMAT_ABGR8888, 4 },
+    { DRM_FORMAT_RGBX8888, 4 },
+    { DRM_FORMAT_BGRX8888, 4 },
+    { DRM_FORMAT_RGBA8888, 4 },
+    { DRM_FORMAT_BGRA8888, 4 },
+    { DRM_FORMAT_XRGB2101010, 4 },
+    { DRM_FORMAT_ARGB2101010, 4 },
+    { DRM_FORMAT_XBGR2101010, 4 },
+    { DRM_FORMAT_RGB888, 3 },
+    { DRM_FORMAT_BGR888, 3 },
+    { DRM_FORMAT_RGB565, 2 },
+    { DRM_FORMAT_BGR565, 2 },
 };
 
 static uint64_t known_cpp(uint32_t fourcc)

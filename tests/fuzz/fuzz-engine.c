@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "standard-headers/drm/drm_fourcc.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "fake-gfx-plane.h"
 #include "fuzz-common.h"
@@ -51,24 +52,20 @@ typedef struct Geometry {
     uint64_t modifier;
 } Geometry;
 
-#define XR24 DMABUF_FOURCC('X', 'R', '2', '4')
-#define AR24 DMABUF_FOURCC('A', 'R', '2', '4')
-#define RG16 DMABUF_FOURCC('R', 'G', '1', '6')
-
 /* Primary geometries; the last ones are also valid cursors. */
 static const Geometry primary_geo[] = {
-    { XR24, 64, 64, 256, 0 },
-    { XR24, 128, 32, 576, 0 },          /* padded rows */
-    { RG16, 64, 64, 128, 0 },
-    { XR24, 64, 64, 256, 0x0100000000000001ULL }, /* X-tiled */
-    { AR24, 64, 64, 256, 0 },
-    { AR24, 32, 32, 128, 0 },
+    { DRM_FORMAT_XRGB8888, 64, 64, 256, 0 },
+    { DRM_FORMAT_XRGB8888, 128, 32, 576, 0 }, /* padded rows */
+    { DRM_FORMAT_RGB565, 64, 64, 128, 0 },
+    { DRM_FORMAT_XRGB8888, 64, 64, 256, I915_FORMAT_MOD_X_TILED },
+    { DRM_FORMAT_ARGB8888, 64, 64, 256, 0 },
+    { DRM_FORMAT_ARGB8888, 32, 32, 128, 0 },
 };
 
 static const Geometry cursor_geo[] = {
-    { AR24, 64, 64, 256, 0 },
-    { AR24, 32, 32, 128, 0 },
-    { XR24, 64, 64, 256, 0 },
+    { DRM_FORMAT_ARGB8888, 64, 64, 256, 0 },
+    { DRM_FORMAT_ARGB8888, 32, 32, 128, 0 },
+    { DRM_FORMAT_XRGB8888, 64, 64, 256, 0 },
 };
 
 static const int query_errs[] = {

@@ -32,13 +32,9 @@
 
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "rig-vfio.h"
-
-#define XR24 DMABUF_FOURCC('X', 'R', '2', '4')
-#define AR24 DMABUF_FOURCC('A', 'R', '2', '4')
-#define XB24 DMABUF_FOURCC('X', 'B', '2', '4')
-#define RG16 DMABUF_FOURCC('R', 'G', '1', '6')
 
 #define PLANE_PRIMARY 1
 #define PLANE_CURSOR  2
@@ -364,7 +360,8 @@ static bool mbochs_first_scanout(Rig *r)
     CHECK(r, stats(r)->query_errors == 0, "no hard query error");
     CHECK(r, shim_warn_count() == warns, "no warning (%u)",
           shim_warn_count() - warns);
-    if (!check_plane(r, primary(r), XR24, 640, 480, 2560, 2560 * 480)) {
+    if (!check_plane(r, primary(r), DRM_FORMAT_XRGB8888, 640, 480, 2560,
+                     2560 * 480)) {
         return false;
     }
     CHECK(r, stats(r)->gets == 1 && stats(r)->fds_open == 1,
@@ -382,7 +379,8 @@ static bool mbochs_page_flip(Rig *r)
     CHECK(r, dispi_write(r, DISPI_Y_OFFSET, 480), "Y offset 480");
     ev = tick_until(r, VFIO_DMABUF_EV_NEW_SCANOUT, 2000);
     CHECK(r, ev & VFIO_DMABUF_EV_NEW_SCANOUT, "events %s", ev_str(ev));
-    if (!check_plane(r, primary(r), XR24, 640, 480, 2560, 2560 * 480)) {
+    if (!check_plane(r, primary(r), DRM_FORMAT_XRGB8888, 640, 480, 2560,
+                     2560 * 480)) {
         return false;
     }
     r->id[1] = primary_id(r);
@@ -419,7 +417,8 @@ static bool mbochs_mode_change(Rig *r)
     CHECK(r, mbochs_set_mode(r, 800, 600, 600, 0), "mode 800x600x32");
     ev = tick_until(r, VFIO_DMABUF_EV_NEW_SCANOUT, 2000);
     CHECK(r, ev & VFIO_DMABUF_EV_NEW_SCANOUT, "events %s", ev_str(ev));
-    if (!check_plane(r, primary(r), XR24, 800, 600, 3200, 3200 * 600)) {
+    if (!check_plane(r, primary(r), DRM_FORMAT_XRGB8888, 800, 600, 3200,
+                     3200 * 600)) {
         return false;
     }
     r->id[2] = primary_id(r);
@@ -432,7 +431,8 @@ static bool mbochs_mode_change(Rig *r)
     CHECK(r, stats(r)->gets == s0.gets + 1, "only 800x600 needed a GET");
     CHECK(r, stats(r)->evictions == 0 &&
           vfio_display_dmabuf_cached(r->d) == 3, "3 cached, none evicted");
-    return check_plane(r, primary(r), XR24, 640, 480, 2560, 2560 * 480);
+    return check_plane(r, primary(r), DRM_FORMAT_XRGB8888, 640, 480, 2560,
+                       2560 * 480);
 }
 
 static bool mbochs_no_cursor(Rig *r)
@@ -718,8 +718,8 @@ static bool vgs_planes(Rig *r)
 
     ev = tick_until(r, VFIO_DMABUF_EV_NEW_SCANOUT, 1000);
     CHECK(r, ev == VFIO_DMABUF_EV_NEW_SCANOUT, "first tick: %s", ev_str(ev));
-    if (!check_plane(r, primary(r), XR24, VGS_W, VGS_H, VGS_W * 4,
-                     PAGE_ALIGN(VGS_W * 4 * VGS_H))) {
+    if (!check_plane(r, primary(r), DRM_FORMAT_XRGB8888, VGS_W, VGS_H,
+                     VGS_W * 4, PAGE_ALIGN(VGS_W * 4 * VGS_H))) {
         return false;
     }
     r->id[0] = primary_id(r);
@@ -898,7 +898,7 @@ static bool vgs_cursor(Rig *r)
     CHECK(r, ev & VFIO_DMABUF_EV_CURSOR_NEW, "cursor on: %s", ev_str(ev));
     c = vfio_display_dmabuf_cursor(r->d);
     pos = vfio_display_dmabuf_cursor_pos(r->d);
-    if (!check_plane(r, c, AR24, 64, 64, 256, 64 * 64 * 4) ||
+    if (!check_plane(r, c, DRM_FORMAT_ARGB8888, 64, 64, 256, 64 * 64 * 4) ||
         !CHECK(r, pos != NULL, "cursor position known")) {
         return false;
     }
@@ -997,7 +997,7 @@ static bool vgs_transient(Rig *r)
     CHECK(r, primary_id(r) == id, "old frame kept");
     ev = tick(r);
     CHECK(r, ev == VFIO_DMABUF_EV_NEW_SCANOUT, "recovered: %s", ev_str(ev));
-    check_plane(r, primary(r), XR24, 704, 528, 704 * 4,
+    check_plane(r, primary(r), DRM_FORMAT_XRGB8888, 704, 528, 704 * 4,
                 PAGE_ALIGN(704 * 4 * 528));
     CHECK(r, primary_frame(r) == vgs_kv(r, "state", "frame"),
           "pixels carry the device's frame");
@@ -1029,7 +1029,7 @@ static bool vgs_hard_errors(Rig *r)
     CHECK(r, primary_id(r) == id, "frame kept");
     ev = tick(r);
     CHECK(r, ev == VFIO_DMABUF_EV_NEW_SCANOUT, "recovered: %s", ev_str(ev));
-    check_plane(r, primary(r), XR24, 672, 504, 672 * 4,
+    check_plane(r, primary(r), DRM_FORMAT_XRGB8888, 672, 504, 672 * 4,
                 PAGE_ALIGN(672 * 4 * 504));
     CHECK(r, shim_warn_count() == warns + 2, "one warning each (%u)",
           shim_warn_count() - warns);
@@ -1134,7 +1134,7 @@ static bool vgs_reuse_id(Rig *r)
     CHECK(r, stats(r)->geometry_changes == s0.geometry_changes + 1,
           "geometry_changes +1");
     CHECK(r, stats(r)->gets == s0.gets + 1, "a new GET for the new geometry");
-    if (!check_plane(r, primary(r), XR24, 800, 600, 3200,
+    if (!check_plane(r, primary(r), DRM_FORMAT_XRGB8888, 800, 600, 3200,
                      PAGE_ALIGN(3200 * 600))) {
         return false;
     }
@@ -1198,10 +1198,10 @@ static bool vgs_formats(Rig *r)
         uint32_t white, red;
     } fmt[] = {
         /* XRGB8888 last: it is the current format, a no-op first */
-        { "ARGB8888", AR24, 4, 0xffffffff, 0xffff0000 },
-        { "XBGR8888", XB24, 4, 0xffffffff, 0xff0000ff },
-        { "RGB565", RG16, 2, 0xffff, 0xf800 },
-        { "XRGB8888", XR24, 4, 0xffffffff, 0xffff0000 },
+        { "ARGB8888", DRM_FORMAT_ARGB8888, 4, 0xffffffff, 0xffff0000 },
+        { "XBGR8888", DRM_FORMAT_XBGR8888, 4, 0xffffffff, 0xff0000ff },
+        { "RGB565", DRM_FORMAT_RGB565, 2, 0xffff, 0xf800 },
+        { "XRGB8888", DRM_FORMAT_XRGB8888, 4, 0xffffffff, 0xffff0000 },
     };
     unsigned int ev, i;
     int64_t f, want;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <linux/vfio.h>
 
-#include "ui/dmabuf-plane.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "rig-vfio.h"
 
 bool rig_vfio_open(RigVfio *v, const char *uuid, Error **errp)
@@ -227,13 +227,13 @@ int64_t rig_vgs_frame(const uint8_t *row, uint32_t fourcc)
     unsigned int cpp, i;
 
     switch (fourcc) {
-    case DMABUF_FOURCC('R', 'G', '1', '6'):
+    case DRM_FORMAT_RGB565:
         cpp = 2;
         break;
-    case DMABUF_FOURCC('X', 'R', '2', '4'):
-    case DMABUF_FOURCC('A', 'R', '2', '4'):
-    case DMABUF_FOURCC('X', 'B', '2', '4'):
-    case DMABUF_FOURCC('A', 'B', '2', '4'):
+    case DRM_FORMAT_XRGB8888:
+    case DRM_FORMAT_ARGB8888:
+    case DRM_FORMAT_XBGR8888:
+    case DRM_FORMAT_ABGR8888:
         cpp = 4; /* green is byte 1 */
         break;
     default:

@@ -12,6 +12,7 @@
 
 #include "qemu/error-report.h"
 #include "qapi/error.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "shim-trace.h"
 #include "fake-gfx-plane.h"
@@ -203,7 +204,7 @@ static void test_first_scanout_then_same(void)
     g_assert_cmpuint(b->plane.width, ==, 640);
     g_assert_cmpuint(b->plane.height, ==, 480);
     g_assert_cmpuint(b->plane.stride[0], ==, 2560);
-    g_assert_cmpuint(b->plane.fourcc, ==, FAKE_XRGB8888);
+    g_assert_cmpuint(b->plane.fourcc, ==, DRM_FORMAT_XRGB8888);
     g_assert_cmpint(b->plane.fd[0], >=, 0);
     g_assert_cmpint(lseek(b->plane.fd[0], 0, SEEK_END), ==, 640 * 480 * 4);
     g_assert_true(fcntl(b->plane.fd[0], F_GETFD) & FD_CLOEXEC);
@@ -401,7 +402,7 @@ static void test_geometry_change_same_id(void)
 static void test_geometry_change_get_fails(void)
 {
     struct vfio_device_gfx_plane_info cur32 = {
-        .drm_plane_type = FAKE_CURSOR, .drm_format = FAKE_ARGB8888,
+        .drm_plane_type = FAKE_CURSOR, .drm_format = DRM_FORMAT_ARGB8888,
         .width = 32, .height = 32, .stride = 128, .size = 128 * 32,
         .dmabuf_id = 2,
     };
@@ -870,7 +871,7 @@ static void test_id_moves_to_other_plane(void)
     fixture_init(&fx);
     /* a primary plane with a cursor's geometry: 64x64 ARGB8888 */
     p = (struct vfio_device_gfx_plane_info) {
-        .drm_plane_type = FAKE_PRIMARY, .drm_format = FAKE_ARGB8888,
+        .drm_plane_type = FAKE_PRIMARY, .drm_format = DRM_FORMAT_ARGB8888,
         .width = 64, .height = 64, .stride = 256, .size = 256 * 64,
         .dmabuf_id = 5,
     };
@@ -915,10 +916,6 @@ typedef struct HostileCase {
     uint32_t x_pos, y_pos;
 } HostileCase;
 
-#define XR24 FAKE_XRGB8888
-#define AR24 FAKE_ARGB8888
-#define RG16 0x36314752u
-#define RG24 0x34324752u
 #define P 1 /* primary */
 #define C 2 /* cursor */
 #define U VFIO_DMABUF_HOTSPOT_UNKNOWN
@@ -928,85 +925,85 @@ static const HostileCase hostile[] = {
       VFIO_DMABUF_PLANE_BAD_FOURCC },
     { "fourcc garbage", P, 0xdeadbeef, 640, 480, 2560, 1228800, 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_FOURCC },
-    { "fourcc NV12 (multi-planar)", P, 0x3231564e, 640, 480, 640, 460800, 1,
-      0, 0, P, VFIO_DMABUF_PLANE_BAD_FOURCC },
-    { "fourcc YUYV", P, 0x56595559, 640, 480, 1280, 614400, 1, 0, 0, P,
+    { "fourcc NV12 (multi-planar)", P, DRM_FORMAT_NV12, 640, 480, 640, 460800,
+      1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "fourcc YUYV", P, DRM_FORMAT_YUYV, 640, 480, 1280, 614400, 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_FOURCC },
-    { "width 0", P, XR24, 0, 480, 2560, 1228800, 1, 0, 0, P,
+    { "width 0", P, DRM_FORMAT_XRGB8888, 0, 480, 2560, 1228800, 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "height 0", P, XR24, 640, 0, 2560, 1228800, 1, 0, 0, P,
+    { "height 0", P, DRM_FORMAT_XRGB8888, 640, 0, 2560, 1228800, 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "width and height 0", P, XR24, 0, 0, 2560, 4096, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "width huge", P, XR24, 0x7fffffff, 1, 0xfffffffc, 0xfffffffc, 1, 0, 0,
+    { "width and height 0", P, DRM_FORMAT_XRGB8888, 0, 0, 2560, 4096, 1, 0, 0,
       P, VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "height huge", P, XR24, 64, 0x80000000u, 256, 1ULL << 40, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "width max+1", P, XR24, VFIO_DMABUF_MAX_DIM + 1, 16, 65540 * 4,
-      65540ULL * 4 * 16, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "height max+1", P, XR24, 16, VFIO_DMABUF_MAX_DIM + 1, 64,
+    { "width huge", P, DRM_FORMAT_XRGB8888, 0x7fffffff, 1, 0xfffffffc,
+      0xfffffffc, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "height huge", P, DRM_FORMAT_XRGB8888, 64, 0x80000000u, 256, 1ULL << 40,
+      1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "width max+1", P, DRM_FORMAT_XRGB8888, VFIO_DMABUF_MAX_DIM + 1, 16,
+      65540 * 4, 65540ULL * 4 * 16, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "height max+1", P, DRM_FORMAT_XRGB8888, 16, VFIO_DMABUF_MAX_DIM + 1, 64,
       64ULL * (VFIO_DMABUF_MAX_DIM + 1), 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "width 0xffffffff", P, XR24, 0xffffffffu, 1, 0xffffffffu, 0xffffffffu,
-      1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "stride 0", P, XR24, 640, 480, 0, 1228800, 1, 0, 0, P,
+    { "width 0xffffffff", P, DRM_FORMAT_XRGB8888, 0xffffffffu, 1, 0xffffffffu,
+      0xffffffffu, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "stride 0", P, DRM_FORMAT_XRGB8888, 640, 480, 0, 1228800, 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "stride < width*cpp", P, XR24, 640, 480, 2556, 1228800, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "stride = width (cpp ignored)", P, XR24, 640, 480, 640, 1228800, 1, 0,
-      0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "stride < width*cpp RGB565", P, RG16, 640, 480, 1278, 1228800, 1, 0, 0,
-      P, VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "stride < width*cpp RGB888", P, RG24, 640, 480, 1919, 1228800, 1, 0, 0,
-      P, VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "width*cpp wraps 32 bits", P, XR24, 16384, 16, 0, 0x100000, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "stride*height wraps 32 bits", P, XR24, 16384, 16384, 0x10000,
-      0x10000, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "stride*height over the limit", P, XR24, 16384, 16384, 0xffffffffu,
-      0xffffffffu, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "size 0", P, XR24, 640, 480, 2560, 0, 1, 0, 0, P,
+    { "stride < width*cpp", P, DRM_FORMAT_XRGB8888, 640, 480, 2556, 1228800, 1,
+      0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride = width (cpp ignored)", P, DRM_FORMAT_XRGB8888, 640, 480, 640,
+      1228800, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride < width*cpp RGB565", P, DRM_FORMAT_RGB565, 640, 480, 1278,
+      1228800, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride < width*cpp RGB888", P, DRM_FORMAT_RGB888, 640, 480, 1919,
+      1228800, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "width*cpp wraps 32 bits", P, DRM_FORMAT_XRGB8888, 16384, 16, 0, 0x100000,
+      1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "stride*height wraps 32 bits", P, DRM_FORMAT_XRGB8888, 16384, 16384,
+      0x10000, 0x10000, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "stride*height over the limit", P, DRM_FORMAT_XRGB8888, 16384, 16384,
+      0xffffffffu, 0xffffffffu, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "size 0", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 0, 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "size one byte short", P, XR24, 640, 480, 2560, 1228799, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "size one row short", P, XR24, 640, 480, 2560, 1226240, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "size with padded stride short", P, XR24, 640, 480, 4096, 1228800, 1,
+    { "size one byte short", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 1228799, 1,
       0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "size huge", P, XR24, 640, 480, 2560, 1ULL << 62, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "size UINT64_MAX", P, XR24, 640, 480, 2560, UINT64_MAX, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "dmabuf_id 0", P, XR24, 640, 480, 2560, 1228800, 0, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_ID },
-    { "answer for cursor when primary asked", P, XR24, 640, 480, 2560,
-      1228800, 1, 0, 0, C, VFIO_DMABUF_PLANE_BAD_TYPE },
-    { "answer for plane type 7", P, XR24, 640, 480, 2560, 1228800, 1, 0, 0,
-      7, VFIO_DMABUF_PLANE_BAD_TYPE },
-    { "cursor too wide", C, AR24, VFIO_DMABUF_CURSOR_MAX_DIM + 1, 64,
-      4 * (VFIO_DMABUF_CURSOR_MAX_DIM + 1),
+    { "size one row short", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 1226240, 1,
+      0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size with padded stride short", P, DRM_FORMAT_XRGB8888, 640, 480, 4096,
+      1228800, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size huge", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 1ULL << 62, 1, 0, 0,
+      P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size UINT64_MAX", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, UINT64_MAX, 1,
+      0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "dmabuf_id 0", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 1228800, 0, 0, 0,
+      P, VFIO_DMABUF_PLANE_BAD_ID },
+    { "answer for cursor when primary asked", P, DRM_FORMAT_XRGB8888, 640, 480,
+      2560, 1228800, 1, 0, 0, C, VFIO_DMABUF_PLANE_BAD_TYPE },
+    { "answer for plane type 7", P, DRM_FORMAT_XRGB8888, 640, 480, 2560,
+      1228800, 1, 0, 0, 7, VFIO_DMABUF_PLANE_BAD_TYPE },
+    { "cursor too wide", C, DRM_FORMAT_ARGB8888, VFIO_DMABUF_CURSOR_MAX_DIM + 1,
+      64, 4 * (VFIO_DMABUF_CURSOR_MAX_DIM + 1),
       4ULL * (VFIO_DMABUF_CURSOR_MAX_DIM + 1) * 64, 9, 0, 0, C,
       VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "cursor too tall", C, AR24, 64, 4096, 256, 256ULL * 4096, 9, 0, 0, C,
-      VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "cursor hotspot x outside", C, AR24, 64, 64, 256, 16384, 9, 64, 0, C,
-      VFIO_DMABUF_PLANE_BAD_HOTSPOT },
-    { "cursor hotspot y outside", C, AR24, 64, 64, 256, 16384, 9, 0, 1000, C,
-      VFIO_DMABUF_PLANE_BAD_HOTSPOT },
-    { "cursor hotspot x 0xfffffffe", C, AR24, 64, 64, 256, 16384, 9,
-      0xfffffffe, U, C, VFIO_DMABUF_PLANE_BAD_HOTSPOT },
-    { "cursor size short", C, AR24, 64, 64, 256, 16383, 9, 0, 0, C,
-      VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "cursor unknown fourcc", C, 0x20203859, 64, 64, 256, 16384, 9, 0, 0, C,
-      VFIO_DMABUF_PLANE_BAD_FOURCC },
-    { "cursor stride short", C, AR24, 64, 64, 255, 16384, 9, 0, 0, C,
-      VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "cursor dmabuf_id 0", C, AR24, 64, 64, 256, 16384, 0, 0, 0, C,
-      VFIO_DMABUF_PLANE_BAD_ID },
-    { "cursor x near INT32_MAX", C, AR24, 64, 64, 256, 16384, 9, 0, 0, C,
-      VFIO_DMABUF_PLANE_BAD_POSITION, 0x7fffffff, 0 },
-    { "cursor y far negative", C, AR24, 64, 64, 256, 16384, 9, 0, 0, C,
-      VFIO_DMABUF_PLANE_BAD_POSITION, 0, 0x80000000u },
+    { "cursor too tall", C, DRM_FORMAT_ARGB8888, 64, 4096, 256, 256ULL * 4096,
+      9, 0, 0, C, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "cursor hotspot x outside", C, DRM_FORMAT_ARGB8888, 64, 64, 256, 16384, 9,
+      64, 0, C, VFIO_DMABUF_PLANE_BAD_HOTSPOT },
+    { "cursor hotspot y outside", C, DRM_FORMAT_ARGB8888, 64, 64, 256, 16384, 9,
+      0, 1000, C, VFIO_DMABUF_PLANE_BAD_HOTSPOT },
+    { "cursor hotspot x 0xfffffffe", C, DRM_FORMAT_ARGB8888, 64, 64, 256, 16384,
+      9, 0xfffffffe, U, C, VFIO_DMABUF_PLANE_BAD_HOTSPOT },
+    { "cursor size short", C, DRM_FORMAT_ARGB8888, 64, 64, 256, 16383, 9, 0, 0,
+      C, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "cursor unknown fourcc", C, fourcc_code('Y', '8', ' ', ' '), 64, 64, 256,
+      16384, 9, 0, 0, C, VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "cursor stride short", C, DRM_FORMAT_ARGB8888, 64, 64, 255, 16384, 9, 0,
+      0, C, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    { "cursor dmabuf_id 0", C, DRM_FORMAT_ARGB8888, 64, 64, 256, 16384, 0, 0, 0,
+      C, VFIO_DMABUF_PLANE_BAD_ID },
+    { "cursor x near INT32_MAX", C, DRM_FORMAT_ARGB8888, 64, 64, 256, 16384, 9,
+      0, 0, C, VFIO_DMABUF_PLANE_BAD_POSITION, 0x7fffffff, 0 },
+    { "cursor y far negative", C, DRM_FORMAT_ARGB8888, 64, 64, 256, 16384, 9, 0,
+      0, C, VFIO_DMABUF_PLANE_BAD_POSITION, 0, 0x80000000u },
 };
 
 static void fill_hostile(struct vfio_device_gfx_plane_info *p,
@@ -1102,8 +1099,10 @@ static void test_warning_rate_limit(void)
 static void test_valid_formats_accepted(void)
 {
     static const struct { uint32_t fourcc; unsigned int cpp; } ok[] = {
-        { XR24, 4 }, { AR24, 4 }, { 0x34324258, 4 }, { 0x34324241, 4 },
-        { RG16, 2 }, { RG24, 3 }, { 0x30335258, 4 },
+        { DRM_FORMAT_XRGB8888, 4 }, { DRM_FORMAT_ARGB8888, 4 },
+        { DRM_FORMAT_XBGR8888, 4 }, { DRM_FORMAT_ABGR8888, 4 },
+        { DRM_FORMAT_RGB565, 2 }, { DRM_FORMAT_RGB888, 3 },
+        { DRM_FORMAT_XRGB2101010, 4 },
     };
     unsigned int i;
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "standard-headers/drm/drm_fourcc.h"
 #include "fake-gfx-plane.h"
 
 /* One fd handed out by GET, identified by its number and its file. */
@@ -139,7 +140,7 @@ void fake_gfx_set_primary(FakeGfx *f, uint32_t id, uint32_t w, uint32_t h)
 {
     struct vfio_device_gfx_plane_info p = {
         .drm_plane_type = FAKE_PRIMARY,
-        .drm_format = FAKE_XRGB8888,
+        .drm_format = DRM_FORMAT_XRGB8888,
         .width = w,
         .height = h,
         .stride = w * 4,
@@ -155,7 +156,7 @@ void fake_gfx_set_cursor(FakeGfx *f, uint32_t id, int32_t x, int32_t y,
 {
     struct vfio_device_gfx_plane_info p = {
         .drm_plane_type = FAKE_CURSOR,
-        .drm_format = FAKE_ARGB8888,
+        .drm_format = DRM_FORMAT_ARGB8888,
         .width = 64,
         .height = 64,
         .stride = 256,

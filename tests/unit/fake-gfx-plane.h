@@ -17,8 +17,6 @@
 
 #define FAKE_PRIMARY 1
 #define FAKE_CURSOR 2
-#define FAKE_XRGB8888 0x34325258u
-#define FAKE_ARGB8888 0x34325241u
 
 typedef struct FakeGfx FakeGfx;
 

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "standard-headers/drm/drm_fourcc.h"
 #include "ui/dmabuf-plane.h"
 #include "fake-gfx-plane.h"
 
@@ -37,7 +38,7 @@ static void test_dup(void)
     int before = count_open_fds();
 
     dmabuf_plane_init(&a);
-    a.fourcc = 0x34325258;
+    a.fourcc = DRM_FORMAT_XRGB8888;
     a.width = 4;
     a.height = 4;
     a.stride[0] = 16;
@@ -89,12 +90,12 @@ static void test_format_table(void)
 {
     char name[5];
 
-    g_assert_cmpuint(dmabuf_format_cpp(0x34325258), ==, 4); /* XR24 */
-    g_assert_cmpuint(dmabuf_format_cpp(0x36314752), ==, 2); /* RG16 */
-    g_assert_cmpuint(dmabuf_format_cpp(0x34324752), ==, 3); /* RG24 */
+    g_assert_cmpuint(dmabuf_format_cpp(DRM_FORMAT_XRGB8888), ==, 4);
+    g_assert_cmpuint(dmabuf_format_cpp(DRM_FORMAT_RGB565), ==, 2);
+    g_assert_cmpuint(dmabuf_format_cpp(DRM_FORMAT_RGB888), ==, 3);
     g_assert_cmpuint(dmabuf_format_cpp(0), ==, 0);
-    g_assert_cmpuint(dmabuf_format_cpp(0x3231564e), ==, 0); /* NV12 */
-    g_assert_cmpstr(dmabuf_format_name(0x34325258, name), ==, "XR24");
+    g_assert_cmpuint(dmabuf_format_cpp(DRM_FORMAT_NV12), ==, 0);
+    g_assert_cmpstr(dmabuf_format_name(DRM_FORMAT_XRGB8888, name), ==, "XR24");
     g_assert_cmpstr(dmabuf_format_name(0x01020304, name), ==, "????");
 }
 
@@ -107,7 +108,7 @@ static void test_map(void)
     uint32_t row;
 
     dmabuf_plane_init(&p);
-    p.fourcc = DMABUF_FOURCC('X', 'R', '2', '4');
+    p.fourcc = DRM_FORMAT_XRGB8888;
     p.width = 60;
     p.height = 100;
     p.stride[0] = 256;

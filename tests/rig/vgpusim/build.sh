@@ -30,7 +30,8 @@ emit() {
 }
 
 key=$(printf '%s\n' "$KVER" | hash_of - "$here/vgpusim.c" "$here/Kbuild" \
-    "$here/selftest.c" "$repo/include/ui/dmabuf-plane.h" "$here/build.sh")
+    "$here/selftest.c" "$repo/tests/shim/standard-headers/drm/drm_fourcc.h" \
+    "$here/build.sh")
 if [ -f "$out/vgpusim.ko" ] && [ -x "$out/selftest" ] &&
     [ "$(cat "$out/.key" 2>/dev/null)" = "$key" ]; then
     emit
@@ -53,8 +54,8 @@ if grep -q 'warning:' "$bdir/vgpusim-build.log"; then
     die "vgpusim.c has compiler warnings"
 fi
 
-gcc -O2 -Wall -Wextra -Werror -static -I "$repo/include" -o "$out/selftest" \
-    "$here/selftest.c" ||
-    die "cannot build $here/selftest.c statically (needs gcc and libc6-dev)"
+gcc -O2 -Wall -Wextra -Werror -static -I "$repo/tests/shim" \
+    -o "$out/selftest" "$here/selftest.c" ||
+    die "cannot build $here/selftest.c statically (needs gcc, libc6-dev and libdrm-dev)"
 echo "$key" > "$out/.key"
 emit

@@ -28,21 +28,14 @@
 #include <linux/dma-buf.h>
 #include <linux/vfio.h>
 
-#include "ui/dmabuf-plane.h" /* DMABUF_FOURCC() only: nothing to link */
-
-/* from drm.h (not installed on every host) */
-struct drm_prime_handle {
-    uint32_t handle;
-    uint32_t flags;
-    int32_t fd;
-};
-#define DRM_IOCTL_PRIME_FD_TO_HANDLE _IOWR('d', 0x2e, struct drm_prime_handle)
+/*
+ * tests/shim's stand-in: the kernel's or libdrm's drm_fourcc.h, which also
+ * brings drm.h (struct drm_prime_handle, DRM_IOCTL_PRIME_FD_TO_HANDLE)
+ */
+#include "standard-headers/drm/drm_fourcc.h"
 
 #define OFF(i) ((uint64_t)(i) << 40)
 #define EDID_INDEX 9
-#define XR24 DMABUF_FOURCC('X', 'R', '2', '4')
-#define AR24 DMABUF_FOURCC('A', 'R', '2', '4')
-#define RG16 DMABUF_FOURCC('R', 'G', '1', '6')
 
 static const char *uuid;
 static int dev = -1;
@@ -157,7 +150,7 @@ static int getbuf(uint32_t id)
 
 static int bit_of(const uint8_t *px, uint32_t fourcc)
 {
-    if (fourcc == RG16) {
+    if (fourcc == DRM_FORMAT_RGB565) {
         uint16_t v = px[0] | px[1] << 8;
 
         return ((v >> 5) & 0x3f) > 31;
@@ -168,7 +161,7 @@ static int bit_of(const uint8_t *px, uint32_t fourcc)
 /* frame number from the first row; -1 if the complement does not match */
 static long long decode(const uint8_t *fb, uint32_t fourcc)
 {
-    int cpp = fourcc == RG16 ? 2 : 4;
+    int cpp = fourcc == DRM_FORMAT_RGB565 ? 2 : 4;
     uint32_t v = 0, c = 0;
     int i;
 
@@ -376,7 +369,7 @@ int main(int argc, char **argv)
     sysw("step", "1");
     r = query(1, &p);
     check(r == 0 && p.width == 640 && p.height == 480 && p.stride == 2560 &&
-          p.drm_format == XR24 && p.size == 1228800 && p.dmabuf_id &&
+          p.drm_format == DRM_FORMAT_XRGB8888 && p.size == 1228800 && p.dmabuf_id &&
           p.x_hot == 0xffffffff && p.drm_format_mod == 0,
           "primary 640x480 XR24 id %u", p.dmabuf_id);
     f1 = frame_of(&p);
@@ -410,7 +403,8 @@ int main(int argc, char **argv)
     check(kv("stats", "live_dmabufs") == 3, "live_dmabufs 3");
     close(fd2);
     m = mmap(NULL, q.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd1, 0);
-    check(m != MAP_FAILED && decode(m, XR24) == f1 + 3, "mmap RW after closing a sibling");
+    check(m != MAP_FAILED && decode(m, DRM_FORMAT_XRGB8888) == f1 + 3,
+          "mmap RW after closing a sibling");
     {
         struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
 
@@ -419,7 +413,7 @@ int main(int argc, char **argv)
         check(ioctl(fd1, DMA_BUF_IOCTL_SYNC, &s) == 0, "DMA_BUF_IOCTL_SYNC end");
     }
     close(fd1);
-    check(decode(m, XR24) == f1 + 3, "mapping outlives its fd");
+    check(decode(m, DRM_FORMAT_XRGB8888) == f1 + 3, "mapping outlives its fd");
     munmap(m, q.size);
     close(fd3);
     check(kv("stats", "live_dmabufs") == 0, "live_dmabufs back to 0");
@@ -447,7 +441,7 @@ int main(int argc, char **argv)
     sysw("cursor", "on");
     sysw("cursor_pos", "100 50");
     r = query(2, &p);
-    check(r == 0 && p.width == 64 && p.height == 64 && p.drm_format == AR24 &&
+    check(r == 0 && p.width == 64 && p.height == 64 && p.drm_format == DRM_FORMAT_ARGB8888 &&
           p.x_pos == 100 && p.y_pos == 50 && p.x_hot == 32 && p.y_hot == 32 &&
           p.dmabuf_id && p.dmabuf_id != id1, "cursor 64x64 AR24 id %u", p.dmabuf_id);
     sysw("cursor_hot", "none");
@@ -478,7 +472,7 @@ int main(int argc, char **argv)
           q.width, q.height, q.stride, q.size);
     sysw("fault", "plane bad_fourcc");
     check(query(1, &q) == 0 &&
-          q.drm_format == DMABUF_FOURCC('V', 'G', 'S', '?'), "bad fourcc");
+          q.drm_format == fourcc_code('V', 'G', 'S', '?'), "bad fourcc");
     sysw("fault", "plane zero_width");
     check(query(1, &q) == 0 && q.width == 0 && q.dmabuf_id, "zero width");
     sysw("fault", "plane bad_hotspot");
@@ -496,7 +490,7 @@ int main(int argc, char **argv)
     check(r == 0 && q.dmabuf_id == id1 && q.width == 800, "reuse_id: id %u is 800 wide",
           q.dmabuf_id);
     sysw("format", "RGB565");
-    check(query(1, &q) == 0 && q.drm_format == RG16 && q.stride == 1600, "RGB565");
+    check(query(1, &q) == 0 && q.drm_format == DRM_FORMAT_RGB565 && q.stride == 1600, "RGB565");
     check(frame_of(&q) == kv("state", "frame"), "RGB565 pixels carry the frame");
     check(sysw_err("mode", "10x10") == EINVAL, "mode 10x10 refused");
     sysw("format", "XRGB8888");
@@ -511,7 +505,8 @@ int main(int argc, char **argv)
     check(getbuf(q.dmabuf_id) == -ENOENT, "old id gone after reset");
     check(kv("state", "frame") == 0, "frame 0 after reset");
     m = mmap(NULL, q.size, PROT_READ, MAP_SHARED, fd1, 0);
-    check(m != MAP_FAILED && decode(m, XR24) >= 0, "pre-reset dma-buf still readable");
+    check(m != MAP_FAILED && decode(m, DRM_FORMAT_XRGB8888) >= 0,
+          "pre-reset dma-buf still readable");
     munmap(m, q.size);
     close(fd1);
     check(query(1, &p) == 0 && frame_of(&p) == 0, "frame 0 visible after reset");
@@ -584,7 +579,7 @@ int main(int argc, char **argv)
             case 5:
                 if (fds[k] >= 0) {
                     m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fds[k], 0);
-                    bad += m == MAP_FAILED || decode(m, XR24) < 0;
+                    bad += m == MAP_FAILED || decode(m, DRM_FORMAT_XRGB8888) < 0;
                     if (m != MAP_FAILED) {
                         munmap(m, 4096);
                     }
@@ -615,7 +610,7 @@ int main(int argc, char **argv)
     fd1 = getbuf(q.dmabuf_id);
     close(dev);
     m = mmap(NULL, q.size, PROT_READ, MAP_SHARED, fd1, 0);
-    check(m != MAP_FAILED && decode(m, XR24) >= 0, "dma-buf outlives the device fd");
+    check(m != MAP_FAILED && decode(m, DRM_FORMAT_XRGB8888) >= 0, "dma-buf outlives the device fd");
     {
         char path[256];
         int rfd;
@@ -629,7 +624,7 @@ int main(int argc, char **argv)
     for (i = 0; i < 16; i++) {
         n += ((volatile uint8_t *)m)[i * 4096];
     }
-    check(decode(m, XR24) >= 0, "dma-buf outlives the mdev (%u)", n & 1);
+    check(decode(m, DRM_FORMAT_XRGB8888) >= 0, "dma-buf outlives the mdev (%u)", n & 1);
     munmap(m, q.size);
     close(fd1);
 

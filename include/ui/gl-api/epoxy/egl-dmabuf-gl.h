@@ -1,7 +1,8 @@
 /*
- * EGL and GLES2 declarations for ui/egl-dmabuf.c, taken from libepoxy.
- * meson picks this file or gl-api/khr/egl-dmabuf-gl.h (one include
- * directory each); QEMU builds with epoxy and uses this one.
+ * EGL and GLES2 declarations for the EGL layer (ui/egl-dmabuf-device.c,
+ * ui/egl-dmabuf.c) and its tests, taken from libepoxy. meson picks this
+ * file or gl-api/khr/egl-dmabuf-gl.h (one include directory each); QEMU
+ * builds with epoxy and uses this one.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -1,8 +1,9 @@
 /*
- * EGL and GLES2 declarations for ui/egl-dmabuf.c, taken from the Khronos
- * headers (libglvnd: libegl-dev, libgles-dev). meson picks this file when
- * libepoxy is not used. ui/egl-dmabuf.c loads every extension entry point
- * itself with eglGetProcAddress(), so no *_PROTOTYPES macro is set.
+ * EGL and GLES2 declarations for the EGL layer (ui/egl-dmabuf-device.c,
+ * ui/egl-dmabuf.c) and its tests, taken from the Khronos headers
+ * (libglvnd: libegl-dev, libgles-dev). meson picks this file when libepoxy
+ * is not used. The layer loads every extension entry point itself with
+ * eglGetProcAddress(), so no *_PROTOTYPES macro is set.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
