@@ -11,7 +11,7 @@
 #   - the cursor plane where the device put it;
 #   - the next frame after a flip;
 #   - screendump of the same console, pixel-exact with the cursor.
-# ROW: x11 x11-gl wayland spice-local spice-remote spice-remote-gl vnc
+# ROW: x11 x11-gl wayland spice-local spicy spice-remote spice-remote-gl vnc
 # egl-vnc (default: all). Prints TAP; exit 0 when all pass.
 import glob
 import os
@@ -167,6 +167,42 @@ def shot_spice_gl(sock):
     return read_image(out)
 
 
+class Spicy:
+    """spicy (spice-gtk's GTK client) in a window on weston; its picture is
+    weston's capture. Started at the first picture, once QEMU listens.
+    Scaling off, so that the window shows the guest's frame 1:1. With
+    spicy's default (scaling on) its display stayed black in the rig
+    (docs/display-matrix.md)."""
+
+    def __init__(self, sock, env):
+        self.sock, self.env, self.proc, self.log = sock, env, None, None
+
+    def take(self):
+        if self.proc is None:
+            self.log = open(os.path.join(OUTDIR, 'spicy.log'), 'w')
+            self.cfg = tempfile.TemporaryDirectory(prefix='spicy-')
+            os.makedirs(os.path.join(self.cfg.name, 'spicy'))
+            with open(os.path.join(self.cfg.name, 'spicy', 'settings'),
+                      'w') as f:
+                f.write('[general]\nscaling=false\nresize-guest=false\n')
+            self.proc = subprocess.Popen(
+                ['spicy', '--uri=spice+unix://' + self.sock],
+                env=dict(os.environ, XDG_CONFIG_HOME=self.cfg.name,
+                         **self.env), stdout=self.log,
+                stderr=subprocess.STDOUT)
+            time.sleep(5)
+        if self.proc.poll() is not None:
+            raise RuntimeError('spicy exited with %d' % self.proc.returncode)
+        return shot_weston(self.env)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        if self.log is not None:
+            self.log.close()
+
+
 # ---------------------------------------------------------------- checks
 
 def check_picture(name, take, cursor, rgb565=False):
@@ -238,6 +274,7 @@ def run_row(name, qemu_args, env, take, path, cursor_check=True,
     cursor channel (SPICE), the picture must then show no cursor."""
     """One matrix row: QEMU on the display, the client's picture."""
     note('row: %s' % name)
+    failed_before = tap.failed
     device_known_state()
     q = Qemu(QEMU, qemu_args + DEVICE, OUTDIR, env=env)
     if not tap(q.alive(), '%s: QEMU starts' % name, q.output()):
@@ -262,7 +299,11 @@ def run_row(name, qemu_args, env, take, path, cursor_check=True,
     ctl('step', 1)              # a flip: the next frame
     check_picture(name + ' after a flip', take, False)
     tap(q.alive(), '%s: QEMU still runs' % name, q.status())
+    if tap.failed > failed_before and q.alive():
+        note('%s: the engine\'s counters: %s' % (name, q.stats()))
     q.quit()
+    if tap.failed > failed_before:
+        note('%s: QEMU said:\n%s' % (name, q.output()[-3000:]))
     tap('eglCreateImageKHR failed' not in q.output(),
         '%s: no import error' % name, q.output())
 
@@ -307,6 +348,23 @@ def main():
                 lambda: shot_spice_gl(sock), 'spice-gl', cursor_check=False,
                 cursor_apart=spice_cursor)
 
+    def spice_spicy():
+        # the same local GL session as spice_local, in the real GTK client:
+        # spicy imports the dma-buf itself (EGL on Wayland) and draws it
+        srv, env = weston('wl-spicy')
+        if not tap(srv.ok, 'weston starts'):
+            return
+        sock = '/tmp/gui-spicy.sock'
+        spicy = Spicy(sock, env)
+        try:
+            run_row('spice gl=on local in spicy on Wayland',
+                    ['-display', 'none', '-spice',
+                     'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
+                    spicy.take, 'spice-gl', cursor_check=False)
+        finally:
+            spicy.stop()
+            srv.stop()
+
     def spice_remote(gl):
         run_row('spice remote%s' % (' gl=on' if gl else ''),
                 ['-display', 'none', '-spice',
@@ -323,6 +381,7 @@ def main():
     row('x11-gl', lambda: x11(True))
     row('wayland', wayland)
     row('spice-local', spice_local)
+    row('spicy', spice_spicy)
     row('spice-remote', lambda: spice_remote(False))
     row('spice-remote-gl', lambda: spice_remote(True))
     row('vnc', lambda: vnc('none', 'cpu-shadow'))

@@ -14,7 +14,8 @@ FIRMWARE = ['-L', '/usr/share/seabios', '-L', '/usr/lib/ipxe/qemu',
 
 
 def note(msg):
-    print('# ' + msg, flush=True)
+    for line in str(msg).splitlines() or ['']:
+        print('# ' + line, flush=True)
 
 
 class Tap:
