@@ -20,6 +20,7 @@
 #include "qom/object.h"
 #include "system/system.h"
 #include "ui/console.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "pci.h"
 #include "vfio-display.h"
@@ -43,17 +44,32 @@ static void buf_release(void *opaque, VFIODmabufBuffer *buf)
  * set up after the device, and a GtkGLArea learns whether it can import
  * dma-bufs only once its window is realized.
  */
+/*
+ * egl-headless imports each frame only to read it back into a surface (for
+ * VNC, screendump): a buffer the CPU can map goes to that surface directly,
+ * without a GL import, blit and read-back per frame. A tiled one (no CPU
+ * mapping) still takes the GL path. Before the first frame: the CPU path.
+ */
+static bool headless_maps(VFIODmabufConsole *c)
+{
+    const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
+
+    return c->vdev->display_gl == ON_OFF_AUTO_AUTO &&
+           qemu_console_has_display(c->con, "egl-headless") &&
+           (!pri || pri->plane.modifier == DRM_FORMAT_MOD_LINEAR);
+}
+
 static const VFIODmabufPresenter *choose_presenter(VFIODmabufConsole *c)
 {
-    if (!console_has_gl(c->con)) {
+    if (c->vdev->display_gl == ON_OFF_AUTO_OFF || !console_has_gl(c->con)) {
         return &vfio_dmabuf_present_cpu;
     }
     /* spice's GL display: the cursor goes on its cursor channel */
     if (qemu_console_has_display(c->con, "spice-egl")) {
         return &vfio_dmabuf_present_spice;
     }
-    if (!dpy_gl_has_dmabuf(c->con)) {
-        /* a GL display that cannot import (gtk on X11, llvmpipe) */
+    /* a GL display that cannot import (gtk on X11, llvmpipe) */
+    if (!dpy_gl_has_dmabuf(c->con) || headless_maps(c)) {
         return &vfio_dmabuf_present_cpu;
     }
     return &vfio_dmabuf_present_gl;
@@ -69,6 +85,11 @@ static void report_path(VFIODmabufConsole *c)
     } else if (c->present == &vfio_dmabuf_present_spice) {
         why = "spice-server gets the dma-bufs, no copy; the cursor goes on "
               "SPICE's cursor channel";
+    } else if (headless_maps(c)) {
+        why = "egl-headless would read every frame back: the CPU maps the "
+              "linear dma-bufs and copies the changed rows of each frame";
+    } else if (c->vdev->display_gl == ON_OFF_AUTO_OFF) {
+        why = "x-display-gl=off: the changed rows of each frame are copied";
     } else if (console_has_gl(c->con)) {
         why = "the GL display cannot import dma-bufs: the changed rows of "
               "each frame are copied";
@@ -130,6 +151,11 @@ static void poll_tick(void *opaque)
         return;
     }
     ev = vfio_display_dmabuf_update(c->engine, now);
+    if (choose_presenter(c) != c->present) {
+        /* the new frame wants the other path (egl-headless: tiled) */
+        set_presenter(c, choose_presenter(c));
+        ev = vfio_display_dmabuf_update(c->engine, now);
+    }
     c->present->show(c, ev);
     timer_mod(c->timer, now + vfio_display_dmabuf_next_interval_ms(c->engine));
 }

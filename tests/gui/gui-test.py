@@ -12,7 +12,7 @@
 #   - the next frame after a flip;
 #   - screendump of the same console, pixel-exact with the cursor.
 # ROW: x11 x11-gl wayland spice-local spicy spice-remote spice-remote-gl vnc
-# egl-vnc (default: all). Prints TAP; exit 0 when all pass.
+# egl-vnc egl-vnc-gl (default: all). Prints TAP; exit 0 when all pass.
 import glob
 import os
 import subprocess
@@ -268,7 +268,7 @@ def cursor_on():
 
 
 def run_row(name, qemu_args, env, take, path, cursor_check=True,
-            cursor_apart=None):
+            cursor_apart=None, device=DEVICE):
     """cursor_check: the client's picture shows the cursor plane;
     cursor_apart: a function that says what the client got on its own
     cursor channel (SPICE), the picture must then show no cursor."""
@@ -276,7 +276,7 @@ def run_row(name, qemu_args, env, take, path, cursor_check=True,
     note('row: %s' % name)
     failed_before = tap.failed
     device_known_state()
-    q = Qemu(QEMU, qemu_args + DEVICE, OUTDIR, env=env)
+    q = Qemu(QEMU, qemu_args + device, OUTDIR, env=env)
     if not tap(q.alive(), '%s: QEMU starts' % name, q.output()):
         q.quit()
         return
@@ -372,10 +372,12 @@ def main():
                  % (',gl=on' if gl else '')], {},
                 lambda: shot_spicy(5930), 'cpu-shadow', cursor_check=False)
 
-    def vnc(display, path):
-        run_row('%s + VNC' % display, ['-display', display, '-vnc',
-                                       '127.0.0.1:0'], {},
-                lambda: shot_gvnc(5900), path, cursor_check=False)
+    def vnc(display, path, dev_opts=''):
+        run_row('%s + VNC%s' % (display, ' (%s)' % dev_opts.lstrip(',')
+                                 if dev_opts else ''),
+                ['-display', display, '-vnc', '127.0.0.1:0'], {},
+                lambda: shot_gvnc(5900), path, cursor_check=False,
+                device=['-device', DEVICE[1] + dev_opts])
 
     row('x11', lambda: x11(False))
     row('x11-gl', lambda: x11(True))
@@ -385,7 +387,11 @@ def main():
     row('spice-remote', lambda: spice_remote(False))
     row('spice-remote-gl', lambda: spice_remote(True))
     row('vnc', lambda: vnc('none', 'cpu-shadow'))
-    row('egl-vnc', lambda: vnc('egl-headless', 'gl-dmabuf'))
+    # egl-headless maps linear buffers with the CPU (x-display-gl=auto);
+    # x-display-gl=on keeps its GL import and read-back
+    row('egl-vnc', lambda: vnc('egl-headless', 'cpu-shadow'))
+    row('egl-vnc-gl', lambda: vnc('egl-headless', 'gl-dmabuf',
+                                  ',x-display-gl=on'))
     for name, fn in rows:
         fn()
     return tap.done('gui')

@@ -44,10 +44,10 @@ DEVICE_ARGS = ['-device',
                'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS]
 
 
-def suite_vgpusim(display='none', path='cpu-shadow'):
+def suite_vgpusim(display='none', path='cpu-shadow', dev_opts=''):
     """The whole display test on one display: `none` takes the CPU-mmap
-    path (no GL), `egl-headless` the GL dma-buf path (Mesa's software
-    device here: there is no GPU)."""
+    path (no GL), `egl-headless` with x-display-gl=on the GL dma-buf path
+    (Mesa's software device here: there is no GPU)."""
     ctl('pause', 1)
     ctl('front_buffer', 0)
     ctl('cursor', 'off')
@@ -56,10 +56,10 @@ def suite_vgpusim(display='none', path='cpu-shadow'):
     ctl('fault', 'clear')
     live0 = int(kv(ctl('stats'))['live_dmabufs'])
 
-    q = start_qemu(['-display', display] + DEVICE_ARGS +
-                   ['-vnc', '127.0.0.1:0'] + EXTRA)
-    if not tap(q.alive(), 'QEMU starts with display=on and -display %s'
-               % display, q.output()):
+    q = start_qemu(['-display', display, '-device', DEVICE_ARGS[1] +
+                    dev_opts, '-vnc', '127.0.0.1:0'] + EXTRA)
+    if not tap(q.alive(), 'QEMU starts with display=on%s and -display %s'
+               % (dev_opts, display), q.output()):
         q.quit()
         return
 
@@ -327,8 +327,8 @@ def suite_mbochs():
     # the same with a GL display on the software renderer: importing the
     # read-only dma-buf would crash llvmpipe; the import guard refuses it
     q = start_qemu(['-display', 'egl-headless', '-device',
-                    'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS]
-                   + EXTRA)
+                    'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0,'
+                    'x-display-gl=on' % SYSFS] + EXTRA)
     if not tap(q.alive(), 'QEMU starts with pristine mbochs and egl-headless',
                q.output()):
         q.quit()
@@ -482,8 +482,10 @@ def unplug_once(display, path):
     def live():
         return int(kv(ctl('stats'))['live_dmabufs'])
 
-    q = start_qemu(['-display', display, '-vnc', '127.0.0.1:0'] +
-                   DEVICE_ARGS + EXTRA)
+    # egl-headless: x-display-gl=on, the GL path (else the CPU maps)
+    gl = ',x-display-gl=on' if path == 'gl-dmabuf' else ''
+    q = start_qemu(['-display', display, '-vnc', '127.0.0.1:0',
+                    '-device', DEVICE_ARGS[1] + gl] + EXTRA)
     if not tap(q.alive(), 'QEMU starts with -display %s -vnc' % display,
                q.output()):
         q.quit()
@@ -548,8 +550,9 @@ def unplug_replug(q, display, path, live0, live):
     vnc.join(5)
 
     # the replug: the same device again, frames again
+    extra = {'x-display-gl': 'on'} if path == 'gl-dmabuf' else {}
     r = q.cmd('device_add', driver='vfio-pci', sysfsdev=SYSFS,
-              display='on', id='vgpu', addr='05.0')
+              display='on', id='vgpu', addr='05.0', **extra)
     tap('return' in r, pre + 'device_add brings vgpu back', str(r))
     st = wait_for(lambda: q.stats(), timeout=10)
     tap(bool(st), pre + 'engine stats readable after device_add', str(st))
@@ -572,10 +575,49 @@ def unplug_replug(q, display, path, live0, live):
         % (live0, q.stats().get('fds_open')), 'live %d' % live())
 
 
+def suite_egl_auto():
+    """egl-headless with the default x-display-gl=auto: a linear buffer is
+    mapped by the CPU (no GL import and read-back per frame), a tiled one
+    switches the console to the GL path, linear again switches back; the
+    frame stays right and nothing leaks."""
+    known_state(UUID)
+    q = start_qemu(['-display', 'egl-headless'] + DEVICE_ARGS + EXTRA)
+    if not tap(q.alive(), 'QEMU starts with egl-headless', q.output()):
+        q.quit()
+        return
+    ctl('step', 3)
+    img, err = shot_until(q, 'auto-linear', lambda i: decode_frame(i) == 3)
+    tap(img is not None and q.stats().get('path') == 'cpu-shadow',
+        'linear frame 3: screendump shows it, the CPU maps it (cpu-shadow)',
+        err or q.stats().get('path'))
+    ctl('modifier', 'x-tiled')
+    ctl('step', 1)
+    tap(wait_for(lambda: q.stats().get('path') == 'gl-dmabuf', timeout=5),
+        'a tiled frame: the GL path (gl-dmabuf)', q.stats().get('path'))
+    ctl('modifier', 'linear')
+    ctl('step', 1)
+    img, err = shot_until(q, 'auto-back', lambda i: decode_frame(i) == 5)
+    tap(img is not None and q.stats().get('path') == 'cpu-shadow',
+        'linear again: screendump shows frame 5, the CPU path again',
+        err or q.stats().get('path'))
+    st = q.stats()
+    live = int(kv(ctl('stats'))['live_dmabufs'])
+    tap(int(st.get('fds_open', -1)) == live,
+        'engine fds_open %s = device live_dmabufs %d after two switches'
+        % (st.get('fds_open'), live))
+    out = q.output()
+    tap(q.alive() and out.count('display path') == 3,
+        'QEMU alive; one info line per path taken (cpu, gl, cpu)',
+        out[-1500:])
+    q.quit()
+
+
 def main():
     os.makedirs(OUTDIR, exist_ok=True)
     {'vgpusim': suite_vgpusim,
-     'vgpusim-egl': lambda: suite_vgpusim('egl-headless', 'gl-dmabuf'),
+     'vgpusim-egl': lambda: suite_vgpusim('egl-headless', 'gl-dmabuf',
+                                          ',x-display-gl=on'),
+     'egl-auto': suite_egl_auto,
      'mbochs': suite_mbochs,
      'compare': suite_compare,
      'unplug': suite_unplug}[SUITE]()
