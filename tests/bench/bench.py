@@ -13,7 +13,8 @@
 #   - QEMU's CPU (utime+stime) minus that of a QEMU without the device,
 #   - bytes per second sent to the viewer and GET_GFX_DMABUF calls.
 # Configurations: ours (default policy), ours pinned to upstream's policy
-# (30 ms fixed polling; labelled so), ours with egl-headless + VNC, and
+# (30 ms fixed polling; labelled so), ours with egl-headless + VNC (its
+# default CPU mapping, and x-display-gl=on: GL import and read-back), and
 # unmodified upstream QEMU where it survives without a GPU (spice gl=on on
 # vgem, no client). Prints one JSON line per row ("BENCH-ROW: {...}") and
 # the targets. Standard library only.
@@ -208,9 +209,14 @@ def main():
                      outdir, uuid, allsc, seconds, True)
     sixty = [(s, True) for s in flips + extra
              if s.name in ('1024x768@60Hz', 'idle 1024x768')]
-    rows += run_qemu('ours egl-headless', qemu,
-                     ['-display', 'egl-headless', '-vnc', '127.0.0.1:0']
-                     + device_args(uuid), outdir, uuid, sixty, seconds, True)
+    egl = ['-display', 'egl-headless', '-vnc', '127.0.0.1:0']
+    # the default (x-display-gl=auto): the CPU maps the linear buffers
+    rows += run_qemu('ours egl-headless', qemu, egl + device_args(uuid),
+                     outdir, uuid, sixty, seconds, True)
+    # the GL import and read-back per frame (upstream's way of showing it)
+    rows += run_qemu('ours egl-headless x-display-gl=on', qemu,
+                     egl + device_args(uuid, ',x-display-gl=on'),
+                     outdir, uuid, sixty, seconds, True)
     if os.path.exists('/dev/dri'):
         rows += run_qemu('upstream 10.2.2 spice gl=on (vgem, no client)',
                          upstream,

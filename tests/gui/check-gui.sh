@@ -2,8 +2,9 @@
 # check-gui.sh [BUILD_DIR] [ROW...]: `make check-gui`. QEMU with
 # `-device vfio-pci,display=on` on the simulated vGPU, shown by real
 # clients from Debian inside the rig VM (Xvfb + xwd, weston +
-# weston-screenshooter, spice-glib, spicy-screenshot, gvnccapture); every
-# client's picture is compared pixel by pixel with the device's frame
+# weston-screenshooter, spice-glib, spicy on weston, spicy-screenshot,
+# gvnccapture); every client's picture is compared pixel by pixel with the
+# device's frame
 # (tests/gui/gui-test.py, docs/display-matrix.md). One VM boot, without
 # vgem: with a /dev/dri node Mesa may pick kms_swrast, whose dma-buf
 # imports crash (shared notes). The last line is "rig: N passed, ...".
