@@ -21,6 +21,7 @@ files="
 include/ui/dmabuf-plane.h
 ui/dmabuf-plane.c
 include/hw/vfio/display-dmabuf.h
+include/hw/vfio/vfio-gfx-irq.h
 hw/vfio/display-dmabuf.c
 hw/vfio/display-dmabuf-console.c
 include/hw/vfio/display-dmabuf-present.h

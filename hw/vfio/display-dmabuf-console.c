@@ -14,14 +14,19 @@
 
 #include "qemu/osdep.h"
 
+#include <sys/ioctl.h>
+#include <linux/vfio.h>
+
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "qom/object.h"
 #include "system/system.h"
 #include "ui/console.h"
 #include "standard-headers/drm/drm_fourcc.h"
 #include "hw/vfio/display-dmabuf.h"
+#include "hw/vfio/vfio-gfx-irq.h"
 #include "pci.h"
 #include "vfio-display.h"
 #include "hw/vfio/display-dmabuf-present.h"
@@ -160,6 +165,149 @@ static void poll_tick(void *opaque)
     timer_mod(c->timer, now + vfio_display_dmabuf_next_interval_ms(c->engine));
 }
 
+/* ------------------------------------------------------------------ */
+/* the device's display event (include/hw/vfio/vfio-gfx-irq.h) */
+
+/* IRQ indexes looked at beyond the PCI ones, capabilities per index */
+#define DISPLAY_EVENT_MAX_INDEXES 16
+#define DISPLAY_EVENT_MAX_CAPS    8
+
+/*
+ * The IRQ index of the device's display event, or -1. What the device
+ * answers is checked like a plane: offsets stay inside our buffer, the
+ * capability chain is walked a bounded number of steps.
+ */
+static int display_event_index(int devfd)
+{
+    struct vfio_device_info dev = { .argsz = sizeof(dev) };
+    union {
+        struct vfio_gfx_irq_info info;
+        uint8_t raw[256];
+    } buf;
+    struct vfio_irq_info_cap_type cap;
+    uint32_t i, off, n;
+
+    if (ioctl(devfd, VFIO_DEVICE_GET_INFO, &dev) < 0) {
+        return -1;
+    }
+    for (i = VFIO_PCI_NUM_IRQS;
+         i < MIN(dev.num_irqs, VFIO_PCI_NUM_IRQS + DISPLAY_EVENT_MAX_INDEXES);
+         i++) {
+        memset(&buf, 0, sizeof(buf));
+        buf.info.argsz = sizeof(buf);
+        buf.info.index = i;
+        if (ioctl(devfd, VFIO_DEVICE_GET_IRQ_INFO, &buf) < 0 ||
+            !(buf.info.flags & VFIO_IRQ_INFO_EVENTFD) ||
+            !(buf.info.flags & VFIO_IRQ_INFO_FLAG_CAPS) ||
+            buf.info.count != 1) {
+            continue;
+        }
+        off = buf.info.cap_offset;
+        for (n = 0; off && n < DISPLAY_EVENT_MAX_CAPS; n++) {
+            if (off < sizeof(buf.info) || off > sizeof(buf) - sizeof(cap)) {
+                break;
+            }
+            memcpy(&cap, buf.raw + off, sizeof(cap));
+            if (cap.header.id == VFIO_IRQ_INFO_CAP_TYPE &&
+                cap.type == VFIO_IRQ_TYPE_GFX &&
+                cap.subtype == VFIO_IRQ_SUBTYPE_GFX_DISPLAY_IRQ) {
+                return i;
+            }
+            off = cap.header.next;
+        }
+    }
+    return -1;
+}
+
+/* VFIO_DEVICE_SET_IRQS on the display event: @fd, or -1 to disarm */
+static int display_event_set(VFIODmabufConsole *c, uint32_t index, int fd)
+{
+    struct {
+        struct vfio_irq_set set;
+        int32_t fd;
+    } irq = {
+        .set = {
+            .argsz = sizeof(irq),
+            .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+            .index = index,
+            .start = 0,
+            .count = 1,
+        },
+        .fd = fd,
+    };
+
+    return ioctl(c->devfd, VFIO_DEVICE_SET_IRQS, &irq) < 0 ? -errno : 0;
+}
+
+/* the device says a plane changed: query now, not at the next poll */
+static void display_event_read(void *opaque)
+{
+    VFIODmabufConsole *c = opaque;
+
+    if (event_notifier_test_and_clear(&c->event)) {
+        c->events++;
+        poll_tick(c);
+    }
+}
+
+/*
+ * Arms the device's display event unless x-display-event=off. Returns
+ * false (with @errp set) only for x-display-event=on on a device without
+ * one; any other failure leaves the console polling, with one warning.
+ */
+static bool display_event_arm(VFIODmabufConsole *c, Error **errp)
+{
+    OnOffAuto want = c->vdev->display_event;
+    int index, ret;
+
+    if (want == ON_OFF_AUTO_OFF || c->event_armed) {
+        return true;
+    }
+    index = display_event_index(c->devfd);
+    if (index < 0) {
+        if (want == ON_OFF_AUTO_ON) {
+            error_setg(errp, "vfio-display-dmabuf: x-display-event=on, but "
+                       "the device offers no display event");
+            return false;
+        }
+        return true;
+    }
+    ret = event_notifier_init(&c->event, false);
+    if (ret < 0) {
+        warn_report("vfio-display-dmabuf: no eventfd for the display event "
+                    "(%s): polling", strerror(-ret));
+        return true;
+    }
+    ret = display_event_set(c, index, event_notifier_get_fd(&c->event));
+    if (ret < 0) {
+        warn_report("vfio-display-dmabuf: the device refused its display "
+                    "event (%s): polling", strerror(-ret));
+        event_notifier_cleanup(&c->event);
+        return true;
+    }
+    qemu_set_fd_handler(event_notifier_get_fd(&c->event), display_event_read,
+                        NULL, c);
+    c->event_armed = true;
+    c->event_index = index;
+    vfio_display_dmabuf_set_event_driven(c->engine, true);
+    trace_vfio_dmabuf_console_event(c->vdev->vbasedev.name, index, true);
+    return true;
+}
+
+static void display_event_disarm(VFIODmabufConsole *c)
+{
+    if (!c->event_armed) {
+        return;
+    }
+    qemu_set_fd_handler(event_notifier_get_fd(&c->event), NULL, NULL, NULL);
+    display_event_set(c, c->event_index, -1); /* a gone device: no matter */
+    event_notifier_cleanup(&c->event);
+    c->event_armed = false;
+    vfio_display_dmabuf_set_event_driven(c->engine, false);
+    trace_vfio_dmabuf_console_event(c->vdev->vbasedev.name, c->event_index,
+                                    false);
+}
+
 /*
  * UI refresh, at the display's rate. The engine polls on its own timer and
  * shows flips at once; here the buffer on screen is redrawn, because a
@@ -213,14 +361,15 @@ static char *stats_str(VFIODmabufConsole *c)
         " evictions=%" PRIu64 " flips_seen=%" PRIu64
         " frames_reported=%" PRIu64 " cursor_changes=%" PRIu64
         " cursor_moves=%" PRIu64 " resets=%" PRIu64 " fds_open=%" PRIu64
-        " cached=%u interval_ms=%u",
+        " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64,
         c->present->name, s->ticks, s->queries,
         s->query_transient, s->query_errors, s->planes_empty,
         s->planes_refused, s->gets, s->get_errors, s->cache_hits,
         s->cache_misses, s->geometry_changes, s->evictions, s->flips_seen,
         s->frames_reported, s->cursor_changes, s->cursor_moves, s->resets,
         s->fds_open, vfio_display_dmabuf_cached(c->engine),
-        vfio_display_dmabuf_next_interval_ms(c->engine));
+        vfio_display_dmabuf_next_interval_ms(c->engine), c->event_armed,
+        c->events);
     if (c->present->stats) {
         c->present->stats(c, out);
     }
@@ -291,6 +440,9 @@ bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
         return false;
     }
     c->timer = timer_new_ms(QEMU_CLOCK_REALTIME, poll_tick, c);
+    if (!display_event_arm(c, errp)) {
+        return false;
+    }
     timer_mod(c->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME));
     return true;
 }
@@ -302,6 +454,9 @@ void vfio_dmabuf_console_reset(VFIODisplay *dpy)
     if (!c) {
         return;
     }
+    /* a device reset may have dropped the event: arm it anew */
+    display_event_disarm(c);
+    display_event_arm(c, NULL);
     /* the release hook takes every buffer off the console, then closes */
     vfio_display_dmabuf_reset(c->engine);
     if (c->present->reset) {
@@ -317,6 +472,7 @@ void vfio_dmabuf_console_finalize(VFIODisplay *dpy)
     if (!c) {
         return;
     }
+    display_event_disarm(c);
     if (c->timer) {
         timer_free(c->timer);
     }

@@ -71,6 +71,7 @@ struct VFIODisplayDmabuf {
     int64_t last_flip_ms;
     int64_t last_cursor_ms;     /* last cursor plane query */
     unsigned int flip_period_ms; /* smoothed; 0 = unknown */
+    bool event_driven;          /* set_event_driven(): updates on events */
 };
 
 static const char *const check_names[VFIO_DMABUF_PLANE_CHECK__MAX] = {
@@ -568,6 +569,9 @@ static void update_interval(VFIODisplayDmabuf *d, unsigned int ev)
                        next + 1);
         }
     }
+    if (d->event_driven && !(ev & VFIO_DMABUF_EV_RETRY)) {
+        next = c->refresh_max_ms; /* the device says when: a safety poll */
+    }
     next = MAX(next, c->refresh_min_ms);
     next = MIN(next, c->refresh_max_ms);
     d->interval_ms = next;
@@ -585,7 +589,7 @@ unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
     d->stats.ticks++;
     ev = update_primary(d);
     if (d->cfg.poll_cursor &&
-        (d->last_cursor_ms == INT64_MIN ||
+        (d->event_driven || d->last_cursor_ms == INT64_MIN ||
          now_ms - d->last_cursor_ms >= VFIO_DMABUF_CURSOR_PERIOD_MS)) {
         d->last_cursor_ms = now_ms;
         ev |= update_cursor(d);
@@ -615,6 +619,15 @@ static void policy_reset(VFIODisplayDmabuf *d)
     d->last_flip_ms = INT64_MIN;
     d->last_cursor_ms = INT64_MIN;
     d->flip_period_ms = 0;
+}
+
+void vfio_display_dmabuf_set_event_driven(VFIODisplayDmabuf *d, bool on)
+{
+    if (d->event_driven != on) {
+        trace_vfio_display_dmabuf_event_driven(on);
+        d->event_driven = on;
+        policy_reset(d);
+    }
 }
 
 static void drain(VFIODisplayDmabuf *d)

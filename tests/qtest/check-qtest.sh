@@ -29,6 +29,7 @@ cat > "$cases" <<EOC
 qtest-vgpusim sh -c 'ifconfig lo 127.0.0.1 up && $py vgpusim "\$RIG_MDEV_vgpusim" /mnt/vgpusim'
 qtest-vgpusim-egl sh -c 'ifconfig lo 127.0.0.1 up && $py vgpusim-egl "\$RIG_MDEV_vgpusim" /mnt/vgpusim-egl'
 qtest-egl-auto sh -c 'ifconfig lo 127.0.0.1 up && $py egl-auto "\$RIG_MDEV_vgpusim" /mnt/egl-auto'
+qtest-event sh -c 'ifconfig lo 127.0.0.1 up && $py event "\$RIG_MDEV_vgpusim" /mnt/event'
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'
 qtest-unplug sh -c 'ifconfig lo 127.0.0.1 up && $py unplug "\$RIG_MDEV_vgpusim" /mnt/unplug'
 qtest-soak sh -c 'ifconfig lo 127.0.0.1 up && rig-chroot env $san python3 $DRIVERS/soak.py $QEMU_IN_ROOT "\$RIG_MDEV_vgpusim" /mnt/soak ${SOAK_FLIPS:-1000}'

@@ -286,7 +286,16 @@ def vnc_check(ref):
 
 def suite_mbochs():
     """Pristine mbochs: its dma-buf cannot be mmapped; QEMU must say so once
-    and keep running (no GPU here to import it either)."""
+    and keep running (no GPU here to import it either). It has no display
+    event: x-display-event=on is refused with a clear error."""
+    q = start_qemu(['-display', 'none', '-device',
+                    'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0,'
+                    'x-display-event=on' % SYSFS] + EXTRA)
+    time.sleep(1)
+    tap(not q.alive() and 'offers no display event' in q.output(),
+        'x-display-event=on on mbochs: QEMU refuses, saying why',
+        q.output()[-800:])
+    q.quit()
     q = start_qemu(['-display', 'none', '-device',
               'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS] + EXTRA)
     if not tap(q.alive(), 'QEMU starts with pristine mbochs, display=on',
@@ -575,6 +584,51 @@ def unplug_replug(q, display, path, live0, live):
         % (live0, q.stats().get('fds_open')), 'live %d' % live())
 
 
+def suite_event():
+    """The display event (include/hw/vfio/vfio-gfx-irq.h), which vgpusim
+    offers: armed by default, every flip seen while the poll in between is
+    the slow safety one; x-display-event=off polls as before."""
+    def device_stat(name):
+        return int(kv(ctl('stats'))[name])
+
+    for opt, armed in (('', True), (',x-display-event=off', False)):
+        known_state(UUID, flip_hz=60)
+        q = start_qemu(['-display', 'none', '-vnc', '127.0.0.1:0',
+                        '-device', DEVICE_ARGS[1] + opt] + EXTRA)
+        pre = 'display=on%s: ' % opt
+        if not tap(q.alive(), pre + 'QEMU starts', q.output()):
+            q.quit()
+            continue
+        st = q.stats()
+        tap(st.get('display_event') == ('1' if armed else '0'),
+            pre + 'display event %s' % ('armed' if armed else 'not used'),
+            str(st))
+        ctl('reset_stats', 1)
+        ev0, t0 = device_stat('display_events'), time.monotonic()
+        ctl('pause', 0)
+        time.sleep(3)
+        ctl('pause', 1)
+        dt = time.monotonic() - t0
+        made, seen = device_stat('flips_made'), device_stat('flips_seen')
+        queries = device_stat('queries')
+        events = device_stat('display_events') - ev0
+        tap(made > 0 and seen >= made * 0.95,
+            pre + '60 Hz for 3 s: %d of %d flips seen' % (seen, made))
+        if armed:
+            tap(events >= made and int(q.stats()['display_events']) > 0,
+                pre + 'the device signalled %d events, QEMU handled %s'
+                % (events, q.stats()['display_events']))
+            # per flip: primary + cursor on the event, no poll in between
+            tap(queries <= 2 * events + 2 * dt * 1000 / 250 + 4,
+                pre + '%d queries for %d events in %.1f s: no polling '
+                'besides the 250 ms safety poll' % (queries, events, dt))
+        else:
+            tap(events == 0, pre + 'no display events signalled (%d)'
+                % events)
+        q.quit()
+        tap(not q.alive(), pre + 'QEMU quits cleanly')
+
+
 def suite_egl_auto():
     """egl-headless with the default x-display-gl=auto: a linear buffer is
     mapped by the CPU (no GL import and read-back per frame), a tiled one
@@ -618,6 +672,7 @@ def main():
      'vgpusim-egl': lambda: suite_vgpusim('egl-headless', 'gl-dmabuf',
                                           ',x-display-gl=on'),
      'egl-auto': suite_egl_auto,
+     'event': suite_event,
      'mbochs': suite_mbochs,
      'compare': suite_compare,
      'unplug': suite_unplug}[SUITE]()

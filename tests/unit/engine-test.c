@@ -519,6 +519,54 @@ static void test_transient_errors(void)
     }
 }
 
+/*
+ * A device with a display event: each update is one event, so the cursor
+ * is queried every time (even 1 ms after the last), and the poll between
+ * events is the slow safety one; retries still come fast.
+ */
+static void test_event_driven(void)
+{
+    Fixture fx;
+    unsigned int q;
+
+    fixture_init(&fx);
+    vfio_display_dmabuf_set_event_driven(fx.d, true);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 10, 100, 50, 2, 3);
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update(fx.d, fx.now), ==,
+                     VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_CURSOR_NEW);
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_MAX_MS);
+    /* an event 1 ms later, a cursor move: seen at once */
+    fake_gfx_set_cursor(fx.gfx, 10, 101, 50, 2, 3);
+    q = fake_gfx_queries(fx.gfx);
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update(fx.d, fx.now), ==,
+                     VFIO_DMABUF_EV_SAME_BUFFER | VFIO_DMABUF_EV_CURSOR_MOVED);
+    g_assert_cmpuint(fake_gfx_queries(fx.gfx) - q, ==, 2);
+    /* a flip at 144 Hz stays at the safety poll, no adaptive speed-up */
+    fake_gfx_set_primary(fx.gfx, 2, 640, 480);
+    fx.now += 7;
+    g_assert_cmpuint(vfio_display_dmabuf_update(fx.d, fx.now) &
+                     VFIO_DMABUF_EV_NEW_SCANOUT, !=, 0);
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_MAX_MS);
+    /* a transient error is retried at the fast rate */
+    fake_gfx_set_primary(fx.gfx, 3, 640, 480);
+    fake_gfx_fail_query(fx.gfx, FAKE_PRIMARY, EAGAIN, 1);
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update(fx.d, fx.now) &
+                     VFIO_DMABUF_EV_RETRY, !=, 0);
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_MIN_MS);
+    /* off again: the adaptive poll, the cursor rate-limited */
+    vfio_display_dmabuf_set_event_driven(fx.d, false);
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_ACTIVE_MS);
+    fixture_finish(&fx);
+}
+
 static void test_persistent_transient_backs_off(void)
 {
     Fixture fx;
@@ -1157,6 +1205,7 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/refresh/flip-rate-forgotten",
                     test_flip_rate_forgotten);
     g_test_add_func("/engine/refresh/policy", test_refresh_policy);
+    g_test_add_func("/engine/refresh/event-driven", test_event_driven);
     g_test_add_func("/engine/refresh/bounds-override",
                     test_refresh_bounds_override);
     g_test_add_func("/engine/reset", test_reset_drains);

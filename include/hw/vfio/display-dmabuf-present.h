@@ -12,7 +12,9 @@
  *   - spice: the scanout as gl, the cursor on SPICE's cursor channel
  *     (ui/spice-dmabuf.c).
  * The console picks one at every poll tick from what its displays can do
- * (a GL display that cannot import dma-bufs gets the cpu presenter).
+ * (a GL display that cannot import dma-bufs gets the cpu presenter;
+ * egl-headless a linear buffer through the cpu presenter, see
+ * x-display-gl).
  *
  * Ownership: a presenter owns its state (VFIODmabufConsole.pstate, from
  * .init; the console g_free()s it after the optional .finish) and what it
@@ -20,7 +22,9 @@
  * VFIODmabufBuffer.presenter_data (set with
  * vfio_display_dmabuf_set_presenter_data(), freed in .release). The
  * engine calls .release before it closes a buffer's fd; after it returns,
- * the console must not use that buffer in any way.
+ * the console must not use that buffer in any way. The console owns the
+ * display event's EventNotifier (both its fds) while it is armed, and
+ * cleans it up when it disarms it (reset, finalize).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -28,6 +32,7 @@
 #ifndef HW_VFIO_DISPLAY_DMABUF_PRESENT_H
 #define HW_VFIO_DISPLAY_DMABUF_PRESENT_H
 
+#include "qemu/event_notifier.h"
 #include "qemu/timer.h"
 #include "ui/console.h"
 #include "hw/vfio/display-dmabuf.h"
@@ -46,6 +51,11 @@ struct VFIODmabufConsole {
     const VFIODmabufPresenter *present;
     void *pstate;               /* the presenter's, see above */
     bool path_reported;         /* the info line about the path is out */
+    /* the device's display event, while armed (display_event_arm()) */
+    EventNotifier event;        /* owned: cleaned up when disarmed */
+    bool event_armed;
+    uint32_t event_index;       /* its VFIO IRQ index */
+    uint64_t events;            /* events handled */
 };
 
 struct VFIODmabufPresenter {

@@ -248,6 +248,18 @@ unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms);
 unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d);
 
 /**
+ * vfio_display_dmabuf_set_event_driven:
+ * @d: engine
+ * @on: the device signals each plane change (its display event,
+ *   include/hw/vfio/vfio-gfx-irq.h) and the caller runs update() on it
+ *
+ * Event-driven, every update() queries the cursor plane too (an event may
+ * be a cursor change) and next_interval_ms() is refresh_max_ms, a safety
+ * poll, except while transient errors are retried. Off: the adaptive poll.
+ */
+void vfio_display_dmabuf_set_event_driven(VFIODisplayDmabuf *d, bool on);
+
+/**
  * vfio_display_dmabuf_reset:
  * @d: engine
  *

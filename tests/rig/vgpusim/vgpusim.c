@@ -18,6 +18,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
+#include <linux/eventfd.h>
 #include <linux/hrtimer.h>
 #include <linux/iosys-map.h>
 #include <linux/kernel.h>
@@ -39,6 +40,12 @@
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include <uapi/drm/drm_fourcc.h>
+
+/* the display event ABI (an unmerged GVT-g proposal), shared with QEMU */
+#include "vfio-gfx-irq.h"
+
+/* the display event's IRQ index, after the PCI ones (none of which exist) */
+#define VGS_DISPLAY_IRQ		VFIO_PCI_NUM_IRQS
 
 #define VGS_NAME		"vgpusim"
 
@@ -307,6 +314,7 @@ struct vgs_stats {
 	u64 flips_missed;
 	u64 frames_drawn;
 	u64 resets;
+	u64 display_events;	/* display eventfd signals */
 	u64 lat_count;
 	u64 lat_sum;
 	u64 lat_min;
@@ -328,6 +336,8 @@ struct vgs_dev {
 	struct vfio_device vdev;	/* must be first (vfio_alloc_device) */
 	struct mdev_device *mdev;
 	struct mutex lock;		/* everything below unless noted */
+	/* the display event (VFIO_DEVICE_SET_IRQS); its reference is ours */
+	struct eventfd_ctx *display_trigger;
 	struct mutex tick_lock;		/* serialises pattern engine ticks */
 
 	/* VRAM: fixed for the lifetime of the device */
@@ -587,6 +597,15 @@ static void vgs_sync_shadow(struct vgs_dev *vgs)
 }
 
 /* the primary scanout changed: a new flip the host should see */
+/* a plane changed: tell the host, if it armed the display event (lock held) */
+static void vgs_display_event(struct vgs_dev *vgs)
+{
+	if (vgs->display_trigger) {
+		eventfd_signal(vgs->display_trigger);
+		vgs->st.display_events++;
+	}
+}
+
 static void vgs_note_flip(struct vgs_dev *vgs)
 {
 	if (vgs->flip_pending)
@@ -594,6 +613,7 @@ static void vgs_note_flip(struct vgs_dev *vgs)
 	vgs->st.flips_made++;
 	vgs->flip_pending = true;
 	vgs->flip_time = ktime_get();
+	vgs_display_event(vgs);
 }
 
 static void vgs_lat_record(struct vgs_dev *vgs, u64 us)
@@ -678,6 +698,7 @@ static void vgs_cursor_step(struct vgs_dev *vgs)
 	y = (s32)(h / 2) + r * vgs_sin64[a] / 1024 - VGS_CURSOR_H / 2;
 	vgs->cur.cursor_x = max(x, 0);
 	vgs->cur.cursor_y = max(y, 0);
+	vgs_display_event(vgs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1589,7 +1610,7 @@ static int vgs_ioctl_get_info(struct vgs_dev *vgs, void __user *arg)
 		return -EINVAL;
 	info.flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
 	info.num_regions = VGS_NUM_REGIONS;
-	info.num_irqs = VFIO_PCI_NUM_IRQS;
+	info.num_irqs = VGS_DISPLAY_IRQ + 1;
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
 
@@ -1652,15 +1673,71 @@ static int vgs_ioctl_region_info(struct vgs_dev *vgs, void __user *arg)
 static int vgs_ioctl_irq_info(struct vgs_dev *vgs, void __user *arg)
 {
 	size_t minsz = offsetofend(struct vfio_irq_info, count);
-	struct vfio_irq_info info;
+	struct vfio_gfx_irq_info info = {};
+	struct vfio_irq_info_cap_type cap = {
+		.header.id = VFIO_IRQ_INFO_CAP_TYPE,
+		.header.version = 1,
+		.type = VFIO_IRQ_TYPE_GFX,
+		.subtype = VFIO_IRQ_SUBTYPE_GFX_DISPLAY_IRQ,
+	};
+	size_t n;
 
 	if (copy_from_user(&info, arg, minsz))
 		return -EFAULT;
-	if (info.argsz < minsz || info.index >= VFIO_PCI_NUM_IRQS)
+	if (info.argsz < minsz || info.index > VGS_DISPLAY_IRQ)
 		return -EINVAL;
-	info.flags = 0;
-	info.count = 0;		/* no interrupts at all */
-	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+	if (info.index < VGS_DISPLAY_IRQ) {
+		info.flags = 0;
+		info.count = 0;		/* no PCI interrupts at all */
+		return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+	}
+	info.flags = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_FLAG_CAPS;
+	info.count = 1;
+	if (info.argsz < sizeof(info) + sizeof(cap)) {
+		/* too small for the capability: say how much is needed */
+		n = min_t(size_t, info.argsz, sizeof(info));
+		info.argsz = sizeof(info) + sizeof(cap);
+		return copy_to_user(arg, &info, n) ? -EFAULT : 0;
+	}
+	info.cap_offset = sizeof(info);
+	if (copy_to_user(arg + sizeof(info), &cap, sizeof(cap)))
+		return -EFAULT;
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+/* arm (an eventfd) or disarm (-1, or no data) the display event */
+static int vgs_set_display_irq(struct vgs_dev *vgs, struct vfio_irq_set *hdr,
+			       void __user *data)
+{
+	u32 type = hdr->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+	struct eventfd_ctx *ctx = NULL, *old;
+	s32 fd;
+
+	if (!(hdr->flags & VFIO_IRQ_SET_ACTION_TRIGGER))
+		return -EINVAL;
+	if (type == VFIO_IRQ_SET_DATA_EVENTFD) {
+		if (hdr->start != 0 || hdr->count != 1 ||
+		    hdr->argsz < sizeof(*hdr) + sizeof(fd))
+			return -EINVAL;
+		if (copy_from_user(&fd, data, sizeof(fd)))
+			return -EFAULT;
+		if (fd >= 0) {
+			ctx = eventfd_ctx_fdget(fd);
+			if (IS_ERR(ctx))
+				return PTR_ERR(ctx);
+		} else if (fd != -1) {
+			return -EINVAL;
+		}
+	} else if (type != VFIO_IRQ_SET_DATA_NONE || hdr->count != 0) {
+		return -EINVAL;
+	}
+	mutex_lock(&vgs->lock);
+	old = vgs->display_trigger;
+	vgs->display_trigger = ctx;
+	mutex_unlock(&vgs->lock);
+	if (old)
+		eventfd_ctx_put(old);
+	return 0;
 }
 
 static int vgs_ioctl_set_irqs(struct vgs_dev *vgs, void __user *arg)
@@ -1670,8 +1747,10 @@ static int vgs_ioctl_set_irqs(struct vgs_dev *vgs, void __user *arg)
 
 	if (copy_from_user(&hdr, arg, minsz))
 		return -EFAULT;
-	if (hdr.argsz < minsz || hdr.index >= VFIO_PCI_NUM_IRQS)
+	if (hdr.argsz < minsz || hdr.index > VGS_DISPLAY_IRQ)
 		return -EINVAL;
+	if (hdr.index == VGS_DISPLAY_IRQ)
+		return vgs_set_display_irq(vgs, &hdr, arg + minsz);
 	/* disabling (count 0, no data) is a no-op; nothing can be enabled */
 	if (!hdr.count && (hdr.flags & VFIO_IRQ_SET_DATA_TYPE_MASK) ==
 	    VFIO_IRQ_SET_DATA_NONE)
@@ -1918,10 +1997,16 @@ static void vgs_close_device(struct vfio_device *vdev)
 {
 	struct vgs_dev *vgs = vdev_to_vgs(vdev);
 
+	struct eventfd_ctx *trigger;
+
 	/* forget ids; dma-bufs still open keep their own references */
 	mutex_lock(&vgs->lock);
 	vgs_drop_bufs(vgs);
+	trigger = vgs->display_trigger;
+	vgs->display_trigger = NULL;
 	mutex_unlock(&vgs->lock);
+	if (trigger)
+		eventfd_ctx_put(trigger);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2544,6 +2629,8 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 	len += sysfs_emit_at(buf, len, "ticks_dropped=%lld\n",
 			     (s64)atomic64_read(&vgs->ticks_dropped));
 	len += sysfs_emit_at(buf, len, "resets=%llu\n", st->resets);
+	len += sysfs_emit_at(buf, len, "display_events=%llu\n",
+			     st->display_events);
 	len += sysfs_emit_at(buf, len, "latency_samples=%llu\n", st->lat_count);
 	len += sysfs_emit_at(buf, len, "latency_min_us=%llu\n", st->lat_min);
 	len += sysfs_emit_at(buf, len, "latency_avg_us=%llu\n",
