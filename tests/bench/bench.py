@@ -12,7 +12,9 @@
 #     (vgpusim's frame_times vs the viewer's CLOCK_MONOTONIC),
 #   - QEMU's CPU (utime+stime) minus that of a QEMU without the device,
 #   - bytes per second sent to the viewer and GET_GFX_DMABUF calls.
-# Configurations: ours (default policy), ours pinned to upstream's policy
+# Configurations: ours (default: vgpusim's display event, queries on each
+# flip), ours polling only (x-display-event=off: the adaptive poll, as on a
+# device without the event), ours pinned to upstream's policy
 # (30 ms fixed polling; labelled so), ours with egl-headless + VNC (its
 # default CPU mapping, and x-display-gl=on: GL import and read-back), and
 # unmodified upstream QEMU where it survives without a GPU (spice gl=on on
@@ -205,8 +207,17 @@ def main():
                      allsc, seconds, True)
     rows += run_qemu('ours pinned to upstream policy (30 ms)', qemu,
                      vnc + device_args(uuid, ',x-display-refresh-min-ms=30,'
-                                       'x-display-refresh-max-ms=30'),
+                                       'x-display-refresh-max-ms=30,'
+                                       'x-display-event=off'),
                      outdir, uuid, allsc, seconds, True)
+    # our adaptive poll alone, as on a device without the display event:
+    # the flip rates the targets name, and idle; with the viewer at 60 Hz
+    polled = [(s, s.name.endswith('@60Hz') and s.mode == '1024x768')
+              for s in flips + extra
+              if s.name.endswith(('@60Hz', '@144Hz')) or s.kind == 'idle']
+    rows += run_qemu('ours polling only (x-display-event=off)', qemu,
+                     vnc + device_args(uuid, ',x-display-event=off'),
+                     outdir, uuid, polled, seconds, True)
     sixty = [(s, True) for s in flips + extra
              if s.name in ('1024x768@60Hz', 'idle 1024x768')]
     egl = ['-display', 'egl-headless', '-vnc', '127.0.0.1:0']

@@ -55,7 +55,7 @@ if grep -q 'warning:' "$bdir/vgpusim-build.log"; then
     die "vgpusim.c has compiler warnings"
 fi
 
-gcc -O2 -Wall -Wextra -Werror -static -I "$repo/tests/shim" \
+gcc -O2 -Wall -Wextra -Werror -static -I "$repo/tests/shim" -I "$repo/include" \
     -o "$out/selftest" "$here/selftest.c" ||
     die "cannot build $here/selftest.c statically (needs gcc, libc6-dev and libdrm-dev)"
 echo "$key" > "$out/.key"

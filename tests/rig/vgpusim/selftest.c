@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -33,6 +34,7 @@
  * brings drm.h (struct drm_prime_handle, DRM_IOCTL_PRIME_FD_TO_HANDLE)
  */
 #include "standard-headers/drm/drm_fourcc.h"
+#include "hw/vfio/vfio-gfx-irq.h"
 
 #define OFF(i) ((uint64_t)(i) << 40)
 #define EDID_INDEX 9
@@ -306,7 +308,8 @@ int main(int argc, char **argv)
     check(ioctl(dev, VFIO_DEVICE_GET_INFO, &info) == 0, "GET_INFO");
     check(info.flags == (VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET),
           "device flags PCI|RESET (0x%x)", info.flags);
-    check(info.num_regions == 10 && info.num_irqs == 5, "10 regions, 5 irqs");
+    check(info.num_regions == 10 && info.num_irqs == VFIO_PCI_NUM_IRQS + 1,
+          "10 regions, 5 PCI irq indexes + the display event");
     memset(&big, 0, sizeof(big));
     big.ri.argsz = sizeof(big);
     big.ri.index = 0;
@@ -360,6 +363,59 @@ int main(int argc, char **argv)
     p.flags = VFIO_GFX_PLANE_TYPE_PROBE;
     check(ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, &p) < 0 && errno == EINVAL,
           "PROBE -> EINVAL");
+
+    /* the display event (include/hw/vfio/vfio-gfx-irq.h) */
+    {
+        struct {
+            struct vfio_gfx_irq_info info;
+            struct vfio_irq_info_cap_type cap;
+        } ii;
+        struct {
+            struct vfio_irq_set set;
+            int32_t fd;
+        } is;
+        uint64_t cnt = 0;
+        int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+        memset(&ii, 0, sizeof(ii));
+        ii.info.argsz = sizeof(ii);
+        ii.info.index = VFIO_PCI_NUM_IRQS;
+        r = ioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &ii);
+        check(r == 0 && ii.info.count == 1 &&
+              ii.info.flags == (VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_FLAG_CAPS) &&
+              ii.info.cap_offset == sizeof(ii.info) &&
+              ii.cap.header.id == VFIO_IRQ_INFO_CAP_TYPE &&
+              ii.cap.type == VFIO_IRQ_TYPE_GFX &&
+              ii.cap.subtype == VFIO_IRQ_SUBTYPE_GFX_DISPLAY_IRQ,
+              "display event: IRQ index 5, count 1, EVENTFD|CAPS, GFX/DISPLAY_IRQ cap");
+        memset(&ii, 0, sizeof(ii));
+        ii.info.argsz = sizeof(ii.info);
+        ii.info.index = VFIO_PCI_NUM_IRQS;
+        r = ioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &ii);
+        check(r == 0 && ii.info.argsz == sizeof(ii) && ii.info.cap_offset == 0,
+              "display event: a short argsz is told the size the cap needs");
+        memset(&is, 0, sizeof(is));
+        is.set.argsz = sizeof(is);
+        is.set.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+        is.set.index = VFIO_PCI_NUM_IRQS;
+        is.set.count = 1;
+        is.fd = efd;
+        check(efd >= 0 && ioctl(dev, VFIO_DEVICE_SET_IRQS, &is) == 0,
+              "display event armed with an eventfd");
+        sysw("pause", "1");
+        sysw("step", "2");
+        check(read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt >= 2,
+              "two flips signalled (eventfd count %llu)", (unsigned long long)cnt);
+        is.fd = -1;
+        check(ioctl(dev, VFIO_DEVICE_SET_IRQS, &is) == 0, "display event disarmed");
+        sysw("step", "1");
+        check(read(efd, &cnt, sizeof(cnt)) < 0 && errno == EAGAIN,
+              "no signal once disarmed");
+        is.set.index = VFIO_PCI_NUM_IRQS + 1;
+        check(ioctl(dev, VFIO_DEVICE_SET_IRQS, &is) < 0 && errno == EINVAL,
+              "SET_IRQS beyond the display event -> EINVAL");
+        close(efd);
+    }
 
     /* deterministic frames: paused + step */
     sysw("pause", "1");
