@@ -45,11 +45,6 @@ static void buf_release(void *opaque, VFIODmabufBuffer *buf)
 }
 
 /*
- * The presenter for what the console's displays can do now: displays are
- * set up after the device, and a GtkGLArea learns whether it can import
- * dma-bufs only once its window is realized.
- */
-/*
  * egl-headless imports each frame only to read it back into a surface (for
  * VNC, screendump): a buffer the CPU can map goes to that surface directly,
  * without a GL import, blit and read-back per frame. A tiled one (no CPU
@@ -64,6 +59,11 @@ static bool headless_maps(VFIODmabufConsole *c)
            (!pri || pri->plane.modifier == DRM_FORMAT_MOD_LINEAR);
 }
 
+/*
+ * The presenter for what the console's displays can do now: displays are
+ * set up after the device, and a GtkGLArea learns whether it can import
+ * dma-bufs only once its window is realized.
+ */
 static const VFIODmabufPresenter *choose_presenter(VFIODmabufConsole *c)
 {
     if (c->vdev->display_gl == ON_OFF_AUTO_OFF || !console_has_gl(c->con)) {
