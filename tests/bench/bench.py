@@ -36,7 +36,7 @@ VNC_PORT = 5900
 # an idle desktop is measured longer: its CPU is a few clock ticks (20 s:
 # one tick is 0.05 %; nine idle rows, so the bench stays under 10 min)
 IDLE_SECONDS = 20
-BASELINE_SECONDS = 15
+BASELINE_SECONDS = IDLE_SECONDS
 HZ_TICK = os.sysconf('SC_CLK_TCK')
 
 
@@ -200,8 +200,10 @@ def main():
              Scenario('idle 1024x768', '1024x768', 0, 'idle',
                       seconds=IDLE_SECONDS)]
     allsc = [(s, True) for s in flips + extra]
-    base = baseline_cpu(qemu, outdir, BASELINE_SECONDS)
-    note('BENCH-BASELINE: %.1f' % base)
+    # the baseline twice, first and last: how much two runs of the same
+    # QEMU differ is the noise floor of every CPU figure
+    base1 = baseline_cpu(qemu, outdir, BASELINE_SECONDS)
+    note('BENCH-BASELINE: %.1f' % base1)
     vnc = ['-display', 'none', '-vnc', '127.0.0.1:0']
     rows = []
     rows += run_qemu('ours', qemu, vnc + device_args(uuid), outdir, uuid,
@@ -242,9 +244,12 @@ def main():
         rows.append({'config': 'upstream 10.2.2', 'scenario': '*',
                      'did_not_run': 'no /dev/dri: upstream needs a render '
                      'node for any display=on configuration'})
+    base2 = baseline_cpu(qemu, outdir, BASELINE_SECONDS)
+    note('BENCH-BASELINE: %.1f' % base2)
     with open(os.path.join(outdir, 'bench.json'), 'w') as f:
-        json.dump({'baseline_cpu_pct': base, 'seconds': seconds,
-                   'rows': rows}, f, indent=1)
+        json.dump({'baseline_cpu_pct': (base1 + base2) / 2,
+                   'baseline_runs_pct': [base1, base2],
+                   'seconds': seconds, 'rows': rows}, f, indent=1)
     note('BENCH-DONE: %d rows' % len(rows))
     return 0
 
