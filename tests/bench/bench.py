@@ -10,7 +10,8 @@
 #     decodes the frame number from the pixels it receives and checks that
 #     each update leaves a complete frame), flip->viewer latency p50/p99
 #     (vgpusim's frame_times vs the viewer's CLOCK_MONOTONIC),
-#   - QEMU's CPU (utime+stime) minus that of a QEMU without the device,
+#   - QEMU's CPU (utime+stime) minus that of the same QEMU and device with
+#     display=off,
 #   - bytes per second sent to the viewer and GET_GFX_DMABUF calls.
 # Configurations: ours (default: vgpusim's display event, queries on each
 # flip), ours polling only (x-display-event=off: the adaptive poll, as on a
@@ -176,9 +177,12 @@ def run_qemu(label, qemu, args, outdir, uuid, scenarios, seconds, viewer):
     return rows
 
 
-def baseline_cpu(qemu, outdir, seconds):
-    """CPU % of a QEMU with the same options but no vfio device."""
-    q = Qemu(qemu, ['-display', 'none', '-vnc', '127.0.0.1:0'], outdir)
+def baseline_cpu(qemu, uuid, outdir, seconds):
+    """CPU % of a QEMU with the same options and the same vfio device, but
+    display=off: what is left above it is what the display costs."""
+    q = Qemu(qemu, ['-display', 'none', '-vnc', '127.0.0.1:0', '-device',
+                    'vfio-pci,sysfsdev=/sys/bus/mdev/devices/%s,display=off,'
+                    'id=vgpu,addr=05.0' % uuid], outdir)
     if not q.alive():
         return 0.0
     time.sleep(1)
@@ -202,7 +206,7 @@ def main():
     allsc = [(s, True) for s in flips + extra]
     # the baseline twice, first and last: how much two runs of the same
     # QEMU differ is the noise floor of every CPU figure
-    base1 = baseline_cpu(qemu, outdir, BASELINE_SECONDS)
+    base1 = baseline_cpu(qemu, uuid, outdir, BASELINE_SECONDS)
     note('BENCH-BASELINE: %.1f' % base1)
     vnc = ['-display', 'none', '-vnc', '127.0.0.1:0']
     rows = []
@@ -244,7 +248,7 @@ def main():
         rows.append({'config': 'upstream 10.2.2', 'scenario': '*',
                      'did_not_run': 'no /dev/dri: upstream needs a render '
                      'node for any display=on configuration'})
-    base2 = baseline_cpu(qemu, outdir, BASELINE_SECONDS)
+    base2 = baseline_cpu(qemu, uuid, outdir, BASELINE_SECONDS)
     note('BENCH-BASELINE: %.1f' % base2)
     with open(os.path.join(outdir, 'bench.json'), 'w') as f:
         json.dump({'baseline_cpu_pct': (base1 + base2) / 2,
