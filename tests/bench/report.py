@@ -111,7 +111,7 @@ def targets(rows, base, noise=0.0):
         t(c <= rc / 5 or c <= floor,
           'idle: QEMU display CPU <= 1/5 of %s (%.1f %% vs %.1f %%; up to '
           '%.1f %% counts as met: the larger of 0.5 %% and how much two '
-          'runs of a QEMU without the device differed)'
+          'runs of the display=off baseline differed)'
           % (ref['config'], c, rc, floor))
     else:
         t(False, 'idle rows missing')
