@@ -144,6 +144,7 @@ static void poll_tick(void *opaque)
 {
     VFIODmabufConsole *c = opaque;
     int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    const VFIODmabufPresenter *p;
     unsigned int ev;
 
     set_presenter(c, choose_presenter(c));
@@ -156,9 +157,10 @@ static void poll_tick(void *opaque)
         return;
     }
     ev = vfio_display_dmabuf_update(c->engine, now);
-    if (choose_presenter(c) != c->present) {
+    p = choose_presenter(c);
+    if (p != c->present) {
         /* the new frame wants the other path (egl-headless: tiled) */
-        set_presenter(c, choose_presenter(c));
+        set_presenter(c, p);
         ev = vfio_display_dmabuf_update(c->engine, now);
     }
     c->present->show(c, ev);

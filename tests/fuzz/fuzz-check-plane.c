@@ -20,7 +20,12 @@
 #include "hw/vfio/display-dmabuf.h"
 #include "fuzz-common.h"
 
-/* The formats the project documents, with bytes per pixel. */
+/*
+ * The formats the project documents, with bytes per pixel: written out
+ * again on purpose, from docs/architecture.md, not taken from
+ * dmabuf_format_cpp(), so that the harness is an oracle independent of the
+ * code it checks (a format dropped from ui/dmabuf-plane.c fails here).
+ */
 static const struct {
     uint32_t fourcc;
     unsigned int cpp;

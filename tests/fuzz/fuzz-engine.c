@@ -3,7 +3,7 @@
  * (tests/unit/fake-gfx-plane.c), scripted by the input bytes.
  *
  * The input is a configuration (cache bound, refresh bounds, cursor
- * polling) followed by steps. A step is one of:
+ * polling, event-driven or polled) followed by steps. A step is one of:
  * - a tick: what the primary and the cursor query answer (a valid plane
  *   from a few ids and geometries, so ids come back with other geometries
  *   and as the other plane; a garbage plane; "no plane"; an error,
@@ -29,7 +29,8 @@
  * - events agree with the state (a new or same scanout has a primary,
  *   a primary that disappears is reported gone, ...); one buffer is never
  *   both primary and cursor, and each is of its plane type and valid;
- * - the next interval is within the configured bounds;
+ * - the next interval is within the configured bounds; event-driven, it
+ *   is the safety poll (refresh_max_ms) unless the tick asked a retry;
  * - the engine's query and GET counters match the device's.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -78,6 +79,7 @@ typedef struct Harness {
     FakeGfx *gfx;
     VFIODisplayDmabuf *d;
     VFIODisplayDmabufConfig cfg;     /* as the engine clamps it */
+    bool event_driven;               /* set_event_driven(), every engine */
     int64_t now;
     uint64_t released;               /* release hook calls, all engines */
     uint64_t handed_out;             /* successful GETs, freed engines */
@@ -110,6 +112,7 @@ static void engine_new(Harness *h)
 {
     h->d = vfio_display_dmabuf_new(fake_gfx_ops(), h->gfx, &h->cfg);
     vfio_display_dmabuf_set_release(h->d, on_release, h);
+    vfio_display_dmabuf_set_event_driven(h->d, h->event_driven);
 }
 
 static void engine_free(Harness *h)
@@ -319,6 +322,10 @@ static void tick(Harness *h, FuzzInput *in)
     if (!h->cfg.poll_cursor) {
         FUZZ_CHECK(!cur);
     }
+    if (h->event_driven && !(ev & VFIO_DMABUF_EV_RETRY)) {
+        FUZZ_CHECK(vfio_display_dmabuf_next_interval_ms(h->d) ==
+                   h->cfg.refresh_max_ms);
+    }
     h->shown_primary = h->shown_cursor = NULL;
 }
 
@@ -339,6 +346,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vfio_display_dmabuf_config_default(&h.cfg);
     h.cfg.cache_keep = c % 9;
     h.cfg.poll_cursor = !(c & 0x80);
+    h.event_driven = c & 0x20;
     if (c & 0x40) {
         h.cfg.refresh_min_ms = fuzz_u8(&in) % 20;
         h.cfg.refresh_active_ms = fuzz_u8(&in);

@@ -176,6 +176,7 @@ class Spicy:
 
     def __init__(self, sock, env):
         self.sock, self.env, self.proc, self.log = sock, env, None, None
+        self.cfg = None             # its settings dir, removed in stop()
 
     def take(self):
         if self.proc is None:
@@ -198,9 +199,15 @@ class Spicy:
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         if self.log is not None:
             self.log.close()
+        if self.cfg is not None:
+            self.cfg.cleanup()
 
 
 # ---------------------------------------------------------------- checks
@@ -225,6 +232,8 @@ def check_picture(name, take, cursor, rgb565=False):
             last = 'client failed: %s' % e
             time.sleep(1)
             continue
+        # the last picture stays in OUTDIR, passed or not: what was judged
+        save_ppm(shot, os.path.join(OUTDIR, name.replace(' ', '_') + '.ppm'))
         at = find_frame(shot, w, h)
         if at is None:
             last = 'frame %d (%dx%d) not found in the %dx%d picture' % (
@@ -237,7 +246,6 @@ def check_picture(name, take, cursor, rgb565=False):
                     name, want_frame, ' with the cursor' if cursor else '',
                     at[0], at[1]))
             last = '%d pixels differ, first: %s' % (n, first)
-        save_ppm(shot, os.path.join(OUTDIR, name.replace(' ', '_') + '.ppm'))
         time.sleep(1)
     return tap(False, '%s: frame %d%s pixel-exact' % (
         name, want_frame, ' with the cursor' if cursor else ''), last)
@@ -269,10 +277,11 @@ def cursor_on():
 
 def run_row(name, qemu_args, env, take, path, cursor_check=True,
             cursor_apart=None, device=DEVICE):
-    """cursor_check: the client's picture shows the cursor plane;
+    """One matrix row: QEMU on the display, the client's picture.
+    cursor_check: the client's picture shows the cursor plane;
     cursor_apart: a function that says what the client got on its own
-    cursor channel (SPICE), the picture must then show no cursor."""
-    """One matrix row: QEMU on the display, the client's picture."""
+    cursor channel (SPICE), the picture must then show no cursor;
+    device: the -device arguments (default DEVICE)."""
     note('row: %s' % name)
     failed_before = tap.failed
     device_known_state()

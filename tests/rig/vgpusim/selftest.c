@@ -404,13 +404,20 @@ int main(int argc, char **argv)
               "display event armed with an eventfd");
         sysw("pause", "1");
         sysw("step", "2");
-        check(read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt >= 2,
+        r = read(efd, &cnt, sizeof(cnt));
+        check(r == sizeof(cnt) && cnt >= 2,
               "two flips signalled (eventfd count %llu)", (unsigned long long)cnt);
+        sysw("cursor_pos", "10 20");
+        r = read(efd, &cnt, sizeof(cnt));
+        check(r == sizeof(cnt) && cnt == 1,
+              "a cursor move signalled once (eventfd count %llu)",
+              (unsigned long long)cnt);
         is.fd = -1;
         check(ioctl(dev, VFIO_DEVICE_SET_IRQS, &is) == 0, "display event disarmed");
+        sysw("cursor", "off");
         sysw("step", "1");
         check(read(efd, &cnt, sizeof(cnt)) < 0 && errno == EAGAIN,
-              "no signal once disarmed");
+              "no signal once disarmed (a flip, a cursor change)");
         is.set.index = VFIO_PCI_NUM_IRQS + 1;
         check(ioctl(dev, VFIO_DEVICE_SET_IRQS, &is) < 0 && errno == EINVAL,
               "SET_IRQS beyond the display event -> EINVAL");

@@ -2414,6 +2414,7 @@ static ssize_t cursor_store(struct device *dev, struct device_attribute *attr,
 		return m;
 	mutex_lock(&vgs->lock);
 	vgs->def.cursor = vgs->cur.cursor = m;
+	vgs_display_event(vgs);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
@@ -2445,6 +2446,7 @@ static ssize_t cursor_pos_store(struct device *dev, struct device_attribute *att
 	vgs->def.cursor_y = vgs->cur.cursor_y = y;
 	if (vgs->cur.cursor == VGS_CURSOR_AUTO)
 		vgs->def.cursor = vgs->cur.cursor = VGS_CURSOR_ON;
+	vgs_display_event(vgs);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
@@ -2478,6 +2480,7 @@ static ssize_t cursor_hot_store(struct device *dev, struct device_attribute *att
 	mutex_lock(&vgs->lock);
 	vgs->def.hot_x = vgs->cur.hot_x = x;
 	vgs->def.hot_y = vgs->cur.hot_y = y;
+	vgs_display_event(vgs);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
