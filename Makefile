@@ -43,6 +43,7 @@ check: check-unit check-asan check-fuzz check-qemu check-rig check-qtest \
 	@echo "== make check: all test suites passed"
 
 check-unit: unit
+	tests/check-layering.sh
 	meson test -C $(MESON_UNIT) --print-errorlogs
 
 # the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer

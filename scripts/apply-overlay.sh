@@ -24,14 +24,12 @@ include/hw/vfio/display-dmabuf.h
 include/hw/vfio/vfio-gfx-irq.h
 hw/vfio/display-dmabuf.c
 hw/vfio/display-dmabuf-console.c
-include/hw/vfio/display-dmabuf-present.h
-hw/vfio/display-dmabuf-cpu.c
-hw/vfio/display-dmabuf-gl.c
 include/ui/egl-dmabuf.h
 include/ui/egl-dmabuf-int.h
 ui/egl-dmabuf-device.c
 ui/egl-dmabuf.c
-ui/spice-dmabuf.c
+include/ui/dmabuf-scanout.h
+ui/dmabuf-scanout.c
 "
 # install SRC DEST: copy only when different, so that mtimes stay
 install_file() {

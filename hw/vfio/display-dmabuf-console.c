@@ -1,13 +1,16 @@
 /*
  * QEMU glue for the VFIO display dma-buf engine: a graphic console fed by
- * hw/vfio/display-dmabuf.c. Thin on purpose: the engine decides, the
- * presenter chosen here (display-dmabuf-present.h) turns its events into
- * console calls: GL displays get the dma-bufs (display-dmabuf-gl.c),
- * displays without GL a shadow surface (display-dmabuf-cpu.c).
+ * hw/vfio/display-dmabuf.c. The device only produces frames: each poll tick
+ * (or display event) runs the engine and hands what it shows to
+ * ui/dmabuf-scanout.c, which presents them on every display of the console
+ * (include/ui/dmabuf-scanout.h).
  *
  * Ownership: VFIODisplay.dmabuf owns the VFIODmabufConsole, which owns the
- * engine (every dma-buf fd), the poll timer and the presenter's state.
- * The engine's release hook goes to the presenter before an fd closes.
+ * engine (every dma-buf fd), the poll timer, the display event's
+ * EventNotifier while it is armed, and the DmabufScanout. Each cached
+ * buffer's DmabufScanoutBuffer (VFIODmabufBuffer.presenter_data) is made
+ * here when the buffer is first shown and released through the engine's
+ * release hook, before the engine closes the buffer's fd.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -19,124 +22,86 @@
 
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "qemu/event_notifier.h"
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "qom/object.h"
 #include "system/system.h"
 #include "ui/console.h"
-#include "standard-headers/drm/drm_fourcc.h"
+#include "ui/dmabuf-scanout.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "hw/vfio/vfio-gfx-irq.h"
 #include "pci.h"
 #include "vfio-display.h"
-#include "hw/vfio/display-dmabuf-present.h"
 #include "trace.h"
 
 /* Bounds of the x-display-* properties (0 keeps the engine's default). */
 #define VFIO_DMABUF_PROP_MAX_MS   10000
 #define VFIO_DMABUF_PROP_MAX_KEEP 64
 
-/* engine release hook: the presenter lets go of @buf, then it is closed */
+struct VFIODmabufConsole {
+    VFIOPCIDevice *vdev;
+    QemuConsole *con;           /* vdev->dpy->con, borrowed */
+    VFIODisplayDmabuf *engine;  /* owned */
+    DmabufScanout *scanout;     /* owned: the console's presentation */
+    QEMUTimer *timer;           /* owned: the poll */
+    int devfd;                  /* borrowed from vdev; ops opaque */
+    /* the device's display event, while armed (display_event_arm()) */
+    EventNotifier event;        /* owned: cleaned up when disarmed */
+    bool event_armed;
+    uint32_t event_index;       /* its VFIO IRQ index */
+    uint64_t events;            /* events handled */
+};
+
+/* engine release hook: ui/ lets go of @buf, then the engine closes it */
 static void buf_release(void *opaque, VFIODmabufBuffer *buf)
 {
     VFIODmabufConsole *c = opaque;
 
-    c->present->release(c, buf);
+    dmabuf_scanout_buffer_release(c->scanout, buf->presenter_data);
+    buf->presenter_data = NULL;
 }
 
-/*
- * egl-headless imports each frame only to read it back into a surface (for
- * VNC, screendump): a buffer the CPU can map goes to that surface directly,
- * without a GL import, blit and read-back per frame. A tiled one (no CPU
- * mapping) still takes the GL path. Before the first frame: the CPU path.
- */
-static bool headless_maps(VFIODmabufConsole *c)
+/* the ui/ handle of a cached buffer, made when it is first shown */
+static DmabufScanoutBuffer *scanout_buf(VFIODmabufConsole *c,
+                                        const VFIODmabufBuffer *buf)
 {
-    const VFIODmabufBuffer *pri = vfio_display_dmabuf_primary(c->engine);
-
-    return c->vdev->display_gl == ON_OFF_AUTO_AUTO &&
-           qemu_console_has_display(c->con, "egl-headless") &&
-           (!pri || pri->plane.modifier == DRM_FORMAT_MOD_LINEAR);
+    if (!buf) {
+        return NULL;
+    }
+    if (!buf->presenter_data) {
+        vfio_display_dmabuf_set_presenter_data(
+            c->engine, buf, dmabuf_scanout_buffer_new(c->scanout,
+                                                      &buf->plane));
+    }
+    return buf->presenter_data;
 }
 
-/*
- * The presenter for what the console's displays can do now: displays are
- * set up after the device, and a GtkGLArea learns whether it can import
- * dma-bufs only once its window is realized.
- */
-static const VFIODmabufPresenter *choose_presenter(VFIODmabufConsole *c)
+/* what the engine shows now, as a frame for ui/ */
+static void frame_of(VFIODmabufConsole *c, unsigned int ev,
+                     DmabufScanoutFrame *f)
 {
-    if (c->vdev->display_gl == ON_OFF_AUTO_OFF || !console_has_gl(c->con)) {
-        return &vfio_dmabuf_present_cpu;
-    }
-    /* spice's GL display: the cursor goes on its cursor channel */
-    if (qemu_console_has_display(c->con, "spice-egl")) {
-        return &vfio_dmabuf_present_spice;
-    }
-    /* a GL display that cannot import (gtk on X11, llvmpipe) */
-    if (!dpy_gl_has_dmabuf(c->con) || headless_maps(c)) {
-        return &vfio_dmabuf_present_cpu;
-    }
-    return &vfio_dmabuf_present_gl;
-}
+    const VFIODmabufCursor *pos = vfio_display_dmabuf_cursor_pos(c->engine);
 
-/* one info line per path taken, so that a user knows what it costs */
-static void report_path(VFIODmabufConsole *c)
-{
-    const char *why;
-
-    if (c->present == &vfio_dmabuf_present_gl) {
-        why = "the display imports the dma-bufs, no copy";
-    } else if (c->present == &vfio_dmabuf_present_spice) {
-        why = "spice-server gets the dma-bufs, no copy; the cursor goes on "
-              "SPICE's cursor channel";
-    } else if (headless_maps(c)) {
-        why = "egl-headless would read every frame back: the CPU maps the "
-              "linear dma-bufs and copies the changed rows of each frame";
-    } else if (c->vdev->display_gl == ON_OFF_AUTO_OFF) {
-        why = "x-display-gl=off: the changed rows of each frame are copied";
-    } else if (console_has_gl(c->con)) {
-        why = "the GL display cannot import dma-bufs: the changed rows of "
-              "each frame are copied";
-    } else {
-        why = "a display without GL: the changed rows of each frame are "
-              "copied";
+    memset(f, 0, sizeof(*f));
+    f->primary = scanout_buf(c, vfio_display_dmabuf_primary(c->engine));
+    f->cursor = scanout_buf(c, vfio_display_dmabuf_cursor(c->engine));
+    f->cursor_x = pos->x;
+    f->cursor_y = pos->y;
+    f->hot_x = pos->hot_x;
+    f->hot_y = pos->hot_y;
+    /*
+     * SAME_BUFFER is not passed on: the display's refresh looks at the
+     * pixels of the buffer on screen (dmabuf_scanout_refresh), at its rate.
+     */
+    if (ev & VFIO_DMABUF_EV_NEW_SCANOUT) {
+        f->changed |= DMABUF_SCANOUT_PRIMARY_NEW;
     }
-    info_report("vfio-display-dmabuf: %s: display path %s (%s)",
-                c->vdev->vbasedev.name, c->present->name, why);
-    c->path_reported = true;
-}
-
-/* the presenter's own clean-up, then its state goes */
-static void present_finish(VFIODmabufConsole *c)
-{
-    if (c->present && c->present->finish) {
-        c->present->finish(c);
+    if (ev & VFIO_DMABUF_EV_CURSOR_NEW) {
+        f->changed |= DMABUF_SCANOUT_CURSOR_NEW;
     }
-    g_free(c->pstate);
-    c->pstate = NULL;
-}
-
-static void set_presenter(VFIODmabufConsole *c, const VFIODmabufPresenter *p)
-{
-    const VFIODmabufPresenter *old = c->present;
-
-    if (old == p) {
-        return;
-    }
-    trace_vfio_dmabuf_console_presenter(old ? old->name : "none", p->name);
-    if (old) {
-        /* the old presenter lets go of every buffer; all is shown anew */
-        vfio_display_dmabuf_release_all(c->engine);
-        if (old->reset) {
-            old->reset(c);
-        }
-        present_finish(c);
-    }
-    c->present = p;
-    c->pstate = p->init(c);
-    if (c->path_reported) {
-        report_path(c);
+    if (ev & VFIO_DMABUF_EV_CURSOR_MOVED) {
+        f->changed |= DMABUF_SCANOUT_CURSOR_MOVED;
     }
 }
 
@@ -144,26 +109,17 @@ static void poll_tick(void *opaque)
 {
     VFIODmabufConsole *c = opaque;
     int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
-    const VFIODmabufPresenter *p;
+    DmabufScanoutFrame f;
     unsigned int ev;
 
-    set_presenter(c, choose_presenter(c));
-    if (!c->path_reported) {
-        report_path(c); /* the displays are up by the first tick */
-    }
-    if (c->present->busy && c->present->busy(c)) {
+    if (dmabuf_scanout_busy(c->scanout)) {
         /* the display still works on the last frame (spice gl): wait */
         timer_mod(c->timer, now + VFIO_DMABUF_REFRESH_MIN_MS);
         return;
     }
     ev = vfio_display_dmabuf_update(c->engine, now);
-    p = choose_presenter(c);
-    if (p != c->present) {
-        /* the new frame wants the other path (egl-headless: tiled) */
-        set_presenter(c, p);
-        ev = vfio_display_dmabuf_update(c->engine, now);
-    }
-    c->present->show(c, ev);
+    frame_of(c, ev, &f);
+    dmabuf_scanout_show(c->scanout, &f);
     timer_mod(c->timer, now + vfio_display_dmabuf_next_interval_ms(c->engine));
 }
 
@@ -292,7 +248,7 @@ static bool display_event_arm(VFIODmabufConsole *c, Error **errp)
     c->event_armed = true;
     c->event_index = index;
     vfio_display_dmabuf_set_event_driven(c->engine, true);
-    trace_vfio_dmabuf_console_event(c->vdev->vbasedev.name, index, true);
+    trace_vfio_display_dmabuf_console_event(c->vdev->vbasedev.name, index, true);
     return true;
 }
 
@@ -306,7 +262,7 @@ static void display_event_disarm(VFIODmabufConsole *c)
     event_notifier_cleanup(&c->event);
     c->event_armed = false;
     vfio_display_dmabuf_set_event_driven(c->engine, false);
-    trace_vfio_dmabuf_console_event(c->vdev->vbasedev.name, c->event_index,
+    trace_vfio_display_dmabuf_console_event(c->vdev->vbasedev.name, c->event_index,
                                     false);
 }
 
@@ -329,19 +285,19 @@ static void console_gfx_update(void *opaque)
         }
         return;
     }
-    c->present->redraw(c, pri);
+    dmabuf_scanout_refresh(c->scanout);
 }
 
 static pixman_image_t *console_snapshot(void *opaque, Error **errp)
 {
     VFIOPCIDevice *vdev = opaque;
 
-    return vfio_dmabuf_snapshot(vdev->dpy->dmabuf, errp);
+    return dmabuf_scanout_snapshot(vdev->dpy->dmabuf->scanout, errp);
 }
 
 /*
  * No GRAPHIC_FLAGS_GL nor _DMABUF: every display can show this console,
- * the presenter adapts to it (choose_presenter).
+ * ui/dmabuf-scanout.c adapts to them.
  */
 static const GraphicHwOps console_ops = {
     .gfx_update = console_gfx_update,
@@ -352,6 +308,7 @@ static const GraphicHwOps console_ops = {
 static char *stats_str(VFIODmabufConsole *c)
 {
     const VFIODisplayDmabufStats *s = vfio_display_dmabuf_stats(c->engine);
+    const DmabufScanoutStats *ui = dmabuf_scanout_stats(c->scanout);
     GString *out = g_string_new(NULL);
 
     g_string_append_printf(out,
@@ -364,7 +321,8 @@ static char *stats_str(VFIODmabufConsole *c)
         " frames_reported=%" PRIu64 " cursor_changes=%" PRIu64
         " cursor_moves=%" PRIu64 " resets=%" PRIu64 " fds_open=%" PRIu64
         " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64,
-        c->present->name, s->ticks, s->queries,
+        dmabuf_scanout_path_name(dmabuf_scanout_path(c->scanout)),
+        s->ticks, s->queries,
         s->query_transient, s->query_errors, s->planes_empty,
         s->planes_refused, s->gets, s->get_errors, s->cache_hits,
         s->cache_misses, s->geometry_changes, s->evictions, s->flips_seen,
@@ -372,9 +330,15 @@ static char *stats_str(VFIODmabufConsole *c)
         s->fds_open, vfio_display_dmabuf_cached(c->engine),
         vfio_display_dmabuf_next_interval_ms(c->engine), c->event_armed,
         c->events);
-    if (c->present->stats) {
-        c->present->stats(c, out);
-    }
+    g_string_append_printf(out,
+        " path_changes=%" PRIu64 " frames_shown=%" PRIu64
+        " shadow_copies=%" PRIu64 " shadow_rows=%" PRIu64
+        " shadow_updates=%" PRIu64 " map_failures=%" PRIu64
+        " not_shown=%" PRIu64 " cursor_defines=%" PRIu64
+        " ui_buffers=%" PRIu64,
+        ui->path_changes, ui->frames, ui->shadow_copies, ui->shadow_rows,
+        ui->shadow_updates, ui->map_failures, ui->not_shown,
+        ui->cursor_defines, ui->buffers);
     return g_string_free(out, false);
 }
 
@@ -390,9 +354,10 @@ static char *stats_get(Object *obj, Error **errp)
     return stats_str(c);
 }
 
-bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
+bool vfio_display_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
 {
     VFIODisplayDmabufConfig cfg;
+    g_autofree char *name = NULL;
     VFIODmabufConsole *c;
     VFIODisplay *dpy;
 
@@ -425,8 +390,14 @@ bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
     vfio_display_dmabuf_set_release(c->engine, buf_release, c);
     dpy->con = c->con = graphic_console_init(DEVICE(vdev), 0, &console_ops,
                                              vdev);
-    set_presenter(c, choose_presenter(c)); /* again at every tick */
-    trace_vfio_dmabuf_console_init(vdev->vbasedev.name, c->present->name);
+    name = g_strdup_printf("vfio-display-dmabuf: %s", vdev->vbasedev.name);
+    c->scanout = dmabuf_scanout_new(c->con, name,
+                                    vdev->display_gl == ON_OFF_AUTO_ON ?
+                                    DMABUF_SCANOUT_GL_ON :
+                                    vdev->display_gl == ON_OFF_AUTO_OFF ?
+                                    DMABUF_SCANOUT_GL_OFF :
+                                    DMABUF_SCANOUT_GL_AUTO);
+    trace_vfio_display_dmabuf_console_init(vdev->vbasedev.name);
 
     if (!object_property_find(OBJECT(vdev), "x-display-dmabuf-stats")) {
         object_property_add_str(OBJECT(vdev), "x-display-dmabuf-stats",
@@ -449,7 +420,7 @@ bool vfio_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
     return true;
 }
 
-void vfio_dmabuf_console_reset(VFIODisplay *dpy)
+void vfio_display_dmabuf_console_reset(VFIODisplay *dpy)
 {
     VFIODmabufConsole *c = dpy ? dpy->dmabuf : NULL;
 
@@ -459,15 +430,13 @@ void vfio_dmabuf_console_reset(VFIODisplay *dpy)
     /* a device reset may have dropped the event: arm it anew */
     display_event_disarm(c);
     display_event_arm(c, NULL);
-    /* the release hook takes every buffer off the console, then closes */
+    /* off the displays; the release hook frees each buffer's ui/ handle */
+    dmabuf_scanout_reset(c->scanout);
     vfio_display_dmabuf_reset(c->engine);
-    if (c->present->reset) {
-        c->present->reset(c);
-    }
     dpy_gfx_update_full(dpy->con);
 }
 
-void vfio_dmabuf_console_finalize(VFIODisplay *dpy)
+void vfio_display_dmabuf_console_finalize(VFIODisplay *dpy)
 {
     VFIODmabufConsole *c = dpy->dmabuf;
 
@@ -478,8 +447,8 @@ void vfio_dmabuf_console_finalize(VFIODisplay *dpy)
     if (c->timer) {
         timer_free(c->timer);
     }
-    vfio_display_dmabuf_free(c->engine); /* releases through the presenter */
-    present_finish(c);
+    vfio_display_dmabuf_free(c->engine); /* each buffer released to ui/ */
+    dmabuf_scanout_free(c->scanout);
     g_free(c);
     dpy->dmabuf = NULL;
 }

@@ -354,7 +354,8 @@ def main():
         run_row('spice gl=on local',
                 ['-display', 'none', '-spice',
                  'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
-                lambda: shot_spice_gl(sock), 'spice-gl', cursor_check=False,
+                lambda: shot_spice_gl(sock), 'gl-dmabuf-cursor-image',
+                cursor_check=False,
                 cursor_apart=spice_cursor)
 
     def spice_spicy():
@@ -369,7 +370,7 @@ def main():
             run_row('spice gl=on local in spicy on Wayland',
                     ['-display', 'none', '-spice',
                      'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
-                    spicy.take, 'spice-gl', cursor_check=False)
+                    spicy.take, 'gl-dmabuf-cursor-image', cursor_check=False)
         finally:
             spicy.stop()
             srv.stop()

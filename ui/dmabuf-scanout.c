@@ -1,0 +1,1013 @@
+/*
+ * DmabufScanout: a device's dma-buf frames on every display of a console
+ * (include/ui/dmabuf-scanout.h has the API and who owns what).
+ *
+ * Two paths:
+ *   - cpu: one shadow DisplaySurface (x8r8g8b8) per mode that keeps its
+ *     address across flips. Each new frame, and each display refresh, is
+ *     compared with it row by row through a read-only mapping (bracketed
+ *     by DMA_BUF_IOCTL_SYNC); only the rows that differ are copied
+ *     (converted when the format is not x8r8g8b8's layout) and reported as
+ *     damage. VNC never has its surface switched under it on a flip, and an
+ *     idle or cursor-only screen costs no update. The cursor becomes a
+ *     QEMUCursor (dpy_cursor_define + dpy_mouse_set at the image's
+ *     top-left).
+ *   - gl: the dma-bufs themselves (dpy_gl_scanout_dmabuf, dpy_gl_update),
+ *     the cursor as dpy_gl_cursor_dmabuf, or as a QEMUCursor when a display
+ *     shows cursor images itself (DPY_GL_CURSOR_IMAGE: SPICE's cursor
+ *     channel; a dma-buf cursor would be blended into a copy of every frame
+ *     there).
+ * The path follows the displays' declared capabilities, re-chosen only
+ * when those or the mode (size, format) change, and once within a mode
+ * when the cpu path meets a buffer it cannot map while a GL display could
+ * import it.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/timer.h"
+#include "ui/console.h"
+#include "standard-headers/drm/drm_fourcc.h"
+#include "ui/dmabuf-plane.h"
+#include "ui/dmabuf-scanout.h"
+#include "trace.h"
+
+/*
+ * Differing rows closer than this are reported as one damage rectangle:
+ * fewer rectangles for the display, a few unchanged rows sent at worst.
+ */
+#define SHADOW_DAMAGE_GAP 16
+/*
+ * A display that refreshed within this long is watching: a new frame is
+ * copied at once. Otherwise (VNC without a client never refreshes) the copy
+ * waits for the next refresh or screendump. Longer than VNC's slowest
+ * refresh with a client (3 s).
+ */
+#define SHADOW_WATCH_MS 3500
+/*
+ * A refresh this soon after a copy skips its compare: while the guest
+ * flips, every frame was just copied; only front-buffer rendering (no
+ * flips) needs the refresh to look at the pixels.
+ */
+#define SHADOW_FRESH_MS 30
+
+/*
+ * One row of a source format converted to a 32-bit destination format.
+ * The source row is copied into an aligned buffer first: pixman wants
+ * 4-byte aligned strides, a device's stride (RGB888 at an odd width) need
+ * not be. When source and destination share a layout, no copy is made.
+ */
+typedef struct RowConv {
+    pixman_format_code_t src_fmt, dst_fmt;
+    uint32_t width;
+    size_t src_bytes;          /* bytes of one source row */
+    bool same;                 /* same layout: the source row is used as is */
+    uint32_t *src_buf;         /* aligned copy of one source row */
+    uint32_t *dst_buf;         /* one converted row */
+    pixman_image_t *src_img;   /* over src_buf */
+    pixman_image_t *dst_img;   /* over dst_buf */
+} RowConv;
+
+struct DmabufScanoutBuffer {
+    DmabufScanout *owner;
+    const DmabufPlane *plane;  /* borrowed from the device */
+    QemuDmaBuf *qbuf;          /* given to GL displays; borrows the fds */
+    DmabufMapping map;         /* the cpu path's read-only mapping */
+    int map_err;               /* < 0: mapping failed, not retried */
+};
+
+struct DmabufScanout {
+    QemuConsole *con;          /* borrowed */
+    char *name;
+    DmabufScanoutGl gl;
+    DmabufScanoutPath path;
+    bool path_reported[DMABUF_SCANOUT_PATH_GL_CURSOR_IMAGE + 1];
+
+    /* what the path was chosen for */
+    uint32_t displays;         /* displays_signature() */
+    bool have_mode;
+    uint32_t mode_w, mode_h, mode_fourcc;
+    bool mode_cpu_failed;      /* the cpu path could not map in this mode */
+
+    /* the device's frame (borrowed buffers) */
+    DmabufScanoutFrame frame;
+
+    /* what the console shows */
+    DmabufScanoutBuffer *gl_scanout; /* the console's scanout.dmabuf */
+    DmabufScanoutBuffer *gl_cursor;  /* given with dpy_gl_cursor_dmabuf */
+    DmabufScanoutBuffer *cursor_defined; /* its image as a QEMUCursor */
+    uint32_t cursor_hot_x, cursor_hot_y; /* ... with this hotspot */
+    bool cursor_shown;         /* dpy_mouse_set(on) */
+    DisplaySurface *shadow;    /* borrowed from the console */
+    RowConv shadow_conv;
+    bool stale;                /* a frame not copied yet */
+    int64_t pulled_ms;         /* last display refresh */
+    int64_t copied_ms;         /* last shadow copy */
+
+    /* each condition said once */
+    bool warned_map, warned_format, warned_linear_only;
+
+    DmabufScanoutStats stats;
+};
+
+static const struct {
+    uint32_t fourcc;
+    pixman_format_code_t pixman;
+} formats[] = {
+    { DRM_FORMAT_XRGB8888, PIXMAN_x8r8g8b8 },
+    { DRM_FORMAT_ARGB8888, PIXMAN_a8r8g8b8 },
+    { DRM_FORMAT_XBGR8888, PIXMAN_x8b8g8r8 },
+    { DRM_FORMAT_ABGR8888, PIXMAN_a8b8g8r8 },
+    { DRM_FORMAT_RGBX8888, PIXMAN_r8g8b8x8 },
+    { DRM_FORMAT_BGRX8888, PIXMAN_b8g8r8x8 },
+    { DRM_FORMAT_RGBA8888, PIXMAN_r8g8b8a8 },
+    { DRM_FORMAT_BGRA8888, PIXMAN_b8g8r8a8 },
+    { DRM_FORMAT_XRGB2101010, PIXMAN_x2r10g10b10 },
+    { DRM_FORMAT_ARGB2101010, PIXMAN_a2r10g10b10 },
+    { DRM_FORMAT_XBGR2101010, PIXMAN_x2b10g10r10 },
+    { DRM_FORMAT_RGB888, PIXMAN_r8g8b8 },
+    { DRM_FORMAT_BGR888, PIXMAN_b8g8r8 },
+    { DRM_FORMAT_RGB565, PIXMAN_r5g6b5 },
+    { DRM_FORMAT_BGR565, PIXMAN_b5g6r5 },
+};
+
+pixman_format_code_t dmabuf_scanout_format_pixman(uint32_t fourcc)
+{
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(formats); i++) {
+        if (formats[i].fourcc == fourcc) {
+            return formats[i].pixman;
+        }
+    }
+    return 0;
+}
+
+const char *dmabuf_scanout_path_name(DmabufScanoutPath p)
+{
+    switch (p) {
+    case DMABUF_SCANOUT_PATH_CPU:
+        return "cpu-shadow";
+    case DMABUF_SCANOUT_PATH_GL:
+        return "gl-dmabuf";
+    case DMABUF_SCANOUT_PATH_GL_CURSOR_IMAGE:
+        return "gl-dmabuf-cursor-image";
+    default:
+        return "none";
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* row conversion */
+
+/* x8r8g8b8 and a8r8g8b8 share their layout; alpha is ignored on screen */
+static bool same_layout(pixman_format_code_t a, pixman_format_code_t b)
+{
+    if (a == b) {
+        return true;
+    }
+    return (a == PIXMAN_x8r8g8b8 || a == PIXMAN_a8r8g8b8) &&
+           b == PIXMAN_x8r8g8b8;
+}
+
+static void rowconv_finish(RowConv *rc)
+{
+    if (rc->src_img) {
+        pixman_image_unref(rc->src_img);
+    }
+    if (rc->dst_img) {
+        pixman_image_unref(rc->dst_img);
+    }
+    g_free(rc->src_buf);
+    g_free(rc->dst_buf);
+    memset(rc, 0, sizeof(*rc));
+}
+
+/* false: pixman cannot describe it (an unknown format) */
+static bool rowconv_init(RowConv *rc, pixman_format_code_t src,
+                         pixman_format_code_t dst, uint32_t width)
+{
+    size_t src_stride, dst_stride;
+
+    memset(rc, 0, sizeof(*rc));
+    if (!src || !width) {
+        return false;
+    }
+    rc->src_fmt = src;
+    rc->dst_fmt = dst;
+    rc->width = width;
+    rc->src_bytes = (size_t)width * (PIXMAN_FORMAT_BPP(src) / 8);
+    rc->same = same_layout(src, dst);
+    if (rc->same) {
+        return true;
+    }
+    src_stride = ROUND_UP(rc->src_bytes, 4);
+    dst_stride = (size_t)width * 4;
+    rc->src_buf = g_malloc0(src_stride);
+    rc->dst_buf = g_malloc0(dst_stride);
+    rc->src_img = pixman_image_create_bits(src, width, 1, rc->src_buf,
+                                           src_stride);
+    rc->dst_img = pixman_image_create_bits(dst, width, 1, rc->dst_buf,
+                                           dst_stride);
+    if (!rc->src_img || !rc->dst_img) {
+        rowconv_finish(rc);
+        return false;
+    }
+    return true;
+}
+
+/* @src: one source row (any alignment); returns width * 4 bytes */
+static const uint8_t *rowconv_run(RowConv *rc, const uint8_t *src)
+{
+    if (rc->same) {
+        return src;
+    }
+    memcpy(rc->src_buf, src, rc->src_bytes);
+    pixman_image_composite(PIXMAN_OP_SRC, rc->src_img, NULL, rc->dst_img,
+                           0, 0, 0, 0, 0, 0, rc->width, 1);
+    return (const uint8_t *)rc->dst_buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* buffers */
+
+DmabufScanoutBuffer *dmabuf_scanout_buffer_new(DmabufScanout *s,
+                                               const DmabufPlane *plane)
+{
+    DmabufScanoutBuffer *b = g_new0(DmabufScanoutBuffer, 1);
+
+    b->owner = s;
+    b->plane = plane;
+    s->stats.buffers++;
+    return b;
+}
+
+/* the QemuDmaBuf of @b for GL displays (made on first use) */
+static QemuDmaBuf *buffer_qbuf(DmabufScanoutBuffer *b)
+{
+    const DmabufPlane *p = b->plane;
+
+    if (!b->qbuf) {
+        b->qbuf = qemu_dmabuf_new(p->width, p->height, p->offset, p->stride,
+                                  0, 0, p->width, p->height, p->fourcc,
+                                  p->modifier, p->fd, p->n_fds, false, false);
+    }
+    return b->qbuf;
+}
+
+/*
+ * The read-only mapping of @b, or NULL when the CPU cannot read it (tiled;
+ * an exporter that refuses mmap: GVT-g's proxies, pristine mbochs). A
+ * failure is not retried for this buffer.
+ */
+static const DmabufMapping *buffer_map(DmabufScanoutBuffer *b)
+{
+    int ret;
+
+    if (b->map.data) {
+        return &b->map;
+    }
+    if (b->map_err < 0) {
+        return NULL;
+    }
+    ret = dmabuf_plane_map(b->plane, &b->map);
+    if (ret < 0) {
+        b->map_err = ret;
+        b->owner->stats.map_failures++;
+        trace_dmabuf_scanout_map_failed(b->owner->name, b->plane->fourcc,
+                                        b->plane->modifier, ret);
+        return NULL;
+    }
+    if (b->map.rows < b->plane->height) {
+        trace_dmabuf_scanout_map_short(b->owner->name, b->map.rows,
+                                       b->plane->height);
+    }
+    return &b->map;
+}
+
+static void cursor_hide(DmabufScanout *s)
+{
+    if (s->cursor_shown) {
+        dpy_mouse_set(s->con, 0, 0, false);
+        s->cursor_shown = false;
+    }
+    s->cursor_defined = NULL;
+}
+
+static void gl_scanout_off(DmabufScanout *s)
+{
+    if (s->gl_scanout) {
+        /*
+         * Always through the console, also while a display is GL-blocked:
+         * the console's scanout must not point at a QemuDmaBuf that is
+         * about to be freed (SPICE's disable copes with a blocked console).
+         */
+        dpy_gl_scanout_disable(s->con);
+        s->gl_scanout = NULL;
+    }
+}
+
+static void gl_cursor_off(DmabufScanout *s)
+{
+    if (s->gl_cursor) {
+        dpy_gl_cursor_dmabuf(s->con, NULL, false, 0, 0);
+        s->gl_cursor = NULL;
+    }
+}
+
+void dmabuf_scanout_buffer_release(DmabufScanout *s, DmabufScanoutBuffer *b)
+{
+    if (!b) {
+        return;
+    }
+    assert(b->owner == s);
+    if (s->gl_scanout == b) {
+        gl_scanout_off(s);
+    }
+    if (s->gl_cursor == b) {
+        gl_cursor_off(s);
+    }
+    if (s->cursor_defined == b) {
+        s->cursor_defined = NULL; /* the QEMUCursor is a copy: it stays */
+    }
+    if (s->frame.primary == b) {
+        s->frame.primary = NULL;
+    }
+    if (s->frame.cursor == b) {
+        s->frame.cursor = NULL;
+    }
+    if (b->qbuf) {
+        dpy_gl_release_dmabuf(s->con, b->qbuf);
+        qemu_dmabuf_free(b->qbuf); /* does not close: the device does */
+    }
+    dmabuf_plane_unmap(&b->map);
+    s->stats.buffers--;
+    g_free(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* the cpu path */
+
+static void shadow_drop(DmabufScanout *s)
+{
+    if (s->shadow) {
+        dpy_gfx_replace_surface(s->con, NULL); /* the placeholder */
+        s->shadow = NULL;
+        rowconv_finish(&s->shadow_conv);
+    }
+    s->stale = false;
+}
+
+static void damage(DmabufScanout *s, uint32_t y, uint32_t h)
+{
+    dpy_gfx_update(s->con, 0, y, surface_width(s->shadow), h);
+    s->stats.shadow_updates++;
+}
+
+/*
+ * Copies the rows of @b that differ from the shadow (only rows in
+ * [@from, @to) are looked at) and reports them as damage. A new mode gets a
+ * new shadow, copied and damaged in full. Returns false when the CPU
+ * cannot read @b (the shadow keeps the last good frame).
+ */
+static bool shadow_refresh(DmabufScanout *s, DmabufScanoutBuffer *b,
+                           uint32_t from, uint32_t to)
+{
+    const DmabufPlane *p = b->plane;
+    pixman_format_code_t fmt = dmabuf_scanout_format_pixman(p->fourcc);
+    const DmabufMapping *m;
+    uint32_t rows, y, band = UINT32_MAX, last = 0;
+    size_t row_bytes, need;
+    bool full = false;
+    uint8_t *dst;
+    int dst_stride;
+
+    if (!fmt) {
+        if (!s->warned_format) {
+            char name[5];
+
+            warn_report("%s: the frame's format %s has no CPU conversion; "
+                        "it is not shown without a GL display", s->name,
+                        dmabuf_format_name(p->fourcc, name));
+            s->warned_format = true;
+        }
+        return false;
+    }
+    m = buffer_map(b);
+    if (!m) {
+        return false;
+    }
+    rows = MIN(m->rows, p->height);
+    /* a mapping too short for the rows it claims is refused, never read */
+    need = (size_t)p->offset[0] + (size_t)(rows ? rows - 1 : 0) * p->stride[0]
+           + (size_t)p->width * (PIXMAN_FORMAT_BPP(fmt) / 8);
+    if (!rows || need > m->len) {
+        trace_dmabuf_scanout_map_short(s->name, rows, p->height);
+        return false;
+    }
+    if (!s->shadow || surface_width(s->shadow) != (int)p->width ||
+        surface_height(s->shadow) != (int)rows ||
+        s->shadow_conv.src_fmt != fmt) {
+        pixman_image_t *img = pixman_image_create_bits(PIXMAN_x8r8g8b8,
+                                                       p->width, rows,
+                                                       NULL, 0);
+        RowConv conv;
+
+        if (!img) {
+            return false;
+        }
+        if (!rowconv_init(&conv, fmt, PIXMAN_x8r8g8b8, p->width)) {
+            pixman_image_unref(img);
+            return false;
+        }
+        rowconv_finish(&s->shadow_conv);
+        s->shadow_conv = conv;
+        s->shadow = qemu_create_displaysurface_pixman(img);
+        pixman_image_unref(img); /* the surface holds its own reference */
+        dpy_gfx_replace_surface(s->con, s->shadow);
+        full = true;
+        trace_dmabuf_scanout_shadow_new(s->name, p->width, rows, p->fourcc);
+    }
+    dst = surface_data(s->shadow);
+    dst_stride = surface_stride(s->shadow);
+    row_bytes = (size_t)p->width * 4;
+    if (full) {
+        from = 0;
+        to = rows;
+    }
+    to = MIN(to, rows);
+
+    dmabuf_plane_begin_read(p);
+    for (y = from; y < to; y++) {
+        const uint8_t *src = rowconv_run(&s->shadow_conv, m->data +
+                                         p->offset[0] +
+                                         (size_t)y * p->stride[0]);
+        uint8_t *dr = dst + (size_t)y * dst_stride;
+
+        if (!full && memcmp(dr, src, row_bytes) == 0) {
+            continue;
+        }
+        memcpy(dr, src, row_bytes);
+        s->stats.shadow_rows++;
+        if (full) {
+            continue;
+        }
+        if (band != UINT32_MAX && y - last > SHADOW_DAMAGE_GAP) {
+            damage(s, band, last + 1 - band);
+            band = UINT32_MAX;
+        }
+        if (band == UINT32_MAX) {
+            band = y;
+        }
+        last = y;
+    }
+    dmabuf_plane_end_read(p);
+    s->stats.shadow_copies++;
+    s->stale = false;
+    s->copied_ms = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    if (full) {
+        dpy_gfx_update_full(s->con);
+        s->stats.shadow_updates++;
+    } else if (band != UINT32_MAX) {
+        damage(s, band, last + 1 - band);
+    }
+    return true;
+}
+
+/*
+ * The cursor plane as a QEMUCursor (converted to ARGB from any format of
+ * the table), read through the buffer's mapping. A cursor the CPU cannot
+ * read is not shown (traced).
+ */
+static void cursor_define(DmabufScanout *s, DmabufScanoutBuffer *b,
+                          uint32_t hot_x, uint32_t hot_y)
+{
+    const DmabufPlane *p = b->plane;
+    pixman_format_code_t fmt = dmabuf_scanout_format_pixman(p->fourcc);
+    const DmabufMapping *m;
+    QEMUCursor *qc;
+    RowConv conv;
+    uint32_t y;
+
+    m = buffer_map(b);
+    if (!fmt || !m || m->rows < p->height ||
+        (size_t)p->offset[0] + (size_t)(p->height - 1) * p->stride[0] +
+        (size_t)p->width * (PIXMAN_FORMAT_BPP(fmt) / 8) > m->len ||
+        p->width > UINT16_MAX || p->height > UINT16_MAX) {
+        trace_dmabuf_scanout_cursor_skipped(s->name, !fmt ? "format" :
+                                            "cannot map");
+        return;
+    }
+    if (!rowconv_init(&conv, fmt, PIXMAN_a8r8g8b8, p->width)) {
+        return;
+    }
+    qc = cursor_alloc(p->width, p->height);
+    if (qc) {
+        qc->hot_x = hot_x == DMABUF_SCANOUT_HOT_UNKNOWN ? 0 : hot_x;
+        qc->hot_y = hot_y == DMABUF_SCANOUT_HOT_UNKNOWN ? 0 : hot_y;
+        dmabuf_plane_begin_read(p);
+        for (y = 0; y < p->height; y++) {
+            memcpy(&qc->data[(size_t)y * p->width],
+                   rowconv_run(&conv, m->data + p->offset[0] +
+                               (size_t)y * p->stride[0]),
+                   (size_t)p->width * 4);
+        }
+        dmabuf_plane_end_read(p);
+        dpy_cursor_define(s->con, qc);
+        cursor_unref(qc);
+        s->cursor_defined = b;
+        s->cursor_hot_x = hot_x;
+        s->cursor_hot_y = hot_y;
+        s->stats.cursor_defines++;
+    }
+    rowconv_finish(&conv);
+}
+
+/* the frame's cursor as a QEMUCursor + pointer position */
+static void cursor_image_show(DmabufScanout *s, uint32_t changed)
+{
+    const DmabufScanoutFrame *f = &s->frame;
+
+    if (!f->cursor) {
+        cursor_hide(s);
+        return;
+    }
+    if ((changed & DMABUF_SCANOUT_CURSOR_NEW) || s->cursor_defined !=
+        f->cursor || s->cursor_hot_x != f->hot_x ||
+        s->cursor_hot_y != f->hot_y) {
+        cursor_define(s, f->cursor, f->hot_x, f->hot_y);
+    }
+    if (s->cursor_defined == f->cursor &&
+        (!s->cursor_shown || (changed & (DMABUF_SCANOUT_CURSOR_NEW |
+                                         DMABUF_SCANOUT_CURSOR_MOVED)))) {
+        /* the image's top-left, as virtio-gpu passes it and spice expects */
+        dpy_mouse_set(s->con, f->cursor_x, f->cursor_y, true);
+        s->cursor_shown = true;
+    }
+}
+
+static bool shadow_watched(DmabufScanout *s)
+{
+    return qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - s->pulled_ms <=
+           SHADOW_WATCH_MS;
+}
+
+/* ------------------------------------------------------------------ */
+/* choosing the path */
+
+/* what the console's displays declare; a change re-chooses the path */
+static uint32_t displays_signature(DmabufScanout *s)
+{
+    uint32_t sig = 0;
+
+    if (console_has_gl(s->con)) {
+        sig |= 1u << 31;
+        if (dpy_gl_has_dmabuf(s->con)) {
+            sig |= 1u << 30;
+        }
+        sig |= qemu_console_gl_caps(s->con) & 0xffff;
+    }
+    return sig;
+}
+
+static DmabufScanoutPath choose(DmabufScanout *s)
+{
+    uint32_t caps = s->displays & 0xffff;
+
+    if (s->gl == DMABUF_SCANOUT_GL_OFF || !(s->displays & (1u << 31)) ||
+        !(s->displays & (1u << 30))) {
+        return DMABUF_SCANOUT_PATH_CPU;
+    }
+    /*
+     * A display that reads every frame back into the console's surface
+     * (egl-headless, for VNC and screendump) would import, blit and read
+     * back each frame: a buffer the CPU can map goes to the surface
+     * directly. One it cannot map moves the mode to the GL path.
+     */
+    if ((caps & DPY_GL_READS_BACK) && s->gl == DMABUF_SCANOUT_GL_AUTO &&
+        !s->mode_cpu_failed) {
+        return DMABUF_SCANOUT_PATH_CPU;
+    }
+    if (caps & DPY_GL_CURSOR_IMAGE) {
+        return DMABUF_SCANOUT_PATH_GL_CURSOR_IMAGE;
+    }
+    return DMABUF_SCANOUT_PATH_GL;
+}
+
+static void report_path(DmabufScanout *s)
+{
+    const char *why;
+
+    trace_dmabuf_scanout_path(s->name, dmabuf_scanout_path_name(s->path),
+                              s->displays, s->mode_w, s->mode_h);
+    if (s->path_reported[s->path]) {
+        return; /* one info line per path and console */
+    }
+    s->path_reported[s->path] = true;
+    switch (s->path) {
+    case DMABUF_SCANOUT_PATH_GL:
+        why = "the display imports the dma-bufs, no copy";
+        break;
+    case DMABUF_SCANOUT_PATH_GL_CURSOR_IMAGE:
+        why = "the display gets the dma-bufs, no copy; the cursor as an "
+              "image on its own cursor channel";
+        break;
+    default:
+        if (s->gl == DMABUF_SCANOUT_GL_OFF) {
+            why = "x-display-gl=off: the changed rows of each frame are "
+                  "copied";
+        } else if (qemu_console_gl_caps(s->con) & DPY_GL_READS_BACK) {
+            why = "the display would read every frame back: the CPU maps "
+                  "the dma-bufs and copies the changed rows of each frame";
+        } else if (s->displays & (1u << 31)) {
+            why = "the GL display cannot import dma-bufs: the changed rows "
+                  "of each frame are copied";
+        } else {
+            why = "a display without GL: the changed rows of each frame "
+                  "are copied";
+        }
+        break;
+    }
+    info_report("%s: display path %s (%s)", s->name,
+                dmabuf_scanout_path_name(s->path), why);
+}
+
+/* takes what the old path put on the console off it */
+static void path_takedown(DmabufScanout *s)
+{
+    gl_scanout_off(s);
+    gl_cursor_off(s);
+    cursor_hide(s);
+    shadow_drop(s);
+}
+
+static void set_path(DmabufScanout *s, DmabufScanoutPath p)
+{
+    if (s->path == p) {
+        return;
+    }
+    path_takedown(s);
+    s->path = p;
+    s->stats.path_changes++;
+    report_path(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* showing a frame */
+
+static void show_gl(DmabufScanout *s, uint32_t changed)
+{
+    const DmabufScanoutFrame *f = &s->frame;
+    DmabufScanoutBuffer *pri = f->primary;
+    bool update = false;
+
+    if (!pri) {
+        gl_scanout_off(s);
+    } else if ((changed & DMABUF_SCANOUT_PRIMARY_NEW) ||
+               s->gl_scanout != pri) {
+        if (pri->plane->modifier != DRM_FORMAT_MOD_LINEAR &&
+            (qemu_console_gl_caps(s->con) & DPY_GL_LINEAR_ONLY)) {
+            /* it would be shown as linear garbage: keep the last frame */
+            s->stats.not_shown++;
+            if (!s->warned_linear_only) {
+                warn_report("%s: the display cannot pass the modifier of a "
+                            "tiled dma-buf (0x%" PRIx64 ") on; such frames "
+                            "are not shown", s->name, pri->plane->modifier);
+                s->warned_linear_only = true;
+            }
+        } else {
+            qemu_console_resize(s->con, pri->plane->width,
+                                pri->plane->height);
+            dpy_gl_scanout_dmabuf(s->con, buffer_qbuf(pri));
+            s->gl_scanout = pri;
+            s->stats.frames++;
+            update = true;
+        }
+    } else if (changed & DMABUF_SCANOUT_PRIMARY_REDRAW) {
+        s->stats.frames++;
+        update = true;
+    }
+
+    if (s->path == DMABUF_SCANOUT_PATH_GL_CURSOR_IMAGE) {
+        cursor_image_show(s, changed);
+    } else if (!f->cursor) {
+        if (s->gl_cursor) {
+            gl_cursor_off(s);
+            update = true;
+        }
+    } else {
+        if ((changed & DMABUF_SCANOUT_CURSOR_NEW) || s->gl_cursor !=
+            f->cursor) {
+            bool have_hot = f->hot_x != DMABUF_SCANOUT_HOT_UNKNOWN &&
+                            f->hot_y != DMABUF_SCANOUT_HOT_UNKNOWN;
+
+            dpy_gl_cursor_dmabuf(s->con, buffer_qbuf(f->cursor), have_hot,
+                                 have_hot ? f->hot_x : 0,
+                                 have_hot ? f->hot_y : 0);
+            s->gl_cursor = f->cursor;
+            changed |= DMABUF_SCANOUT_CURSOR_MOVED;
+        }
+        if (changed & DMABUF_SCANOUT_CURSOR_MOVED) {
+            /* the GL displays take the image's top-left, on screen */
+            dpy_gl_cursor_position(s->con, MAX(f->cursor_x, 0),
+                                   MAX(f->cursor_y, 0));
+            update = true;
+        }
+    }
+    if (update && s->gl_scanout && !qemu_console_is_gl_blocked(s->con)) {
+        dpy_gl_update(s->con, 0, 0, s->gl_scanout->plane->width,
+                      s->gl_scanout->plane->height);
+    }
+}
+
+static void cpu_cant_show(DmabufScanout *s, DmabufScanoutBuffer *b)
+{
+    s->stats.not_shown++;
+    if (b->map_err < 0 && !s->warned_map) {
+        s->warned_map = true;
+        warn_report("%s: the frame cannot be read by the CPU (%s%s) and no "
+                    "display of this console imports dma-bufs; the last good "
+                    "frame stays. Use a display that imports them: "
+                    "-display gtk,gl=on, -spice gl=on or "
+                    "-display egl-headless", s->name,
+                    b->plane->modifier != DRM_FORMAT_MOD_LINEAR ?
+                    "a tiled dma-buf" : "mmap: ",
+                    b->plane->modifier != DRM_FORMAT_MOD_LINEAR ? "" :
+                    g_strerror(-b->map_err));
+    }
+}
+
+/*
+ * The cpu path could not map @b: a GL display that can import takes the
+ * rest of this mode (once per mode, then the choice stands).
+ */
+static bool cpu_fallback_gl(DmabufScanout *s, DmabufScanoutBuffer *b)
+{
+    if (b->map_err >= 0 || s->mode_cpu_failed) {
+        return false;
+    }
+    s->mode_cpu_failed = true;
+    if (choose(s) == DMABUF_SCANOUT_PATH_CPU) {
+        return false;
+    }
+    set_path(s, choose(s));
+    return true;
+}
+
+static void show_cpu(DmabufScanout *s, uint32_t changed)
+{
+    const DmabufScanoutFrame *f = &s->frame;
+    DmabufScanoutBuffer *pri = f->primary;
+
+    if (!pri) {
+        shadow_drop(s);
+    } else if (changed & (DMABUF_SCANOUT_PRIMARY_NEW |
+                          DMABUF_SCANOUT_PRIMARY_REDRAW)) {
+        if (shadow_watched(s) || !s->shadow) {
+            uint32_t from = 0, to = UINT32_MAX;
+
+            if (!(changed & DMABUF_SCANOUT_PRIMARY_NEW) && f->damage_h) {
+                from = f->damage_y;
+                to = from + MIN(f->damage_h, UINT32_MAX - from);
+            }
+            if (shadow_refresh(s, pri, from, to)) {
+                s->stats.frames++;
+            } else if (cpu_fallback_gl(s, pri)) {
+                show_gl(s, changed | DMABUF_SCANOUT_PRIMARY_NEW |
+                        DMABUF_SCANOUT_CURSOR_NEW);
+                return;
+            } else {
+                cpu_cant_show(s, pri);
+            }
+        } else {
+            s->stale = true;
+        }
+    }
+    cursor_image_show(s, changed);
+}
+
+void dmabuf_scanout_show(DmabufScanout *s, const DmabufScanoutFrame *f)
+{
+    uint32_t changed = f->changed;
+    uint32_t sig = displays_signature(s);
+    bool rechoose = s->path == DMABUF_SCANOUT_PATH_NONE || sig != s->displays;
+
+    s->frame = *f;
+    if (f->primary) {
+        const DmabufPlane *p = f->primary->plane;
+
+        if (!s->have_mode || p->width != s->mode_w ||
+            p->height != s->mode_h || p->fourcc != s->mode_fourcc) {
+            s->have_mode = true;
+            s->mode_w = p->width;
+            s->mode_h = p->height;
+            s->mode_fourcc = p->fourcc;
+            s->mode_cpu_failed = false;
+            rechoose = true;
+        }
+    }
+    s->displays = sig;
+    if (rechoose) {
+        DmabufScanoutPath p = choose(s);
+
+        if (p != s->path) {
+            set_path(s, p);
+            /* all is shown anew on the new path */
+            changed |= DMABUF_SCANOUT_PRIMARY_NEW | DMABUF_SCANOUT_CURSOR_NEW;
+        }
+    }
+    if (s->path == DMABUF_SCANOUT_PATH_CPU) {
+        show_cpu(s, changed);
+    } else {
+        show_gl(s, changed);
+    }
+}
+
+void dmabuf_scanout_refresh(DmabufScanout *s)
+{
+    DmabufScanoutBuffer *pri = s->frame.primary;
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
+    if (displays_signature(s) != s->displays) {
+        DmabufScanoutFrame f = s->frame;
+
+        /* a display came or went, or learnt it can import: show anew */
+        f.changed = 0;
+        dmabuf_scanout_show(s, &f);
+    }
+    if (!pri) {
+        return;
+    }
+    if (s->path == DMABUF_SCANOUT_PATH_CPU) {
+        s->pulled_ms = now;
+        if (s->stale || !s->shadow || now - s->copied_ms >= SHADOW_FRESH_MS) {
+            /* damage only where the pixels changed */
+            if (!shadow_refresh(s, pri, 0, UINT32_MAX) &&
+                cpu_fallback_gl(s, pri)) {
+                show_gl(s, DMABUF_SCANOUT_PRIMARY_NEW |
+                        DMABUF_SCANOUT_CURSOR_NEW);
+            }
+        }
+    } else if (s->gl_scanout == pri && !qemu_console_is_gl_blocked(s->con)) {
+        dpy_gl_update(s->con, 0, 0, pri->plane->width, pri->plane->height);
+    }
+}
+
+bool dmabuf_scanout_busy(DmabufScanout *s)
+{
+    return s->path != DMABUF_SCANOUT_PATH_CPU &&
+           qemu_console_is_gl_blocked(s->con);
+}
+
+void dmabuf_scanout_reset(DmabufScanout *s)
+{
+    path_takedown(s);
+    memset(&s->frame, 0, sizeof(s->frame));
+    s->have_mode = false;
+    s->mode_cpu_failed = false;
+    trace_dmabuf_scanout_reset(s->name);
+}
+
+DmabufScanoutPath dmabuf_scanout_path(const DmabufScanout *s)
+{
+    return s->path;
+}
+
+const DmabufScanoutStats *dmabuf_scanout_stats(const DmabufScanout *s)
+{
+    return &s->stats;
+}
+
+DmabufScanout *dmabuf_scanout_new(QemuConsole *con, const char *name,
+                                  DmabufScanoutGl gl)
+{
+    DmabufScanout *s = g_new0(DmabufScanout, 1);
+
+    s->con = con;
+    s->name = g_strdup(name);
+    s->gl = gl;
+    s->pulled_ms = INT64_MIN / 2;
+    s->copied_ms = INT64_MIN / 2;
+    return s;
+}
+
+void dmabuf_scanout_free(DmabufScanout *s)
+{
+    if (!s) {
+        return;
+    }
+    assert(s->stats.buffers == 0);
+    path_takedown(s);
+    rowconv_finish(&s->shadow_conv);
+    g_free(s->name);
+    g_free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* screendump */
+
+/* @img's rows [0, rows) from @b through @conv; false: cannot read */
+static bool read_rows(DmabufScanoutBuffer *b, pixman_format_code_t dst_fmt,
+                      pixman_image_t *img, uint32_t *rows_read,
+                      Error **errp)
+{
+    const DmabufPlane *p = b->plane;
+    pixman_format_code_t fmt = dmabuf_scanout_format_pixman(p->fourcc);
+    const DmabufMapping *m;
+    uint8_t *dst = (uint8_t *)pixman_image_get_data(img);
+    int dst_stride = pixman_image_get_stride(img);
+    RowConv conv;
+    uint32_t rows, y;
+    char name[5];
+
+    if (!fmt) {
+        error_setg(errp, "the frame's format %s cannot be converted",
+                   dmabuf_format_name(p->fourcc, name));
+        return false;
+    }
+    m = buffer_map(b);
+    if (!m) {
+        error_setg(errp, "the frame cannot be read by the CPU (%s%s)",
+                   p->modifier != DRM_FORMAT_MOD_LINEAR ? "a tiled dma-buf" :
+                   "mmap: ", p->modifier != DRM_FORMAT_MOD_LINEAR ? "" :
+                   g_strerror(-b->map_err));
+        return false;
+    }
+    rows = MIN(m->rows, p->height);
+    if (!rows || (size_t)p->offset[0] + (size_t)(rows - 1) * p->stride[0] +
+        (size_t)p->width * (PIXMAN_FORMAT_BPP(fmt) / 8) > m->len) {
+        error_setg(errp, "the frame's buffer is shorter than its geometry");
+        return false;
+    }
+    if (!rowconv_init(&conv, fmt, dst_fmt, p->width)) {
+        error_setg(errp, "the frame's format %s cannot be converted",
+                   dmabuf_format_name(p->fourcc, name));
+        return false;
+    }
+    dmabuf_plane_begin_read(p);
+    for (y = 0; y < rows; y++) {
+        memcpy(dst + (size_t)y * dst_stride,
+               rowconv_run(&conv, m->data + p->offset[0] +
+                           (size_t)y * p->stride[0]),
+               (size_t)p->width * 4);
+    }
+    dmabuf_plane_end_read(p);
+    rowconv_finish(&conv);
+    *rows_read = rows;
+    return true;
+}
+
+pixman_image_t *dmabuf_scanout_snapshot(DmabufScanout *s, Error **errp)
+{
+    const DmabufScanoutFrame *f = &s->frame;
+    pixman_image_t *img, *cur;
+    const DmabufPlane *p;
+    uint32_t rows;
+
+    if (!f->primary) {
+        error_setg(errp, "the device shows no frame");
+        return NULL;
+    }
+    p = f->primary->plane;
+    if ((uint64_t)p->width * p->height * 4 >
+        DMABUF_SCANOUT_SNAPSHOT_MAX_BYTES) {
+        error_setg(errp, "the frame (%ux%u) is larger than screendump's "
+                   "limit of %u MiB", p->width, p->height,
+                   DMABUF_SCANOUT_SNAPSHOT_MAX_BYTES >> 20);
+        return NULL;
+    }
+    img = pixman_image_create_bits(PIXMAN_x8r8g8b8, p->width, p->height,
+                                   NULL, 0);
+    if (!img) {
+        error_setg(errp, "no memory for a %ux%u screendump", p->width,
+                   p->height);
+        return NULL;
+    }
+    if (!read_rows(f->primary, PIXMAN_x8r8g8b8, img, &rows, errp)) {
+        pixman_image_unref(img);
+        return NULL;
+    }
+    if (f->cursor) {
+        const DmabufPlane *cp = f->cursor->plane;
+        uint32_t crows;
+
+        /* DRM cursor planes are premultiplied, as pixman blends */
+        cur = pixman_image_create_bits(PIXMAN_a8r8g8b8, cp->width,
+                                       cp->height, NULL, 0);
+        if (cur && read_rows(f->cursor, PIXMAN_a8r8g8b8, cur, &crows, NULL)) {
+            pixman_image_composite(PIXMAN_OP_OVER, cur, NULL, img, 0, 0, 0, 0,
+                                   f->cursor_x, f->cursor_y, cp->width,
+                                   crows);
+        } else {
+            trace_dmabuf_scanout_cursor_skipped(s->name, "snapshot");
+        }
+        if (cur) {
+            pixman_image_unref(cur);
+        }
+    }
+    return img;
+}
