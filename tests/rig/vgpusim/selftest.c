@@ -150,26 +150,98 @@ static int getbuf(uint32_t id)
     return fd < 0 ? -errno : fd;
 }
 
-static int bit_of(const uint8_t *px, uint32_t fourcc)
-{
-    if (fourcc == DRM_FORMAT_RGB565) {
-        uint16_t v = px[0] | px[1] << 8;
+/*
+ * The formats vgpusim draws (all that ui/dmabuf-plane.c accepts) and the
+ * pixel values docs/vgpusim.md gives for them, written out here from DRM's
+ * fourcc definitions (little endian; padding/alpha all ones; 8 bit v as
+ * 10 bits is v << 2 | v >> 6) rather than computed like the module does.
+ */
+static const struct fmt {
+    const char *name;
+    uint32_t fourcc;
+    int cpp;
+    uint32_t white, black, red, gray;
+    int gshift, gbits;    /* where the green channel is */
+} fmts[] = {
+    { "XRGB8888", DRM_FORMAT_XRGB8888, 4,
+      0xffffffff, 0xff000000, 0xffff0000, 0xff808080, 8, 8 },
+    { "ARGB8888", DRM_FORMAT_ARGB8888, 4,
+      0xffffffff, 0xff000000, 0xffff0000, 0xff808080, 8, 8 },
+    { "XBGR8888", DRM_FORMAT_XBGR8888, 4,
+      0xffffffff, 0xff000000, 0xff0000ff, 0xff808080, 8, 8 },
+    { "ABGR8888", DRM_FORMAT_ABGR8888, 4,
+      0xffffffff, 0xff000000, 0xff0000ff, 0xff808080, 8, 8 },
+    { "RGBX8888", DRM_FORMAT_RGBX8888, 4,
+      0xffffffff, 0x000000ff, 0xff0000ff, 0x808080ff, 16, 8 },
+    { "BGRX8888", DRM_FORMAT_BGRX8888, 4,
+      0xffffffff, 0x000000ff, 0x0000ffff, 0x808080ff, 16, 8 },
+    { "RGBA8888", DRM_FORMAT_RGBA8888, 4,
+      0xffffffff, 0x000000ff, 0xff0000ff, 0x808080ff, 16, 8 },
+    { "BGRA8888", DRM_FORMAT_BGRA8888, 4,
+      0xffffffff, 0x000000ff, 0x0000ffff, 0x808080ff, 16, 8 },
+    { "XRGB2101010", DRM_FORMAT_XRGB2101010, 4,
+      0xffffffff, 0xc0000000, 0xfff00000, 0xe0280a02, 10, 10 },
+    { "ARGB2101010", DRM_FORMAT_ARGB2101010, 4,
+      0xffffffff, 0xc0000000, 0xfff00000, 0xe0280a02, 10, 10 },
+    { "XBGR2101010", DRM_FORMAT_XBGR2101010, 4,
+      0xffffffff, 0xc0000000, 0xc00003ff, 0xe0280a02, 10, 10 },
+    { "RGB888", DRM_FORMAT_RGB888, 3,
+      0xffffff, 0x000000, 0xff0000, 0x808080, 8, 8 },
+    { "BGR888", DRM_FORMAT_BGR888, 3,
+      0xffffff, 0x000000, 0x0000ff, 0x808080, 8, 8 },
+    { "RGB565", DRM_FORMAT_RGB565, 2,
+      0xffff, 0x0000, 0xf800, 0x8410, 5, 6 },
+    { "BGR565", DRM_FORMAT_BGR565, 2,
+      0xffff, 0x0000, 0x001f, 0x8410, 5, 6 },
+};
 
-        return ((v >> 5) & 0x3f) > 31;
+#define NFMTS ((int)(sizeof(fmts) / sizeof(fmts[0])))
+
+static const struct fmt *fmt_of(uint32_t fourcc)
+{
+    int i;
+
+    for (i = 0; i < NFMTS; i++) {
+        if (fmts[i].fourcc == fourcc) {
+            return &fmts[i];
+        }
     }
-    return px[1] > 127;    /* green byte of a 32 bit pixel */
+    return NULL;
+}
+
+/* the little-endian pixel value at @px */
+static uint32_t px_val(const uint8_t *px, int cpp)
+{
+    uint32_t v = 0;
+    int i;
+
+    for (i = cpp - 1; i >= 0; i--) {
+        v = v << 8 | px[i];
+    }
+    return v;
+}
+
+/* green channel above half */
+static int bit_of(const uint8_t *px, const struct fmt *f)
+{
+    uint32_t gmax = (1u << f->gbits) - 1;
+
+    return ((px_val(px, f->cpp) >> f->gshift) & gmax) > gmax / 2;
 }
 
 /* frame number from the first row; -1 if the complement does not match */
 static long long decode(const uint8_t *fb, uint32_t fourcc)
 {
-    int cpp = fourcc == DRM_FORMAT_RGB565 ? 2 : 4;
+    const struct fmt *f = fmt_of(fourcc);
     uint32_t v = 0, c = 0;
     int i;
 
+    if (!f) {
+        return -4;
+    }
     for (i = 0; i < 32; i++) {
-        v = v << 1 | bit_of(fb + i * cpp, fourcc);
-        c = c << 1 | bit_of(fb + (32 + i) * cpp, fourcc);
+        v = v << 1 | bit_of(fb + i * f->cpp, f);
+        c = c << 1 | bit_of(fb + (32 + i) * f->cpp, f);
     }
     return (v ^ c) == 0xffffffffu ? (long long)v : -1;
 }
@@ -278,6 +350,71 @@ static void sleep_ms(int ms)
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
     nanosleep(&ts, NULL);
+}
+
+static const struct fmt *fmt_named(const char *name)
+{
+    int i;
+
+    for (i = 0; i < NFMTS; i++) {
+        if (!strcmp(fmts[i].name, name)) {
+            return &fmts[i];
+        }
+    }
+    printf("selftest: no format %s\n", name);
+    exit(1);
+}
+
+/*
+ * Mode WxH, format @f and @stride (0: auto), one frame drawn: the plane
+ * answer, then exact pixel values at known places of the pattern (gray
+ * band, white, red and black bars; odd x, so 3 byte pixels sit unaligned)
+ * and the frame number in the first row.
+ */
+static void check_format(const struct fmt *f, unsigned w, unsigned h, unsigned stride)
+{
+    struct vfio_device_gfx_plane_info p;
+    uint32_t want_stride = stride ? stride : w * f->cpp;
+    uint32_t want_size = (want_stride * h + 4095) & ~4095u;
+    uint32_t white = 0, black = 0, red = 0, gray = 0;
+    long long frame = -9, want_frame;
+    uint8_t *m = MAP_FAILED;
+    char v[32];
+    int ok, fd;
+
+    snprintf(v, sizeof(v), "%ux%u", w, h);
+    sysw("mode", v);
+    sysw("format", f->name);
+    if (stride) {
+        snprintf(v, sizeof(v), "%u", stride);
+        sysw("stride", v);
+    }
+    sysw("step", "1");
+    want_frame = kv("state", "frame");
+    ok = query(1, &p) == 0 && p.drm_format == f->fourcc && p.width == w &&
+         p.height == h && p.stride == want_stride && p.size == want_size &&
+         p.dmabuf_id;
+    fd = ok ? getbuf(p.dmabuf_id) : -1;
+    if (fd >= 0) {
+        m = mmap(NULL, p.size, PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+    }
+    if (m != MAP_FAILED) {
+#define PX(x, y) px_val(m + (size_t)(y) * p.stride + (size_t)(x) * f->cpp, f->cpp)
+        gray = PX(101, 5);
+        white = PX((w / 16) | 1, h / 2);        /* bar 0 */
+        red = PX((w * 11 / 16) | 1, h / 2);     /* bar 5 */
+        black = PX((w * 15 / 16) | 1, h / 2);   /* bar 7 */
+#undef PX
+        frame = decode(m, f->fourcc);
+        munmap(m, p.size);
+    }
+    check(ok && m != MAP_FAILED && white == f->white && black == f->black &&
+          red == f->red && gray == f->gray && frame == want_frame,
+          "%s %ux%u stride %u size %u: white 0x%0*x black 0x%0*x red 0x%0*x "
+          "gray 0x%0*x, frame %lld", f->name, w, h, p.stride, p.size,
+          f->cpp * 2, white, f->cpp * 2, black, f->cpp * 2, red, f->cpp * 2, gray,
+          frame);
 }
 
 int main(int argc, char **argv)
@@ -555,6 +692,101 @@ int main(int argc, char **argv)
     sysw("format", "RGB565");
     check(query(1, &q) == 0 && q.drm_format == DRM_FORMAT_RGB565 && q.stride == 1600, "RGB565");
     check(frame_of(&q) == kv("state", "frame"), "RGB565 pixels carry the frame");
+
+    /* all 15 formats: exact pixels, odd widths, 3 byte pixels */
+    for (i = 0; i < NFMTS; i++) {
+        check_format(&fmts[i], 1365, 768, 0);
+    }
+    check_format(fmt_named("RGB888"), 1366, 768, 0);
+    check_format(fmt_named("RGB888"), 1023, 767, 0);
+    check_format(fmt_named("BGR888"), 1023, 767, 0);
+    check_format(fmt_named("XRGB2101010"), 1023, 767, 0);
+    check_format(fmt_named("BGR565"), 1023, 767, 0);
+    check_format(fmt_named("RGB888"), 1365, 768, 4098);
+    check(sysw_err("stride", "4096") == EINVAL && sysw_err("stride", "4094") == EINVAL,
+          "RGB888 1365 wide: stride 4096 (not a multiple of 3), 4094 (< 4095) refused");
+    sysw("mode", "1366x768");
+    r = query(1, &q);
+    check(r == 0 && q.stride == 4098 && kv("state", "stride") == 4098,
+          "mode resets the stride to auto (1366*3 = %u)", q.stride);
+
+    /* stride_unaligned: width*cpp + 2 */
+    sysw("format", "XRGB8888");
+    r = query(1, &p);
+    sysw("fault", "plane stride_unaligned");
+    r |= query(1, &q);
+    fd1 = r ? -1 : getbuf(q.dmabuf_id);
+    check(r == 0 && q.width == 1366 && q.height == 768 && q.stride == 1366 * 4 + 2 &&
+          q.stride % 4 == 2 && q.size == ((q.stride * 768 + 4095) & ~4095u) &&
+          q.dmabuf_id && q.dmabuf_id != p.dmabuf_id && fd1 >= 0 &&
+          lseek(fd1, 0, SEEK_END) == (off_t)q.size,
+          "stride_unaligned XRGB8888 1366x768: stride %u size %u, own id %u",
+          q.stride, q.size, q.dmabuf_id);
+    close(fd1);
+    check(strstr(sysr("fault"), "plane=stride_unaligned\n") != NULL,
+          "fault shows plane=stride_unaligned");
+    sysw("fault", "plane none");
+    r = query(1, &q);
+    check(r == 0 && q.stride == 1366 * 4 && q.dmabuf_id == p.dmabuf_id,
+          "plane none: stride %u, id %u back", q.stride, p.dmabuf_id);
+    sysw("format", "RGB888");
+    sysw("fault", "plane stride_unaligned");
+    r = query(1, &q);
+    check(r == 0 && q.stride == 1366 * 3 + 2 && q.stride % 3 &&
+          q.size == ((q.stride * 768 + 4095) & ~4095u),
+          "stride_unaligned RGB888: stride %u size %u", q.stride, q.size);
+    sysw("fault", "clear");
+    r = query(1, &q);
+    check(r == 0 && q.stride == 1366 * 3, "fault clear ends it (stride %u)", q.stride);
+
+    /* modifier alternate: buffer i linear for even i, x-tiled for odd i */
+    sysw("mode", "800x600");
+    sysw("format", "XRGB8888");
+    sysw("nbufs", "2");
+    sysw("modifier", "alternate");
+    check(!strcmp(sysr("modifier"), "alternate\n"), "modifier reads alternate");
+    {
+        uint32_t ids[2] = { 0, 0 }, all[8];
+        int nids = 0, bad = 0, answers = 0, k, front;
+
+        for (i = 0; i < 20; i++) {
+            sysw("step", "1");
+            front = kv("state", "front");
+            if (query(1, &q) || (front != 0 && front != 1) ||
+                q.drm_format_mod != (front ? 0x0100000000000001ull : 0) ||
+                frame_of(&q) != kv("state", "frame") ||
+                (ids[front] && ids[front] != q.dmabuf_id)) {
+                bad++;
+                continue;
+            }
+            ids[front] = q.dmabuf_id;
+        }
+        check(!bad && ids[0] && ids[1] && ids[0] != ids[1],
+              "alternate, 20 steps: buffer 0 linear id %u, buffer 1 x-tiled id %u",
+              ids[0], ids[1]);
+        sysw("pause", "0");
+        for (i = 0; i < 500; i++) {
+            if (query(1, &q) == 0 && q.dmabuf_id) {
+                answers++;
+                for (k = 0; k < nids && all[k] != q.dmabuf_id; k++) {
+                }
+                if (k == nids && nids < 8) {
+                    all[nids++] = q.dmabuf_id;
+                }
+                bad += q.drm_format_mod !=
+                       (q.dmabuf_id == ids[1] ? 0x0100000000000001ull : 0);
+            }
+            sleep_ms(2);
+        }
+        sysw("pause", "1");
+        check(!bad && answers > 100 && nids == 2,
+              "alternate, engine running: %d answers, %d distinct ids", answers, nids);
+    }
+    sysw("modifier", "linear");
+    check(!strcmp(sysr("modifier"), "0x0000000000000000\n") && query(1, &q) == 0 &&
+          q.drm_format_mod == 0 && kv("state", "modifier_alternate") == 0,
+          "modifier linear ends alternate");
+    sysw("nbufs", "3");
     check(sysw_err("mode", "10x10") == EINVAL, "mode 10x10 refused");
     sysw("format", "XRGB8888");
     sysw("enable", "0");

@@ -177,11 +177,23 @@ struct vgs_format {
 	u32 cpp;
 };
 
+/* the formats the display engine accepts (ui/dmabuf-plane.c) */
 static const struct vgs_format vgs_formats[] = {
-	{ "XRGB8888", DRM_FORMAT_XRGB8888, 4 },
-	{ "ARGB8888", DRM_FORMAT_ARGB8888, 4 },
-	{ "XBGR8888", DRM_FORMAT_XBGR8888, 4 },
-	{ "RGB565",   DRM_FORMAT_RGB565,   2 },
+	{ "XRGB8888",    DRM_FORMAT_XRGB8888,    4 },
+	{ "ARGB8888",    DRM_FORMAT_ARGB8888,    4 },
+	{ "XBGR8888",    DRM_FORMAT_XBGR8888,    4 },
+	{ "ABGR8888",    DRM_FORMAT_ABGR8888,    4 },
+	{ "RGBX8888",    DRM_FORMAT_RGBX8888,    4 },
+	{ "BGRX8888",    DRM_FORMAT_BGRX8888,    4 },
+	{ "RGBA8888",    DRM_FORMAT_RGBA8888,    4 },
+	{ "BGRA8888",    DRM_FORMAT_BGRA8888,    4 },
+	{ "XRGB2101010", DRM_FORMAT_XRGB2101010, 4 },
+	{ "ARGB2101010", DRM_FORMAT_ARGB2101010, 4 },
+	{ "XBGR2101010", DRM_FORMAT_XBGR2101010, 4 },
+	{ "RGB888",      DRM_FORMAT_RGB888,      3 },
+	{ "BGR888",      DRM_FORMAT_BGR888,      3 },
+	{ "RGB565",      DRM_FORMAT_RGB565,      2 },
+	{ "BGR565",      DRM_FORMAT_BGR565,      2 },
 };
 
 enum vgs_cursor_mode {
@@ -195,6 +207,7 @@ static const char * const vgs_cursor_names[] = { "off", "on", "auto" };
 enum vgs_hostile {
 	VGS_HOSTILE_NONE,
 	VGS_HOSTILE_STRIDE_SHORT,
+	VGS_HOSTILE_STRIDE_UNALIGNED,
 	VGS_HOSTILE_SIZE_SHORT,
 	VGS_HOSTILE_ZERO_WIDTH,
 	VGS_HOSTILE_ZERO_HEIGHT,
@@ -208,6 +221,7 @@ enum vgs_hostile {
 static const char * const vgs_hostile_names[VGS_HOSTILE_NR] = {
 	[VGS_HOSTILE_NONE]		= "none",
 	[VGS_HOSTILE_STRIDE_SHORT]	= "stride_short",
+	[VGS_HOSTILE_STRIDE_UNALIGNED]	= "stride_unaligned",
 	[VGS_HOSTILE_SIZE_SHORT]	= "size_short",
 	[VGS_HOSTILE_ZERO_WIDTH]	= "zero_width",
 	[VGS_HOSTILE_ZERO_HEIGHT]	= "zero_height",
@@ -249,6 +263,7 @@ struct vgs_state {
 	u32 stride;		/* 0: width * cpp */
 	u32 fourcc;
 	u64 modifier;
+	bool mod_alternate;	/* odd buffers x-tiled, even ones linear */
 	bool enabled;
 	bool front_buffer;
 	bool paused;
@@ -440,15 +455,46 @@ static const struct vgs_format *vgs_find_format_name(const char *name)
 	return NULL;
 }
 
+/* an 8 bit channel as 10 bits: 0x00 -> 0x000, 0x80 -> 0x202, 0xff -> 0x3ff */
+static u32 vgs_10bit(u32 v)
+{
+	return (v << 2) | (v >> 6);
+}
+
+/*
+ * @rgb (0xRRGGBB) as a pixel of @fourcc, the value DRM's fourcc definition
+ * gives (stored little endian; 3 and 2 byte formats use the low bits).
+ * Padding and alpha are all ones.
+ */
 static u32 vgs_pixel(u32 fourcc, u32 rgb)
 {
 	u32 r = (rgb >> 16) & 0xff, g = (rgb >> 8) & 0xff, b = rgb & 0xff;
 
 	switch (fourcc) {
 	case DRM_FORMAT_XBGR8888:
+	case DRM_FORMAT_ABGR8888:
 		return 0xff000000 | (b << 16) | (g << 8) | r;
+	case DRM_FORMAT_RGBX8888:
+	case DRM_FORMAT_RGBA8888:
+		return (r << 24) | (g << 16) | (b << 8) | 0xff;
+	case DRM_FORMAT_BGRX8888:
+	case DRM_FORMAT_BGRA8888:
+		return (b << 24) | (g << 16) | (r << 8) | 0xff;
+	case DRM_FORMAT_XRGB2101010:
+	case DRM_FORMAT_ARGB2101010:
+		return (3U << 30) | (vgs_10bit(r) << 20) | (vgs_10bit(g) << 10) |
+		       vgs_10bit(b);
+	case DRM_FORMAT_XBGR2101010:
+		return (3U << 30) | (vgs_10bit(b) << 20) | (vgs_10bit(g) << 10) |
+		       vgs_10bit(r);
+	case DRM_FORMAT_RGB888:
+		return (r << 16) | (g << 8) | b;
+	case DRM_FORMAT_BGR888:
+		return (b << 16) | (g << 8) | r;
 	case DRM_FORMAT_RGB565:
 		return ((r >> 3) << 11) | ((g >> 2) << 5) | (b >> 3);
+	case DRM_FORMAT_BGR565:
+		return ((b >> 3) << 11) | ((g >> 2) << 5) | (r >> 3);
 	default:	/* XRGB8888, ARGB8888 */
 		return 0xff000000 | rgb;
 	}
@@ -473,6 +519,20 @@ static void vgs_fill(struct vgs_dev *vgs, const struct vgs_geom *g,
 		return;
 
 	p = vgs->vram + g->offset + (size_t)y * g->stride + (size_t)x * g->cpp;
+	if (g->cpp == 3) {
+		/* first row byte by byte, then copies of it */
+		u8 *q = p;
+		u32 i;
+
+		for (i = 0; i < w; i++, q += 3) {
+			q[0] = px;
+			q[1] = px >> 8;
+			q[2] = px >> 16;
+		}
+		for (row = 1; row < h; row++)
+			memcpy(p + (size_t)row * g->stride, p, (size_t)w * 3);
+		return;
+	}
 	for (row = 0; row < h; row++, p += g->stride) {
 		if (g->cpp == 4)
 			memset32(p, px, w);
@@ -547,6 +607,19 @@ static u32 vgs_stride_of(const struct vgs_state *s)
 	const struct vgs_format *f = vgs_find_format(s->fourcc);
 
 	return s->stride ? s->stride : s->width * (f ? f->cpp : 4);
+}
+
+/*
+ * the modifier the primary plane reports: the configured one, or with
+ * `modifier alternate` linear for even buffers (fb_offset / buffer size)
+ * and x-tiled for odd ones
+ */
+static u64 vgs_modifier_of(struct vgs_dev *vgs)
+{
+	if (!vgs->cur.mod_alternate || !vgs->bufsz)
+		return vgs->cur.modifier;
+	return (vgs->fb_offset / vgs->bufsz) & 1 ? I915_FORMAT_MOD_X_TILED :
+						    DRM_FORMAT_MOD_LINEAR;
 }
 
 static int vgs_check_mode(struct vgs_dev *vgs, u32 w, u32 h, u32 stride,
@@ -1014,6 +1087,9 @@ static void vgs_commit(struct vgs_dev *vgs)
 	c->height = s->height;
 	c->stride = s->stride;
 	c->fourcc = s->fourcc;
+	/* a guest that programs its own modifier ends `modifier alternate` */
+	if (s->modifier != c->modifier)
+		c->mod_alternate = false;
 	c->modifier = s->modifier;
 	if (geom) {
 		/* vgs_mode_changed() resyncs the shadow: keep the guest's offset */
@@ -1771,7 +1847,7 @@ static bool vgs_primary_plane(struct vgs_dev *vgs, struct vgs_plane *key,
 	key->type = VGS_PLANE_PRIMARY;
 	key->offset = vgs->fb_offset;
 	key->fourcc = vgs->cur.fourcc;
-	key->modifier = vgs->cur.modifier;
+	key->modifier = vgs_modifier_of(vgs);
 	key->width = vgs->cur.width;
 	key->height = vgs->cur.height;
 	key->stride = vgs_stride_of(&vgs->cur);
@@ -1781,6 +1857,12 @@ static bool vgs_primary_plane(struct vgs_dev *vgs, struct vgs_plane *key,
 	case VGS_HOSTILE_STRIDE_SHORT:
 		key->stride = (key->width - 1) * cpp;
 		size = PAGE_ALIGN((u64)key->stride * key->height);
+		break;
+	case VGS_HOSTILE_STRIDE_UNALIGNED:
+		/* 3, 4 byte formats: not a multiple of cpp (4 bytes: nor of 4) */
+		key->stride = key->width * cpp + 2;
+		size = min_t(u64, PAGE_ALIGN((u64)key->stride * key->height),
+			     vgs->vram_size - key->offset);
 		break;
 	case VGS_HOSTILE_SIZE_SHORT:
 		size = max_t(u64, PAGE_SIZE, (size / 2) & PAGE_MASK);
@@ -2253,7 +2335,10 @@ static ssize_t modifier_show(struct device *dev, struct device_attribute *attr,
 	ssize_t n;
 
 	mutex_lock(&vgs->lock);
-	n = sysfs_emit(buf, "0x%016llx\n", vgs->cur.modifier);
+	if (vgs->cur.mod_alternate)
+		n = sysfs_emit(buf, "alternate\n");
+	else
+		n = sysfs_emit(buf, "0x%016llx\n", vgs->cur.modifier);
 	mutex_unlock(&vgs->lock);
 	return n;
 }
@@ -2262,24 +2347,30 @@ static ssize_t modifier_store(struct device *dev, struct device_attribute *attr,
 			      const char *buf, size_t count)
 {
 	struct vgs_dev *vgs = dev_to_vgs(dev);
+	bool alternate = false;
 	u64 mod;
 	int ret;
 
-	if (sysfs_streq(buf, "linear"))
+	if (sysfs_streq(buf, "alternate")) {
+		/* even buffers linear, odd ones x-tiled (vgs_modifier_of) */
+		alternate = true;
 		mod = DRM_FORMAT_MOD_LINEAR;
-	else if (sysfs_streq(buf, "x-tiled"))
+	} else if (sysfs_streq(buf, "linear")) {
+		mod = DRM_FORMAT_MOD_LINEAR;
+	} else if (sysfs_streq(buf, "x-tiled")) {
 		mod = I915_FORMAT_MOD_X_TILED;
-	else if (sysfs_streq(buf, "y-tiled"))
+	} else if (sysfs_streq(buf, "y-tiled")) {
 		mod = I915_FORMAT_MOD_Y_TILED;
-	else if (sysfs_streq(buf, "invalid"))
+	} else if (sysfs_streq(buf, "invalid")) {
 		mod = DRM_FORMAT_MOD_INVALID;
-	else {
+	} else {
 		ret = kstrtou64(buf, 0, &mod);
 		if (ret)
 			return ret;
 	}
 	mutex_lock(&vgs->lock);
 	vgs->def.modifier = vgs->cur.modifier = mod;
+	vgs->def.mod_alternate = vgs->cur.mod_alternate = alternate;
 	vgs->shadow.modifier = mod;
 	mutex_unlock(&vgs->lock);
 	return count;
@@ -2705,7 +2796,9 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 	len += sysfs_emit_at(buf, len, "mode=%ux%u\n", vgs->cur.width, vgs->cur.height);
 	len += sysfs_emit_at(buf, len, "format=%s\n", f ? f->name : "?");
 	len += sysfs_emit_at(buf, len, "fourcc=0x%08x\n", vgs->cur.fourcc);
-	len += sysfs_emit_at(buf, len, "modifier=0x%016llx\n", vgs->cur.modifier);
+	len += sysfs_emit_at(buf, len, "modifier=0x%016llx\n", vgs_modifier_of(vgs));
+	len += sysfs_emit_at(buf, len, "modifier_alternate=%d\n",
+			     vgs->cur.mod_alternate);
 	len += sysfs_emit_at(buf, len, "stride=%u\n", vgs_stride_of(&vgs->cur));
 	len += sysfs_emit_at(buf, len, "buffer_size=%u\n", vgs->bufsz);
 	len += sysfs_emit_at(buf, len, "nbufs=%u\n", vgs->nbufs_eff);
