@@ -24,7 +24,7 @@ check "vfio-pci has the display property" sh -c "'$q' -device vfio-pci,help | gr
 for p in x-display-refresh-min-ms x-display-refresh-max-ms x-display-cache-keep; do
     check "vfio-pci has the $p property" sh -c "'$q' -device vfio-pci,help | grep -q '$p=<uint32>'"
 done
-for ev in vfio_display_dmabuf_scanout vfio_display_dmabuf_refused vfio_display_dmabuf_get vfio_dmabuf_console_init; do
+for ev in vfio_display_dmabuf_scanout vfio_display_dmabuf_refused vfio_display_dmabuf_get vfio_display_dmabuf_console_init; do
     check "trace event $ev is built in" sh -c "'$q' -trace help | grep -qx '$ev'"
 done
 check "display=on with a missing device fails cleanly" sh -c \

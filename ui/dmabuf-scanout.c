@@ -102,6 +102,13 @@ struct DmabufScanout {
     DmabufScanoutBuffer *cursor_defined; /* its image as a QEMUCursor */
     uint32_t cursor_hot_x, cursor_hot_y; /* ... with this hotspot */
     bool cursor_shown;         /* dpy_mouse_set(on) */
+    /*
+     * gl path while a display is GL-blocked (a SPICE client has not
+     * acknowledged its draw): the console is not touched; what is owed is
+     * given when it unblocks (flush_gl)
+     */
+    bool gl_scanout_owed;      /* the frame's primary is not scanned out */
+    bool gl_update_owed;       /* a dpy_gl_update is owed */
     DisplaySurface *shadow;    /* borrowed from the console */
     RowConv shadow_conv;
     bool stale;                /* a frame not copied yet */
@@ -651,6 +658,8 @@ static void set_path(DmabufScanout *s, DmabufScanoutPath p)
         return;
     }
     path_takedown(s);
+    s->gl_scanout_owed = false;
+    s->gl_update_owed = false;
     s->path = p;
     s->stats.path_changes++;
     report_path(s);
@@ -667,9 +676,17 @@ static void show_gl(DmabufScanout *s, uint32_t changed)
 
     if (!pri) {
         gl_scanout_off(s);
+        s->gl_scanout_owed = false;
     } else if ((changed & DMABUF_SCANOUT_PRIMARY_NEW) ||
-               s->gl_scanout != pri) {
-        if (pri->plane->modifier != DRM_FORMAT_MOD_LINEAR &&
+               s->gl_scanout != pri || s->gl_scanout_owed) {
+        if (qemu_console_is_gl_blocked(s->con)) {
+            /*
+             * A resize or a scanout would reach spice-server while its
+             * client still holds the last draw: given when it unblocks.
+             * The frame (s->frame) is what screendump shows meanwhile.
+             */
+            s->gl_scanout_owed = true;
+        } else if (pri->plane->modifier != DRM_FORMAT_MOD_LINEAR &&
             (qemu_console_gl_caps(s->con) & DPY_GL_LINEAR_ONLY)) {
             /* it would be shown as linear garbage: keep the last frame */
             s->stats.not_shown++;
@@ -684,6 +701,7 @@ static void show_gl(DmabufScanout *s, uint32_t changed)
                                 pri->plane->height);
             dpy_gl_scanout_dmabuf(s->con, buffer_qbuf(pri));
             s->gl_scanout = pri;
+            s->gl_scanout_owed = false;
             s->stats.frames++;
             update = true;
         }
@@ -718,9 +736,14 @@ static void show_gl(DmabufScanout *s, uint32_t changed)
             update = true;
         }
     }
-    if (update && s->gl_scanout && !qemu_console_is_gl_blocked(s->con)) {
+    if (update) {
+        s->gl_update_owed = true;
+    }
+    if (s->gl_update_owed && s->gl_scanout &&
+        !qemu_console_is_gl_blocked(s->con)) {
         dpy_gl_update(s->con, 0, 0, s->gl_scanout->plane->width,
                       s->gl_scanout->plane->height);
+        s->gl_update_owed = false;
     }
 }
 
@@ -852,8 +875,14 @@ void dmabuf_scanout_refresh(DmabufScanout *s)
                         DMABUF_SCANOUT_CURSOR_NEW);
             }
         }
-    } else if (s->gl_scanout == pri && !qemu_console_is_gl_blocked(s->con)) {
-        dpy_gl_update(s->con, 0, 0, pri->plane->width, pri->plane->height);
+    } else if (!qemu_console_is_gl_blocked(s->con)) {
+        if (s->gl_scanout_owed) {
+            show_gl(s, 0); /* unblocked: what was owed */
+        } else if (s->gl_scanout == pri) {
+            dpy_gl_update(s->con, 0, 0, pri->plane->width,
+                          pri->plane->height);
+            s->gl_update_owed = false;
+        }
     }
 }
 
@@ -866,6 +895,8 @@ bool dmabuf_scanout_busy(DmabufScanout *s)
 void dmabuf_scanout_reset(DmabufScanout *s)
 {
     path_takedown(s);
+    s->gl_scanout_owed = false;
+    s->gl_update_owed = false;
     memset(&s->frame, 0, sizeof(s->frame));
     s->have_mode = false;
     s->mode_cpu_failed = false;

@@ -38,6 +38,8 @@
 /* Bounds of the x-display-* properties (0 keeps the engine's default). */
 #define VFIO_DMABUF_PROP_MAX_MS   10000
 #define VFIO_DMABUF_PROP_MAX_KEEP 64
+/* how long a poll waits for a GL-blocked display before it goes on */
+#define VFIO_DMABUF_BUSY_WAIT_MS  100
 
 struct VFIODmabufConsole {
     VFIOPCIDevice *vdev;
@@ -51,6 +53,7 @@ struct VFIODmabufConsole {
     bool event_armed;
     uint32_t event_index;       /* its VFIO IRQ index */
     uint64_t events;            /* events handled */
+    int64_t busy_since_ms;      /* the display blocked since; 0: it is not */
 };
 
 /* engine release hook: ui/ lets go of @buf, then the engine closes it */
@@ -86,10 +89,13 @@ static void frame_of(VFIODmabufConsole *c, unsigned int ev,
     memset(f, 0, sizeof(*f));
     f->primary = scanout_buf(c, vfio_display_dmabuf_primary(c->engine));
     f->cursor = scanout_buf(c, vfio_display_dmabuf_cursor(c->engine));
-    f->cursor_x = pos->x;
-    f->cursor_y = pos->y;
-    f->hot_x = pos->hot_x;
-    f->hot_y = pos->hot_y;
+    f->hot_x = f->hot_y = DMABUF_SCANOUT_HOT_UNKNOWN;
+    if (f->cursor && pos) { /* NULL without a cursor */
+        f->cursor_x = pos->x;
+        f->cursor_y = pos->y;
+        f->hot_x = pos->hot_x;
+        f->hot_y = pos->hot_y;
+    }
     /*
      * SAME_BUFFER is not passed on: the display's refresh looks at the
      * pixels of the buffer on screen (dmabuf_scanout_refresh), at its rate.
@@ -113,9 +119,20 @@ static void poll_tick(void *opaque)
     unsigned int ev;
 
     if (dmabuf_scanout_busy(c->scanout)) {
-        /* the display still works on the last frame (spice gl): wait */
-        timer_mod(c->timer, now + VFIO_DMABUF_REFRESH_MIN_MS);
-        return;
+        /*
+         * The display still works on the last frame (spice gl): wait a
+         * little, then go on (a client that never answers must not stop
+         * the device: ui/ keeps the newest frame for when it does).
+         */
+        if (!c->busy_since_ms) {
+            c->busy_since_ms = now;
+        }
+        if (now - c->busy_since_ms < VFIO_DMABUF_BUSY_WAIT_MS) {
+            timer_mod(c->timer, now + VFIO_DMABUF_REFRESH_MIN_MS);
+            return;
+        }
+    } else {
+        c->busy_since_ms = 0;
     }
     ev = vfio_display_dmabuf_update(c->engine, now);
     frame_of(c, ev, &f);

@@ -142,6 +142,14 @@ vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
     if ((uint64_t)info->stride < (uint64_t)info->width * cpp) {
         return VFIO_DMABUF_PLANE_BAD_STRIDE;
     }
+    /*
+     * Rows start on a pixel's natural alignment (any byte for 24-bit
+     * formats, which hardware pads to other multiples): a row of 32-bit
+     * pixels at an odd address is no layout a display engine scans out.
+     */
+    if (cpp != 3 && info->stride % cpp) {
+        return VFIO_DMABUF_PLANE_BAD_STRIDE;
+    }
     need = (uint64_t)info->stride * info->height;
     if (need > VFIO_DMABUF_MAX_SIZE) {
         return VFIO_DMABUF_PLANE_BAD_STRIDE;

@@ -173,8 +173,10 @@ void dmabuf_scanout_refresh(DmabufScanout *s);
  * dmabuf_scanout_busy:
  *
  * Returns: true while a GL display still works on the last frame (a SPICE
- * client has not acknowledged its draw): the device should wait before it
- * shows the next one.
+ * client has not acknowledged its draw): the device may wait a little
+ * before it shows the next one. Frames shown meanwhile are not lost: the
+ * console is left alone until the display unblocks, then given the newest
+ * frame, and screendump shows the newest frame at once.
  */
 bool dmabuf_scanout_busy(DmabufScanout *s);
 

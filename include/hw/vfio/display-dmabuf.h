@@ -124,7 +124,7 @@ typedef enum VFIODmabufPlaneCheck {
     VFIO_DMABUF_PLANE_EMPTY,          /* all zero: no scanout (not an error) */
     VFIO_DMABUF_PLANE_BAD_FOURCC,
     VFIO_DMABUF_PLANE_BAD_SIZE,       /* zero or too large width/height */
-    VFIO_DMABUF_PLANE_BAD_STRIDE,     /* stride < width * cpp, or too large */
+    VFIO_DMABUF_PLANE_BAD_STRIDE,     /* < width * cpp, misaligned, too large */
     VFIO_DMABUF_PLANE_BAD_LENGTH,     /* size < stride * height, or too big */
     VFIO_DMABUF_PLANE_BAD_HOTSPOT,    /* hotspot outside the cursor */
     VFIO_DMABUF_PLANE_BAD_ID,         /* dmabuf_id 0 with a non-empty plane */
