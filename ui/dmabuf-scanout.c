@@ -108,6 +108,13 @@ struct DmabufScanout {
      * given when it unblocks (flush_gl)
      */
     bool gl_scanout_owed;      /* the frame's primary is not scanned out */
+    /*
+     * The console's scanout while the display is GL-blocked and the buffer
+     * it showed was released or taken off: spice-server aborts on any
+     * scanout change while its client holds a draw, so the console is
+     * pointed at this copy (our own dup of the fds) until it unblocks.
+     */
+    QemuDmaBuf *retired;
     bool gl_update_owed;       /* a dpy_gl_update is owed */
     DisplaySurface *shadow;    /* borrowed from the console */
     RowConv shadow_conv;
@@ -305,17 +312,66 @@ static void cursor_hide(DmabufScanout *s)
     s->cursor_defined = NULL;
 }
 
+static void retired_free(DmabufScanout *s)
+{
+    if (s->retired) {
+        dpy_gl_release_dmabuf(s->con, s->retired);
+        qemu_dmabuf_close(s->retired); /* our dups */
+        qemu_dmabuf_free(s->retired);
+        s->retired = NULL;
+    }
+}
+
+/*
+ * The console keeps showing @b's frame through a QemuDmaBuf of our own
+ * (dup'ed fds), so that @b's can be freed and its fds closed by the device
+ * while nothing may touch spice-server. A pointer swap only: for SPICE,
+ * dpy_gl_scanout_dmabuf stores the buffer until the next draw.
+ */
+static void retire(DmabufScanout *s, DmabufScanoutBuffer *b)
+{
+    const DmabufPlane *p = b->plane;
+    DmabufPlane dup;
+    QemuDmaBuf *old = s->retired;
+
+    if (!dmabuf_plane_dup(&dup, p)) {
+        /* out of fds: the old wrapper stays alive, never freed (once) */
+        trace_dmabuf_scanout_retire_failed(s->name, errno);
+        b->qbuf = NULL;
+        return;
+    }
+    s->retired = qemu_dmabuf_new(p->width, p->height, p->offset, p->stride,
+                                 0, 0, p->width, p->height, p->fourcc,
+                                 p->modifier, dup.fd, dup.n_fds, false,
+                                 false);
+    dpy_gl_scanout_dmabuf(s->con, s->retired);
+    if (old) {
+        dpy_gl_release_dmabuf(s->con, old);
+        qemu_dmabuf_close(old);
+        qemu_dmabuf_free(old);
+    }
+    trace_dmabuf_scanout_retired(s->name);
+}
+
 static void gl_scanout_off(DmabufScanout *s)
 {
-    if (s->gl_scanout) {
+    if (qemu_console_is_gl_blocked(s->con)) {
         /*
-         * Always through the console, also while a display is GL-blocked:
-         * the console's scanout must not point at a QemuDmaBuf that is
-         * about to be freed (SPICE's disable copes with a blocked console).
+         * spice-server aborts on a scanout change while its client holds
+         * a draw (red-qxl.cpp: gl_draw_cookie), and the console must never
+         * point at a freed QemuDmaBuf: retire, disable once unblocked.
          */
+        if (s->gl_scanout && s->gl_scanout->qbuf) {
+            retire(s, s->gl_scanout);
+        }
+        s->gl_scanout = NULL;
+        return;
+    }
+    if (s->gl_scanout || s->retired) {
         dpy_gl_scanout_disable(s->con);
         s->gl_scanout = NULL;
     }
+    retired_free(s);
 }
 
 static void gl_cursor_off(DmabufScanout *s)
@@ -702,6 +758,7 @@ static void show_gl(DmabufScanout *s, uint32_t changed)
             dpy_gl_scanout_dmabuf(s->con, buffer_qbuf(pri));
             s->gl_scanout = pri;
             s->gl_scanout_owed = false;
+            retired_free(s); /* the console points at @pri now */
             s->stats.frames++;
             update = true;
         }
@@ -854,6 +911,10 @@ void dmabuf_scanout_refresh(DmabufScanout *s)
 {
     DmabufScanoutBuffer *pri = s->frame.primary;
     int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
+    if (s->retired && !pri && !qemu_console_is_gl_blocked(s->con)) {
+        gl_scanout_off(s); /* unblocked: the scanout taken off at last */
+    }
 
     if (displays_signature(s) != s->displays) {
         DmabufScanoutFrame f = s->frame;

@@ -23,10 +23,16 @@ seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 3.0
 state = {'draws': 0, 'display': None, 'cursor': 'none'}
 
 
+# SPICE_GL_NOACK=1: a client that never acknowledges a draw (the console
+# stays GL-blocked), for the test that QEMU survives it
+NOACK = os.environ.get('SPICE_GL_NOACK') == '1'
+
+
 def on_draw(channel, x, y, w, h):
     state['draws'] += 1
     state['display'] = channel
-    channel.gl_draw_done()
+    if not NOACK:
+        channel.gl_draw_done()
 
 
 def on_cursor(channel, width, height, hot_x, hot_y, rgba):

@@ -34,6 +34,7 @@ qtest-screendump-cpu sh -c '$py screendump-cpu "\$RIG_MDEV_vgpusim" /mnt/screend
 qtest-screendump-egl-auto sh -c '$py screendump-egl-auto "\$RIG_MDEV_vgpusim" /mnt/screendump-egl-auto'
 qtest-screendump-egl-gl sh -c '$py screendump-egl-gl "\$RIG_MDEV_vgpusim" /mnt/screendump-egl-gl'
 qtest-screendump-spice-gl sh -c '$py screendump-spice-gl "\$RIG_MDEV_vgpusim" /mnt/screendump-spice-gl'
+qtest-spice-noack sh -c '$py spice-noack "\$RIG_MDEV_vgpusim" /mnt/spice-noack'
 qtest-event sh -c 'ifconfig lo 127.0.0.1 up && $py event "\$RIG_MDEV_vgpusim" /mnt/event'
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'
 qtest-unplug sh -c 'ifconfig lo 127.0.0.1 up && $py unplug "\$RIG_MDEV_vgpusim" /mnt/unplug'
