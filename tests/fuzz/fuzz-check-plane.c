@@ -85,6 +85,10 @@ static bool within_limits(const struct vfio_device_gfx_plane_info *p,
         size > gib) {
         return false;
     }
+    /* rows on the pixel's natural alignment; 24-bit rows may start anywhere */
+    if (cpp != 3 && stride % cpp != 0) {
+        return false;
+    }
     if (type == 2) {
         if (x < -16384 || x > 16384 || y < -16384 || y > 16384) {
             return false;
