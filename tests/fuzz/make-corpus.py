@@ -110,3 +110,109 @@ engine('reset-revoke-renew', 2, [
 engine('small-bound', 1, [
     tick(valid(n, 0), cursor(6, 0)) for n in range(1, 6)
 ] + [tick(EMPTY, EMPTY)])
+
+# ---- fuzz-scanout: config byte, then steps (op byte, arguments); see the
+# top of fuzz-scanout.c. Buffers take the first free slot (0..7).
+S_NEW, S_RELEASE, S_SHOW, S_REFRESH, S_RESET, S_SNAPSHOT = 0, 2, 3, 7, 9, 10
+S_DISPLAYS, S_CLOCK, S_RENEW = 11, 12, 15
+FMT = {'XR24': 0, 'AR24': 1, 'XB24': 2, 'AB24': 3, 'RX24': 4, 'BX24': 5,
+       'RA24': 6, 'BA24': 7, 'XR30': 8, 'AR30': 9, 'XB30': 10, 'RG24': 11,
+       'BG24': 12, 'RG16': 13, 'BG16': 14, 'NV12': 15, 'ZERO': 16}
+LINEAR, X_TILED, Y_TILED = 0, 3, 4
+FULL, SHORT, PAGE, TINY = 3, 0, 1, 2
+PRI_NEW, PRI_REDRAW, CUR_NEW, CUR_MOVED = 1, 2, 4, 8
+NONE = 0x80
+READS_BACK, CURSOR_IMAGE, LINEAR_ONLY = 1, 2, 4
+
+
+def s_config(gl='auto', has_gl=False, has_dmabuf=False, caps=0):
+    return [{'auto': 0, 'on': 1, 'off': 2}[gl] | (has_gl << 2) |
+            (has_dmabuf << 3) | (caps << 4)]
+
+
+def s_new(fmt, w, h, pad=0, off=0, mod=LINEAR, size=FULL, short_by=0):
+    # stride = w * cpp + pad (-8 .. 64); off: 0..3 bytes, or (off | 0x80) * 4
+    return [S_NEW, FMT[fmt]] + list(struct.pack('<HH', w - 1, h - 1)) + \
+        [pad + 8, off, size | (mod << 4), short_by]
+
+
+def s_pos(v):                   # a small position 0..63
+    return [(v << 2) | 3]
+
+
+def s_hot(v=None):              # a small hotspot, or unknown
+    return [0] if v is None else [(v << 2) | 2]
+
+
+def s_show(pri, cur, changed, x=0, y=0, hx=None, hy=None):
+    return [S_SHOW, pri, cur, changed] + s_pos(x) + s_pos(y) + s_hot(hx) + \
+        s_hot(hy)
+
+
+def s_release(slot):
+    return [S_RELEASE | (slot << 4)]
+
+
+def s_block(on):
+    return [S_DISPLAYS, 0x80 | on]
+
+
+def s_displays(has_gl, has_dmabuf, caps=0):
+    return [S_DISPLAYS, has_gl | (has_dmabuf << 1) | (caps << 2)]
+
+
+def scanout(name, config, steps):
+    data = list(config)
+    for s in steps:
+        data += s
+    write('fuzz-scanout', name, data)
+
+
+scanout('cpu-flips-cursor', s_config(), [
+    s_new('XR24', 300, 200), s_new('XR24', 300, 200), s_new('AR24', 64, 64),
+    s_show(0, 2, PRI_NEW | CUR_NEW, 10, 20, 3, 4), [S_REFRESH],
+    [S_CLOCK], s_show(1, 2, PRI_NEW | CUR_MOVED, 30, 40, 3, 4),
+    [S_SNAPSHOT], s_release(0), s_show(1, NONE, 0), [S_REFRESH],
+    [S_CLOCK | 0x80 | (2 << 4)], [S_REFRESH], [S_SNAPSHOT],
+])
+scanout('gl-blocked-release', s_config('auto', True, True,
+                                       CURSOR_IMAGE | LINEAR_ONLY), [
+    s_new('XR24', 256, 128), s_new('AR24', 64, 64),
+    s_show(0, 1, PRI_NEW | CUR_NEW, 5, 5, None, None),
+    s_block(1), s_release(0), s_release(1), [S_RESET],
+    s_new('XB24', 200, 100), s_show(0, NONE, PRI_NEW), [S_SNAPSHOT],
+    [S_REFRESH], s_block(0), [S_REFRESH], [S_SNAPSHOT],
+])
+scanout('gl-cursor-dmabuf', s_config('on', True, True), [
+    s_new('XR24', 128, 128), s_new('AR24', 64, 64),
+    s_show(0, 1, PRI_NEW | CUR_NEW, 1, 2, 3, 4),
+    s_show(0, 1, CUR_MOVED, 10, 20, 3, 4),
+    s_show(0, 1, CUR_NEW, 10, 20, None, None), s_show(0, NONE, 0),
+    s_release(1), [S_REFRESH], [S_RENEW],
+])
+scanout('reads-back-alternate', s_config('auto', True, True, READS_BACK), [
+    s_new('XR24', 160, 120), s_new('XR24', 160, 120, mod=X_TILED),
+] + [x for i in range(8) for x in ([S_REFRESH], [S_CLOCK],
+                                   s_show(i % 2, NONE, PRI_NEW))] + [
+    s_new('XR24', 161, 120), s_show(2, NONE, PRI_NEW), [S_SNAPSHOT],
+])
+scanout('formats-odd-strides', s_config('off'), [
+    x for f in ('RG24', 'BG24', 'RG16', 'XR30', 'BX24', 'NV12')
+    for x in (s_new(f, 131, 17, pad=1, off=3), s_show(0, NONE, PRI_NEW),
+              [S_REFRESH], [S_SNAPSHOT], s_release(0))
+])
+scanout('short-buffers', s_config(), [
+    s_new('XR24', 100, 100, size=SHORT, short_by=100),
+    s_new('XR24', 100, 100, size=PAGE), s_new('RG16', 300, 300, size=TINY,
+                                             short_by=7),
+    s_show(0, 1, PRI_NEW | CUR_NEW), [S_REFRESH], [S_SNAPSHOT],
+    s_show(2, NONE, PRI_NEW), [S_REFRESH], [S_SNAPSHOT],
+    s_show(1, 0, PRI_REDRAW | CUR_NEW), [S_SNAPSHOT],
+])
+scanout('displays-toggle', s_config('auto', True, True), [
+    s_new('XR24', 64, 48), s_new('AR24', 32, 32),
+    s_show(0, 1, PRI_NEW | CUR_NEW),
+    s_displays(0, 0), [S_REFRESH], s_displays(1, 1, CURSOR_IMAGE),
+    [S_REFRESH], s_displays(1, 0), [S_REFRESH], s_displays(1, 1),
+    [S_REFRESH], [S_RESET], [S_REFRESH], [S_RENEW],
+])

@@ -8,7 +8,7 @@
 # and exits non-zero if any crashed; the crashing input stays in OUTDIR
 # (crash-*, leak-*, timeout-*, oom-*) and the log in OUTDIR/<harness>.log.
 # Inputs are capped (-max_len) at what a harness reads: a plane for
-# fuzz-check-plane, about 60 steps for fuzz-engine.
+# fuzz-check-plane, about 60 steps for fuzz-engine and fuzz-scanout.
 # Environment: FUZZ_CC (default clang, else clang-14), FUZZ_ARGS (extra
 # libFuzzer flags, after ours).
 set -eu
@@ -16,7 +16,7 @@ set -eu
 out=${1:?usage: run.sh OUTDIR SECONDS [HARNESS...]}
 secs=${2:?usage: run.sh OUTDIR SECONDS [HARNESS...]}
 shift 2
-harnesses=${*:-fuzz-check-plane fuzz-engine}
+harnesses=${*:-fuzz-check-plane fuzz-engine fuzz-scanout}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 pkgs="clang-14 libclang-rt-14-dev"
 cc=${FUZZ_CC:-}
@@ -68,6 +68,34 @@ for f in hw/vfio/display-dmabuf.c ui/dmabuf-plane.c tests/shim/shim.c \
     objs="$objs $o"
 done
 
+# fuzz-scanout: ui/dmabuf-scanout.c (with ui/'s trace.h, found first) and
+# the fake console (tests/shim/ui/console.h), with pixman; the fake's
+# memfds map like dma-bufs through --wrap=mmap,--wrap=mmap64
+scanout_objs=""
+scanout_cflags=""
+scanout_libs=""
+case " $harnesses " in
+*" fuzz-scanout "*)
+    if ! pkg-config --exists pixman-1; then
+        echo "fuzz: pixman-1 not found: install libpixman-1-dev" \
+             "(scripts/host-packages.txt)" >&2
+        exit 1
+    fi
+    scanout_cflags=$(pkg-config --cflags pixman-1)
+    mkdir -p "$out/gen/ui"
+    python3 "$src/scripts/trace-shim.py" "$src/ui/trace-events" \
+        "$out/gen/ui/trace.h"
+    for f in ui/dmabuf-scanout.c tests/unit/fake-console.c; do
+        o="$out/obj/$(basename "$f" .c).o"
+        # shellcheck disable=SC2086
+        "$cc" -I"$out/gen/ui" $cflags $scanout_cflags \
+            -fsanitize=fuzzer-no-link -c "$src/$f" -o "$o"
+        scanout_objs="$scanout_objs $o"
+    done
+    scanout_libs="$(pkg-config --libs pixman-1) -Wl,--wrap=mmap,--wrap=mmap64"
+    ;;
+esac
+
 # inputs libFuzzer kept because they crashed, leaked, hung or ran out
 artefacts() {
     ls "$out" | grep -cE '^(crash|leak|timeout|oom)-' || true
@@ -78,14 +106,23 @@ for h in $harnesses; do
     log="$out/$h.log"
     corpus="$out/corpus/$h"
 
+    extra_cflags=""
+    extra_objs=""
+    extra_libs=""
+    if [ "$h" = fuzz-scanout ]; then
+        extra_cflags=$scanout_cflags
+        extra_objs=$scanout_objs
+        extra_libs=$scanout_libs
+    fi
     # shellcheck disable=SC2086
-    "$cc" $cflags -fsanitize=fuzzer "$src/tests/fuzz/$h.c" $objs \
-        $glib_libs -o "$out/$h"
+    "$cc" $cflags $extra_cflags -fsanitize=fuzzer "$src/tests/fuzz/$h.c" \
+        $objs $extra_objs $glib_libs $extra_libs -o "$out/$h"
     mkdir -p "$corpus"
     cp "$src/tests/fuzz/corpus/$h/"* "$corpus/" 2>/dev/null || true
     before=$(artefacts)
     case $h in
     fuzz-check-plane) max_len=80 ;;
+    fuzz-scanout) max_len=512 ;;
     *) max_len=256 ;;
     esac
     hrc=0

@@ -1,13 +1,15 @@
 /*
  * Stand-ins for the few QEMU services the QEMU-independent code uses:
- * Error, warn_report and trace events (see scripts/trace-shim.py). The
- * test hooks let unit tests count warnings and trace events.
+ * Error, warn_report/info_report, the clock (a fake the tests set) and
+ * trace events (see scripts/trace-shim.py). The test hooks let unit tests
+ * count warnings, info lines and trace events.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
 #include "qapi/error.h"
+#include "qemu/timer.h"
 #include "shim-trace.h"
 
 struct Error {
@@ -16,6 +18,9 @@ struct Error {
 
 static unsigned int warn_count;
 static char *last_warning;
+static unsigned int info_count;
+static char *last_info;
+static int64_t clock_ms;
 static GHashTable *trace_counts;
 
 static void set_error(Error **errp, char *msg)
@@ -97,6 +102,40 @@ unsigned int shim_warn_count(void)
 const char *shim_last_warning(void)
 {
     return last_warning ? last_warning : "";
+}
+
+void info_report(const char *fmt, ...)
+{
+    va_list ap;
+
+    info_count++;
+    va_start(ap, fmt);
+    g_free(last_info);
+    last_info = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (g_getenv("SHIM_VERBOSE")) {
+        fprintf(stderr, "info: %s\n", last_info);
+    }
+}
+
+unsigned int shim_info_count(void)
+{
+    return info_count;
+}
+
+const char *shim_last_info(void)
+{
+    return last_info ? last_info : "";
+}
+
+int64_t qemu_clock_get_ms(QEMUClockType type)
+{
+    return clock_ms;
+}
+
+void shim_clock_set_ms(int64_t ms)
+{
+    clock_ms = ms;
 }
 
 void shim_trace_emit(const char *name, const char *fmt, ...)

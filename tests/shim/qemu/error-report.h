@@ -6,9 +6,13 @@
 
 void error_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void warn_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+void info_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 /* Test hooks: warnings printed so far, and the last one. */
 unsigned int shim_warn_count(void);
 const char *shim_last_warning(void);
+/* ... and the same for info_report lines. */
+unsigned int shim_info_count(void);
+const char *shim_last_info(void);
 
 #endif

@@ -31,6 +31,9 @@
 #error building with G_DISABLE_ASSERT is not supported
 #endif
 
+/* @n rounded up to a multiple of @d, as QEMU's ROUND_UP (@d a power of 2 there) */
+#define ROUND_UP(n, d) ((((n) + (d) - 1) / (d)) * (d))
+
 /* QEMU's page size helper, as in its include/qemu/osdep.h */
 static inline uintptr_t qemu_real_host_page_size(void)
 {
