@@ -116,17 +116,28 @@ static int open_fds(void)
     return n - 1;
 }
 
-/* whether the process maps the file of @fd */
+/* whether the process maps the memfd @fd */
 static bool is_mapped(int fd)
 {
-    char *maps = NULL, needle[32];
+    char *maps = NULL;
+    const char *m;
     struct stat sb;
-    bool found;
+    bool found = false;
 
     FUZZ_CHECK(fstat(fd, &sb) == 0);
     FUZZ_CHECK(g_file_get_contents("/proc/self/maps", &maps, NULL, NULL));
-    snprintf(needle, sizeof(needle), " %lu ", (unsigned long)sb.st_ino);
-    found = strstr(maps, needle) != NULL;
+    /* each line: address perms offset dev inode path */
+    for (m = strstr(maps, "/memfd:"); m && !found;
+         m = strstr(m + 1, "/memfd:")) {
+        const char *line = m;
+        unsigned long ino;
+
+        while (line > maps && line[-1] != '\n') {
+            line--;
+        }
+        found = sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
+                ino == (unsigned long)sb.st_ino;
+    }
     g_free(maps);
     return found;
 }
