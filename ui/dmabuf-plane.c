@@ -110,7 +110,11 @@ const char *dmabuf_format_name(uint32_t fourcc, char buf[5])
 int dmabuf_plane_map(const DmabufPlane *p, DmabufMapping *m)
 {
     size_t page = sysconf(_SC_PAGESIZE);
-    uint64_t want = (uint64_t)p->offset[0] + (uint64_t)p->stride[0] * p->height;
+    unsigned int cpp = dmabuf_format_cpp(p->fourcc);
+    /* a row's pixels; the last row need not be padded to the stride */
+    uint64_t row_bytes = cpp ? (uint64_t)p->width * cpp : p->stride[0];
+    uint64_t want = (uint64_t)p->offset[0] +
+                    (uint64_t)p->stride[0] * (p->height - 1) + row_bytes;
     size_t len;
     void *addr;
 
@@ -131,7 +135,8 @@ int dmabuf_plane_map(const DmabufPlane *p, DmabufMapping *m)
     }
     m->data = addr;
     m->len = len;
-    m->rows = len <= p->offset[0] ? 0 : (len - p->offset[0]) / p->stride[0];
+    m->rows = len < p->offset[0] + row_bytes ? 0 :
+              (len - p->offset[0] - row_bytes) / p->stride[0] + 1;
     if (m->rows > p->height) {
         m->rows = p->height;
     }

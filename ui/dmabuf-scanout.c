@@ -116,6 +116,8 @@ struct DmabufScanout {
      */
     QemuDmaBuf *retired;
     bool gl_update_owed;       /* a dpy_gl_update is owed */
+    /* the tiled primary a DPY_GL_LINEAR_ONLY display was not given */
+    DmabufScanoutBuffer *gl_refused;
     DisplaySurface *shadow;    /* borrowed from the console */
     RowConv shadow_conv;
     bool stale;                /* a frame not copied yet */
@@ -303,6 +305,71 @@ static const DmabufMapping *buffer_map(DmabufScanoutBuffer *b)
     return &b->map;
 }
 
+/*
+ * Rows of @p that lie wholly inside its mapping @m: a device's last row
+ * need not be padded to the stride (DRM's minimum size), a short buffer
+ * has fewer. 0: none.
+ */
+static uint32_t mapped_rows(const DmabufPlane *p, const DmabufMapping *m,
+                            pixman_format_code_t fmt)
+{
+    size_t row_bytes = (size_t)p->width * (PIXMAN_FORMAT_BPP(fmt) / 8);
+    size_t first_end = (size_t)p->offset[0] + row_bytes;
+
+    if (m->len < first_end || p->stride[0] < row_bytes) {
+        return 0; /* rows overlap: no geometry a device may give */
+    }
+    return MIN(MIN(m->rows, p->height),
+               (m->len - first_end) / p->stride[0] + 1);
+}
+
+/*
+ * @b's rows converted to @dst_fmt (32 bpp) into @img, from its top; the
+ * number of rows read in *@rows_read. false, with @errp set, when the CPU
+ * cannot read @b.
+ */
+static bool read_rows(DmabufScanoutBuffer *b, pixman_format_code_t dst_fmt,
+                      pixman_image_t *img, uint32_t *rows_read,
+                      Error **errp)
+{
+    const DmabufPlane *p = b->plane;
+    pixman_format_code_t fmt = dmabuf_scanout_format_pixman(p->fourcc);
+    uint8_t *dst = (uint8_t *)pixman_image_get_data(img);
+    int dst_stride = pixman_image_get_stride(img);
+    const DmabufMapping *m;
+    RowConv conv;
+    uint32_t rows, y;
+    char name[5];
+
+    if (!fmt || !rowconv_init(&conv, fmt, dst_fmt, p->width)) {
+        error_setg(errp, "the frame's format %s cannot be converted",
+                   dmabuf_format_name(p->fourcc, name));
+        return false;
+    }
+    m = buffer_map(b);
+    rows = m ? mapped_rows(p, m, fmt) : 0;
+    if (!m) {
+        error_setg(errp, "the frame cannot be read by the CPU (%s%s)",
+                   p->modifier != DRM_FORMAT_MOD_LINEAR ? "a tiled dma-buf" :
+                   "mmap: ", p->modifier != DRM_FORMAT_MOD_LINEAR ? "" :
+                   g_strerror(-b->map_err));
+    } else if (!rows) {
+        error_setg(errp, "the frame's buffer is shorter than its geometry");
+    } else {
+        dmabuf_plane_begin_read(p);
+        for (y = 0; y < rows; y++) {
+            memcpy(dst + (size_t)y * dst_stride,
+                   rowconv_run(&conv, m->data + p->offset[0] +
+                               (size_t)y * p->stride[0]),
+                   (size_t)p->width * 4);
+        }
+        dmabuf_plane_end_read(p);
+    }
+    rowconv_finish(&conv);
+    *rows_read = rows;
+    return rows > 0;
+}
+
 static void cursor_hide(DmabufScanout *s)
 {
     if (s->cursor_shown) {
@@ -332,24 +399,23 @@ static void retire(DmabufScanout *s, DmabufScanoutBuffer *b)
 {
     const DmabufPlane *p = b->plane;
     DmabufPlane dup;
-    QemuDmaBuf *old = s->retired;
 
+    /* a copy exists only while nothing is scanned out (gl_scanout_off) */
+    assert(!s->retired);
     if (!dmabuf_plane_dup(&dup, p)) {
-        /* out of fds: the old wrapper stays alive, never freed (once) */
+        /*
+         * Out of fds: the copy gets none (-1), so a display that reads it
+         * later gets no fd instead of one the device has closed.
+         */
         trace_dmabuf_scanout_retire_failed(s->name, errno);
-        b->qbuf = NULL;
-        return;
+        dmabuf_plane_init(&dup);
+        dup.n_fds = p->n_fds;
     }
     s->retired = qemu_dmabuf_new(p->width, p->height, p->offset, p->stride,
                                  0, 0, p->width, p->height, p->fourcc,
                                  p->modifier, dup.fd, dup.n_fds, false,
                                  false);
     dpy_gl_scanout_dmabuf(s->con, s->retired);
-    if (old) {
-        dpy_gl_release_dmabuf(s->con, old);
-        qemu_dmabuf_close(old);
-        qemu_dmabuf_free(old);
-    }
     trace_dmabuf_scanout_retired(s->name);
 }
 
@@ -400,6 +466,9 @@ void dmabuf_scanout_buffer_release(DmabufScanout *s, DmabufScanoutBuffer *b)
     if (s->frame.primary == b) {
         s->frame.primary = NULL;
     }
+    if (s->gl_refused == b) {
+        s->gl_refused = NULL;
+    }
     if (s->frame.cursor == b) {
         s->frame.cursor = NULL;
     }
@@ -444,7 +513,7 @@ static bool shadow_refresh(DmabufScanout *s, DmabufScanoutBuffer *b,
     pixman_format_code_t fmt = dmabuf_scanout_format_pixman(p->fourcc);
     const DmabufMapping *m;
     uint32_t rows, y, band = UINT32_MAX, last = 0;
-    size_t row_bytes, need;
+    size_t row_bytes;
     bool full = false;
     uint8_t *dst;
     int dst_stride;
@@ -464,11 +533,8 @@ static bool shadow_refresh(DmabufScanout *s, DmabufScanoutBuffer *b,
     if (!m) {
         return false;
     }
-    rows = MIN(m->rows, p->height);
-    /* a mapping too short for the rows it claims is refused, never read */
-    need = (size_t)p->offset[0] + (size_t)(rows ? rows - 1 : 0) * p->stride[0]
-           + (size_t)p->width * (PIXMAN_FORMAT_BPP(fmt) / 8);
-    if (!rows || need > m->len) {
+    rows = mapped_rows(p, m, fmt);
+    if (!rows) {
         trace_dmabuf_scanout_map_short(s->name, rows, p->height);
         return false;
     }
@@ -550,44 +616,36 @@ static void cursor_define(DmabufScanout *s, DmabufScanoutBuffer *b,
                           uint32_t hot_x, uint32_t hot_y)
 {
     const DmabufPlane *p = b->plane;
-    pixman_format_code_t fmt = dmabuf_scanout_format_pixman(p->fourcc);
-    const DmabufMapping *m;
+    pixman_image_t *img;
     QEMUCursor *qc;
-    RowConv conv;
-    uint32_t y;
+    uint32_t rows = 0;
 
-    m = buffer_map(b);
-    if (!fmt || !m || m->rows < p->height ||
-        (size_t)p->offset[0] + (size_t)(p->height - 1) * p->stride[0] +
-        (size_t)p->width * (PIXMAN_FORMAT_BPP(fmt) / 8) > m->len ||
-        p->width > UINT16_MAX || p->height > UINT16_MAX) {
-        trace_dmabuf_scanout_cursor_skipped(s->name, !fmt ? "format" :
-                                            "cannot map");
-        return;
-    }
-    if (!rowconv_init(&conv, fmt, PIXMAN_a8r8g8b8, p->width)) {
-        return;
+    if (p->width > UINT16_MAX || p->height > UINT16_MAX) {
+        return; /* the engine bounds cursors at 512 */
     }
     qc = cursor_alloc(p->width, p->height);
-    if (qc) {
+    if (!qc) {
+        return;
+    }
+    /* the QEMUCursor's pixels, written in place */
+    img = pixman_image_create_bits(PIXMAN_a8r8g8b8, p->width, p->height,
+                                   qc->data, p->width * 4);
+    if (!img || !read_rows(b, PIXMAN_a8r8g8b8, img, &rows, NULL) ||
+        rows < p->height) {
+        trace_dmabuf_scanout_cursor_skipped(s->name, "cannot read");
+    } else {
         qc->hot_x = hot_x == DMABUF_SCANOUT_HOT_UNKNOWN ? 0 : hot_x;
         qc->hot_y = hot_y == DMABUF_SCANOUT_HOT_UNKNOWN ? 0 : hot_y;
-        dmabuf_plane_begin_read(p);
-        for (y = 0; y < p->height; y++) {
-            memcpy(&qc->data[(size_t)y * p->width],
-                   rowconv_run(&conv, m->data + p->offset[0] +
-                               (size_t)y * p->stride[0]),
-                   (size_t)p->width * 4);
-        }
-        dmabuf_plane_end_read(p);
         dpy_cursor_define(s->con, qc);
-        cursor_unref(qc);
         s->cursor_defined = b;
         s->cursor_hot_x = hot_x;
         s->cursor_hot_y = hot_y;
         s->stats.cursor_defines++;
     }
-    rowconv_finish(&conv);
+    if (img) {
+        pixman_image_unref(img);
+    }
+    cursor_unref(qc);
 }
 
 /* the frame's cursor as a QEMUCursor + pointer position */
@@ -623,26 +681,30 @@ static bool shadow_watched(DmabufScanout *s)
 /* choosing the path */
 
 /* what the console's displays declare; a change re-chooses the path */
+#define DISPLAYS_GL         (1u << 31)  /* console_has_gl() */
+#define DISPLAYS_GL_DMABUF  (1u << 30)  /* ... and all of them import */
+#define DISPLAYS_CAPS       0xffffu     /* their DPY_GL_* capabilities */
+
 static uint32_t displays_signature(DmabufScanout *s)
 {
     uint32_t sig = 0;
 
     if (console_has_gl(s->con)) {
-        sig |= 1u << 31;
+        sig |= DISPLAYS_GL;
         if (dpy_gl_has_dmabuf(s->con)) {
-            sig |= 1u << 30;
+            sig |= DISPLAYS_GL_DMABUF;
         }
-        sig |= qemu_console_gl_caps(s->con) & 0xffff;
+        sig |= qemu_console_gl_caps(s->con) & DISPLAYS_CAPS;
     }
     return sig;
 }
 
 static DmabufScanoutPath choose(DmabufScanout *s)
 {
-    uint32_t caps = s->displays & 0xffff;
+    uint32_t caps = s->displays & DISPLAYS_CAPS;
 
-    if (s->gl == DMABUF_SCANOUT_GL_OFF || !(s->displays & (1u << 31)) ||
-        !(s->displays & (1u << 30))) {
+    if (s->gl == DMABUF_SCANOUT_GL_OFF || !(s->displays & DISPLAYS_GL) ||
+        !(s->displays & DISPLAYS_GL_DMABUF)) {
         return DMABUF_SCANOUT_PATH_CPU;
     }
     /*
@@ -683,10 +745,10 @@ static void report_path(DmabufScanout *s)
         if (s->gl == DMABUF_SCANOUT_GL_OFF) {
             why = "x-display-gl=off: the changed rows of each frame are "
                   "copied";
-        } else if (qemu_console_gl_caps(s->con) & DPY_GL_READS_BACK) {
+        } else if (s->displays & DPY_GL_READS_BACK) {
             why = "the display would read every frame back: the CPU maps "
                   "the dma-bufs and copies the changed rows of each frame";
-        } else if (s->displays & (1u << 31)) {
+        } else if (s->displays & DISPLAYS_GL) {
             why = "the GL display cannot import dma-bufs: the changed rows "
                   "of each frame are copied";
         } else {
@@ -743,9 +805,13 @@ static void show_gl(DmabufScanout *s, uint32_t changed)
              */
             s->gl_scanout_owed = true;
         } else if (pri->plane->modifier != DRM_FORMAT_MOD_LINEAR &&
-            (qemu_console_gl_caps(s->con) & DPY_GL_LINEAR_ONLY)) {
+                   (s->displays & DPY_GL_LINEAR_ONLY)) {
             /* it would be shown as linear garbage: keep the last frame */
-            s->stats.not_shown++;
+            if (s->gl_refused != pri ||
+                (changed & DMABUF_SCANOUT_PRIMARY_NEW)) {
+                s->gl_refused = pri; /* per frame, not per tick */
+                s->stats.not_shown++;
+            }
             if (!s->warned_linear_only) {
                 warn_report("%s: the display cannot pass the modifier of a "
                             "tiled dma-buf (0x%" PRIx64 ") on; such frames "
@@ -827,14 +893,17 @@ static void cpu_cant_show(DmabufScanout *s, DmabufScanoutBuffer *b)
  */
 static bool cpu_fallback_gl(DmabufScanout *s, DmabufScanoutBuffer *b)
 {
+    DmabufScanoutPath p;
+
     if (b->map_err >= 0 || s->mode_cpu_failed) {
         return false;
     }
     s->mode_cpu_failed = true;
-    if (choose(s) == DMABUF_SCANOUT_PATH_CPU) {
+    p = choose(s);
+    if (p == DMABUF_SCANOUT_PATH_CPU) {
         return false;
     }
-    set_path(s, choose(s));
+    set_path(s, p);
     return true;
 }
 
@@ -994,6 +1063,12 @@ void dmabuf_scanout_free(DmabufScanout *s)
     }
     assert(s->stats.buffers == 0);
     path_takedown(s);
+    /*
+     * Still blocked, the console was pointed at the retired copy: the
+     * caller closed the console first (graphic_console_close, as
+     * vfio_display_finalize does), so nothing points at it any more.
+     */
+    retired_free(s);
     rowconv_finish(&s->shadow_conv);
     g_free(s->name);
     g_free(s);
@@ -1001,57 +1076,6 @@ void dmabuf_scanout_free(DmabufScanout *s)
 
 /* ------------------------------------------------------------------ */
 /* screendump */
-
-/* @img's rows [0, rows) from @b through @conv; false: cannot read */
-static bool read_rows(DmabufScanoutBuffer *b, pixman_format_code_t dst_fmt,
-                      pixman_image_t *img, uint32_t *rows_read,
-                      Error **errp)
-{
-    const DmabufPlane *p = b->plane;
-    pixman_format_code_t fmt = dmabuf_scanout_format_pixman(p->fourcc);
-    const DmabufMapping *m;
-    uint8_t *dst = (uint8_t *)pixman_image_get_data(img);
-    int dst_stride = pixman_image_get_stride(img);
-    RowConv conv;
-    uint32_t rows, y;
-    char name[5];
-
-    if (!fmt) {
-        error_setg(errp, "the frame's format %s cannot be converted",
-                   dmabuf_format_name(p->fourcc, name));
-        return false;
-    }
-    m = buffer_map(b);
-    if (!m) {
-        error_setg(errp, "the frame cannot be read by the CPU (%s%s)",
-                   p->modifier != DRM_FORMAT_MOD_LINEAR ? "a tiled dma-buf" :
-                   "mmap: ", p->modifier != DRM_FORMAT_MOD_LINEAR ? "" :
-                   g_strerror(-b->map_err));
-        return false;
-    }
-    rows = MIN(m->rows, p->height);
-    if (!rows || (size_t)p->offset[0] + (size_t)(rows - 1) * p->stride[0] +
-        (size_t)p->width * (PIXMAN_FORMAT_BPP(fmt) / 8) > m->len) {
-        error_setg(errp, "the frame's buffer is shorter than its geometry");
-        return false;
-    }
-    if (!rowconv_init(&conv, fmt, dst_fmt, p->width)) {
-        error_setg(errp, "the frame's format %s cannot be converted",
-                   dmabuf_format_name(p->fourcc, name));
-        return false;
-    }
-    dmabuf_plane_begin_read(p);
-    for (y = 0; y < rows; y++) {
-        memcpy(dst + (size_t)y * dst_stride,
-               rowconv_run(&conv, m->data + p->offset[0] +
-                           (size_t)y * p->stride[0]),
-               (size_t)p->width * 4);
-    }
-    dmabuf_plane_end_read(p);
-    rowconv_finish(&conv);
-    *rows_read = rows;
-    return true;
-}
 
 pixman_image_t *dmabuf_scanout_snapshot(DmabufScanout *s, Error **errp)
 {
@@ -1085,15 +1109,23 @@ pixman_image_t *dmabuf_scanout_snapshot(DmabufScanout *s, Error **errp)
     }
     if (f->cursor) {
         const DmabufPlane *cp = f->cursor->plane;
+        /* the part of the cursor on the frame, in 64 bits: any int32 comes */
+        int64_t x0 = MAX(f->cursor_x, 0), y0 = MAX(f->cursor_y, 0);
+        int64_t x1 = MIN((int64_t)f->cursor_x + cp->width, p->width);
+        int64_t y1 = MIN((int64_t)f->cursor_y + cp->height, p->height);
         uint32_t crows;
 
+        if (x0 >= x1 || y0 >= y1) {
+            return img; /* wholly off the frame */
+        }
         /* DRM cursor planes are premultiplied, as pixman blends */
         cur = pixman_image_create_bits(PIXMAN_a8r8g8b8, cp->width,
                                        cp->height, NULL, 0);
         if (cur && read_rows(f->cursor, PIXMAN_a8r8g8b8, cur, &crows, NULL)) {
-            pixman_image_composite(PIXMAN_OP_OVER, cur, NULL, img, 0, 0, 0, 0,
-                                   f->cursor_x, f->cursor_y, cp->width,
-                                   crows);
+            /* every coordinate here is within the frame: pixman's int16 */
+            pixman_image_composite(PIXMAN_OP_OVER, cur, NULL, img,
+                                   x0 - f->cursor_x, y0 - f->cursor_y, 0, 0,
+                                   x0, y0, x1 - x0, y1 - y0);
         } else {
             trace_dmabuf_scanout_cursor_skipped(s->name, "snapshot");
         }

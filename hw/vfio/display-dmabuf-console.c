@@ -135,8 +135,13 @@ static void poll_tick(void *opaque)
         c->busy_since_ms = 0;
     }
     ev = vfio_display_dmabuf_update(c->engine, now);
-    frame_of(c, ev, &f);
-    dmabuf_scanout_show(c->scanout, &f);
+    /* a quiet tick shows nothing (the display's refresh redraws) */
+    if (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SCANOUT_GONE |
+              VFIO_DMABUF_EV_CURSOR_NEW | VFIO_DMABUF_EV_CURSOR_MOVED |
+              VFIO_DMABUF_EV_CURSOR_GONE)) {
+        frame_of(c, ev, &f);
+        dmabuf_scanout_show(c->scanout, &f);
+    }
     timer_mod(c->timer, now + vfio_display_dmabuf_next_interval_ms(c->engine));
 }
 

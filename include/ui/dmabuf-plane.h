@@ -94,7 +94,7 @@ const char *dmabuf_format_name(uint32_t fourcc, char buf[5]);
 typedef struct DmabufMapping {
     const uint8_t *data;      /* NULL: not mapped */
     size_t len;               /* bytes mapped from offset 0 of fd[0] */
-    uint32_t rows;            /* whole rows inside the mapping */
+    uint32_t rows;            /* rows whose pixels lie inside the mapping */
 } DmabufMapping;
 
 /**
@@ -102,10 +102,12 @@ typedef struct DmabufMapping {
  * @p: borrowed; fd[0] is mapped
  * @m: filled on success, zeroed on failure
  *
- * Maps @p read-only (MAP_SHARED, as dma-buf exporters require). An
- * exporter that maps only whole pages of a buffer whose size is not a page
- * multiple gets the whole pages: m->rows then says how many rows are
- * readable (may be fewer than p->height).
+ * Maps @p read-only (MAP_SHARED, as dma-buf exporters require): offset +
+ * stride * (height - 1) + width * cpp bytes, DRM's minimum (the last row
+ * need not be padded to the stride). An exporter that maps only whole
+ * pages of a buffer whose size is not a page multiple gets the whole
+ * pages: m->rows then says how many rows' pixels are readable (may be
+ * fewer than p->height).
  * Returns: 0, -EINVAL for a tiled (modifier != LINEAR) or empty plane, or
  * the -errno of mmap.
  */

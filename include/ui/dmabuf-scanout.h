@@ -120,7 +120,10 @@ DmabufScanout *dmabuf_scanout_new(QemuConsole *con, const char *name,
  * @s: may be NULL
  *
  * Takes the frame and the cursor off @con and frees @s. Every buffer must
- * have been released (asserted).
+ * have been released (asserted). While a display blocks the console (a
+ * SPICE client holds a draw) nothing can be taken off it; the console
+ * must then have been closed first (graphic_console_close()), as a
+ * device's finalize does.
  */
 void dmabuf_scanout_free(DmabufScanout *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DmabufScanout, dmabuf_scanout_free)

@@ -692,7 +692,9 @@ def suite_alternate():
         q.quit()
         return
     ctl('step', 2)
-    wait_for(lambda: int(q.stats().get('flips_seen', 0)) >= 1, timeout=5)
+    # the first tiled buffer has moved the mode to the GL path (once)
+    tap(wait_for(lambda: q.stats().get('path') == 'gl-dmabuf', timeout=10),
+        'the first tiled buffer: the GL path', str(q.stats()))
     st0 = q.stats()
     ctl('reset_stats', 1)
     ctl('pause', 0)
@@ -770,11 +772,13 @@ def suite_screendump(console):
         q.quit()
         return
 
-    def check(fmt, mode, what, image='ppm'):
+    def check(fmt, mode, what, image='ppm', cursor=None):
         ctl('step', 1)
         frame = int(kv(ctl('state'))['frame'])
         w, h = (int(v) for v in mode.split('x'))
         want = expected_for(fmt, w, h, frame)
+        if cursor:
+            want = gui_images.with_cursor(want, *cursor)
 
         def same(i):
             return (i.w, i.h) == (w, h) and \
@@ -824,6 +828,18 @@ def suite_screendump(console):
     ctl('stride', str(4098))
     check('RGB888', '1365x767', ', stride 4098 (padded, not a multiple '
           'of 4)')
+    # the cursor plane where a user puts it last: half off the bottom-left
+    # corner (a negative position), and at the right edge of an odd width
+    ctl('cursor', 'on')
+    ctl('cursor_hot', '32 32')
+    for fmt, mode, at in (('XRGB8888', '1366x768', (-20, 730)),
+                          ('RGB888', '1365x767', (1340, 5))):
+        ctl('format', fmt)
+        ctl('mode', mode)
+        ctl('cursor_pos', '%d %d' % at)
+        check(fmt, mode, ', cursor at %d,%d (partly off the frame)' % at,
+              cursor=at)
+    ctl('cursor', 'off')
 
     # hostile: a stride that puts rows off the pixels' alignment
     ctl('format', 'XRGB8888')

@@ -187,6 +187,15 @@ void fake_console_set_gl_blocked(QemuConsole *con, bool blocked)
     con->st.gl_blocked = blocked;
 }
 
+void fake_console_close(QemuConsole *con)
+{
+    record(con, "graphic_console_close", NULL, 0, 0, 0, 0, 0);
+    if (con->st.scanout != FAKE_SCANOUT_SURFACE) {
+        con->st.scanout = FAKE_SCANOUT_NONE;
+        con->st.scanout_dmabuf = NULL;
+    }
+}
+
 void fake_console_clear(QemuConsole *con)
 {
     g_array_set_size(con->st.calls, 0);

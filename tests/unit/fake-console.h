@@ -121,6 +121,13 @@ void fake_console_set_gl(QemuConsole *con, bool has_gl, bool has_dmabuf,
 /* A GL display blocks the console (a SPICE client has not acked a draw). */
 void fake_console_set_gl_blocked(QemuConsole *con, bool blocked);
 
+/*
+ * What graphic_console_close() does to the console when its device goes
+ * away: the scanout is taken off (kind NONE), whatever a display blocks.
+ * (QEMU's own does that through dpy_gl_scanout_disable, which a blocked
+ * local SPICE client does not survive; that is upstream's, not modelled.)
+ */
+void fake_console_close(QemuConsole *con);
 /* Forgets the recorded calls and damage (state and violations stay). */
 void fake_console_clear(QemuConsole *con);
 /* Calls of @name since the last clear. */
