@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
         check-qtest check-gui check-upstream check-fuzz fuzz demo demo-live \
-        bench soak check-qtest-asan clean
+        bench soak check-qtest-asan deb check-deb check-libvirt clean
 
 all: unit qemu
 
@@ -39,7 +39,7 @@ qemu: setup
 	scripts/build-qemu.sh $(BUILD)/qemu
 
 check: check-unit check-asan check-fuzz check-qemu check-rig check-qtest \
-       check-gui
+       check-gui check-deb check-libvirt
 	@echo "== make check: all test suites passed"
 
 check-unit: unit
@@ -113,6 +113,23 @@ soak: setup
 # on the same device in one VM boot (docs/benchmarks.md); not in `make check`
 bench: setup
 	tests/bench/run-bench.sh $(BUILD)
+
+# the overlay QEMU as a Debian trixie package (docs/packaging.md):
+# $(BUILD)/deb/qemu-system-x86-vfio-dmabuf_<version>_amd64.deb, lintian
+# run on it ($(BUILD)/deb/lintian.txt)
+deb: qemu
+	@mkdir -p $(BUILD)/deb
+	scripts/build-deb.sh $(BUILD)/deb $(BUILD)/qemu > $(BUILD)/deb/path
+	@echo "package: $$(cat $(BUILD)/deb/path)"
+
+# the package installed, run, and purged in a clean trixie root
+check-deb: deb
+	tests/deb/check-deb.sh "$$(cat $(BUILD)/deb/path)"
+
+# libvirt from Debian trixie drives the package's QEMU in the test VM:
+# VNC, SPICE, SPICE gl=on + egl-headless, ramfb (docs/libvirt.md)
+check-libvirt: deb
+	tests/libvirt/check-libvirt.sh "$$(cat $(BUILD)/deb/path)" $(BUILD)/libvirt
 
 clean:
 	rm -rf $(BUILD)

@@ -52,7 +52,12 @@ fi
 pkgversion=debian-unmodified
 [ -n "${UPSTREAM:-}" ] || pkgversion=vfio-display-dmabuf-$(sed -n "s/^ *version: '\\(.*\\)',/\\1/p" "$top/meson.build")
 bdir=build-vfio-dmabuf${SANITIZE:+-asan}
-opts="${SANITIZE:+--enable-asan --enable-ubsan }--target-list=x86_64-softmmu --enable-kvm --enable-tcg --enable-gtk \
+# Debian's paths (as its qemu-system-x86 is configured): the same binary runs
+# from the build root and, installed by `make deb`'s package, finds the
+# firmware and keymaps of Debian's seabios, ipxe-qemu and qemu-system-data
+paths="--prefix=/usr --sysconfdir=/etc --localstatedir=/var \
+--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu"
+opts="${SANITIZE:+--enable-asan --enable-ubsan }$paths --target-list=x86_64-softmmu --enable-kvm --enable-tcg --enable-gtk \
 --enable-opengl --enable-spice --enable-vnc --enable-png \
 --enable-slirp --enable-fdt=system --enable-trace-backends=log \
 --disable-docs --disable-install-blobs --disable-download --disable-werror \
@@ -75,7 +80,7 @@ run_logged "building QEMU" "$out/qemu-build.log" "cold build takes about 5 min, 
     "ninja -C $intree/$bdir -j$JOBS qemu-system-x86_64 && ccache -s" ||
     die "QEMU build failed, see $out/qemu-build.log"
 # -Werror for our files only: the files this project adds or patches in
-ours='display-dmabuf|dmabuf-plane|dmabuf-scanout|egl-dmabuf'
+ours='display-dmabuf|dmabuf-plane|dmabuf-scanout|dmabuf-egl'
 if grep -E "($ours)[a-z-]*\.[ch]:[0-9]+:[0-9]+: warning:" "$out/qemu-build.log" >&2; then
     die "compiler warnings in our files (above; log $out/qemu-build.log)"
 fi

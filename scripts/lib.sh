@@ -6,6 +6,8 @@ say() { printf '[%s] %s\n' "${0##*/}" "$*" >&2; }
 
 : "${CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/vfio-display-dmabuf}"
 export CACHE
+# this folder (a script elsewhere sets SCRIPTS before sourcing lib.sh)
+: "${SCRIPTS:=$(cd "$(dirname "$0")" && pwd)}"
 
 # debian_mirror [security]: the Debian mirror URI from this machine's own
 # apt sources (deb822 *.sources or one-line *.list). Never hard-coded.
@@ -119,4 +121,25 @@ run_logged() {
         tail -n 20 "$rl_log" | sed 's/^/    /' >&2
     fi
     return "$rl_rc"
+}
+
+# copy_root FROM TO: a copy of a root file system (hard links are kept,
+# nothing mounted inside FROM is crossed).
+copy_root() {
+    mkdir -p "$2" && cp -a --one-file-system "$1/." "$2/"
+}
+
+# apt_in_root ROOT LOG apt-get-ARGS...: apt-get -y in ROOT (no
+# recommends, no questions), output into LOG, with the debs kept in
+# $CACHE/apt-archives for every root (a second install downloads nothing).
+apt_in_root() {
+    ar_root=$1 ar_log=$2
+    shift 2
+    mkdir -p "$CACHE/apt-archives/partial"
+    INROOT_BIND="$CACHE/apt-archives:/var/cache/apt/archives" \
+    INROOT_ENV="DEBIAN_FRONTEND=noninteractive" \
+        run_logged "apt-get $1 in ${ar_root##*/}" "$ar_log" "" \
+        "$SCRIPTS/inroot.sh" "$ar_root" \
+        apt-get -y -q -o APT::Keep-Downloaded-Packages=true \
+        --no-install-recommends "$@"
 }
