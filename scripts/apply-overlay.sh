@@ -24,10 +24,10 @@ include/hw/vfio/display-dmabuf.h
 include/hw/vfio/vfio-gfx-irq.h
 hw/vfio/display-dmabuf.c
 hw/vfio/display-dmabuf-console.c
-include/ui/egl-dmabuf.h
-include/ui/egl-dmabuf-int.h
-ui/egl-dmabuf-device.c
-ui/egl-dmabuf.c
+include/ui/dmabuf-egl.h
+include/ui/dmabuf-egl-int.h
+ui/dmabuf-egl-device.c
+ui/dmabuf-egl.c
 include/ui/dmabuf-scanout.h
 ui/dmabuf-scanout.c
 "
@@ -40,7 +40,7 @@ for f in $files; do
     install_file "$top/$f" "$tree/$f"
 done
 # the EGL layer compiles against epoxy inside QEMU
-install_file "$top/include/ui/gl-api/epoxy/egl-dmabuf-gl.h" "$tree/include/ui/egl-dmabuf-gl.h"
+install_file "$top/include/ui/gl-api/epoxy/dmabuf-egl-gl.h" "$tree/include/ui/dmabuf-egl-gl.h"
 
 # the patches applied so far, one "sha256 name" line each: later patches
 # touch lines of earlier ones, so a reverse dry run cannot tell

@@ -2,7 +2,7 @@
  * DmabufPlane: a plain description of one dma-buf scanout buffer.
  *
  * This header is the only thing the VFIO side (hw/vfio/display-dmabuf.c)
- * and the EGL side (ui/egl-dmabuf-device.c, ui/egl-dmabuf.c) share. It
+ * and the EGL side (ui/dmabuf-egl-device.c, ui/dmabuf-egl.c) share. It
  * knows nothing of VFIO, EGL or QEMU consoles. Formats are DRM fourccs:
  * name them with the DRM_FORMAT_* macros of
  * "standard-headers/drm/drm_fourcc.h" (QEMU's copy of the kernel header;

@@ -1,6 +1,6 @@
 /*
  * The EGL tests' blitter; see egl-blit.h. It reaches the EGL layer only
- * through its public API (include/ui/egl-dmabuf.h).
+ * through its public API (include/ui/dmabuf-egl.h).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -22,7 +22,7 @@ typedef struct BlitProgram {
 } BlitProgram;
 
 struct EglBlit {
-    EglDmabufContext *ctx;      /* borrowed */
+    DmabufEglContext *ctx;      /* borrowed */
     BlitProgram prog_2d;
     BlitProgram prog_external;
     GLuint vbo;                 /* the unit square; 0 until the first draw */
@@ -166,9 +166,9 @@ static bool build_program(BlitProgram *p, const char *fragment_head,
     return true;
 }
 
-static BlitProgram *program_of(EglBlit *b, const EglDmabufImage *img)
+static BlitProgram *program_of(EglBlit *b, const DmabufEglImage *img)
 {
-    return egl_dmabuf_image_gl_target(img) == GL_TEXTURE_EXTERNAL_OES
+    return dmabuf_egl_image_gl_target(img) == GL_TEXTURE_EXTERNAL_OES
            ? &b->prog_external : &b->prog_2d;
 }
 
@@ -176,7 +176,7 @@ static BlitProgram *program_of(EglBlit *b, const EglDmabufImage *img)
  * The quad and the program that draws @img (may be NULL), each built once,
  * at the first draw that needs it. Called with the context current.
  */
-static bool setup_draw(EglBlit *b, const EglDmabufImage *img, Error **errp)
+static bool setup_draw(EglBlit *b, const DmabufEglImage *img, Error **errp)
 {
     static const GLfloat square[] = { 0, 0, 1, 0, 0, 1, 1, 1 };
     BlitProgram *p = img ? program_of(b, img) : NULL;
@@ -196,7 +196,7 @@ static bool setup_draw(EglBlit *b, const EglDmabufImage *img, Error **errp)
     return gl_ok(errp, "blit set-up");
 }
 
-EglBlit *egl_blit_new(EglDmabufContext *ctx)
+EglBlit *egl_blit_new(DmabufEglContext *ctx)
 {
     EglBlit *b = g_new0(EglBlit, 1);
 
@@ -206,14 +206,14 @@ EglBlit *egl_blit_new(EglDmabufContext *ctx)
 
 void egl_blit_free(EglBlit *b)
 {
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
 
     if (!b) {
         return;
     }
     assert(b->n_targets == 0); /* targets borrow the blitter */
     if ((b->prog_2d.prog || b->prog_external.prog || b->vbo) &&
-        egl_dmabuf_context_make_current(b->ctx, &saved, NULL)) {
+        dmabuf_egl_context_make_current(b->ctx, &saved, NULL)) {
         if (b->prog_2d.prog) {
             glDeleteProgram(b->prog_2d.prog);
         }
@@ -223,7 +223,7 @@ void egl_blit_free(EglBlit *b)
         if (b->vbo) {
             glDeleteBuffers(1, &b->vbo);
         }
-        egl_dmabuf_context_restore(b->ctx, &saved);
+        dmabuf_egl_context_restore(b->ctx, &saved);
     }
     g_free(b);
 }
@@ -235,12 +235,12 @@ EglBlitTarget *egl_blit_target_new(EglBlit *b, uint32_t width,
                                    uint32_t height, Error **errp)
 {
     EglBlitTarget *t;
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
     GLenum status;
     GLuint tex = 0, fbo = 0;
     GLint max = 0;
 
-    if (!egl_dmabuf_context_make_current(b->ctx, &saved, errp)) {
+    if (!dmabuf_egl_context_make_current(b->ctx, &saved, errp)) {
         return NULL;
     }
     glGetIntegerv(GL_MAX_TEXTURE_SIZE, &max);
@@ -279,7 +279,7 @@ EglBlitTarget *egl_blit_target_new(EglBlit *b, uint32_t width,
     t->width = width;
     t->height = height;
     b->n_targets++;
-    egl_dmabuf_context_restore(b->ctx, &saved);
+    dmabuf_egl_context_restore(b->ctx, &saved);
     return t;
 
 delete_fbo:
@@ -287,21 +287,21 @@ delete_fbo:
 delete_texture:
     glDeleteTextures(1, &tex);
 restore:
-    egl_dmabuf_context_restore(b->ctx, &saved);
+    dmabuf_egl_context_restore(b->ctx, &saved);
     return NULL;
 }
 
 void egl_blit_target_free(EglBlitTarget *t)
 {
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
 
     if (!t) {
         return;
     }
-    if (egl_dmabuf_context_make_current(t->blit->ctx, &saved, NULL)) {
+    if (dmabuf_egl_context_make_current(t->blit->ctx, &saved, NULL)) {
         glDeleteFramebuffers(1, &t->fbo);
         glDeleteTextures(1, &t->tex);
-        egl_dmabuf_context_restore(t->blit->ctx, &saved);
+        dmabuf_egl_context_restore(t->blit->ctx, &saved);
     }
     t->blit->n_targets--;
     g_free(t->readback);
@@ -325,17 +325,17 @@ uint32_t egl_blit_target_height(const EglBlitTarget *t)
  * Draws @img into the rectangle @left..@right, @top..@bottom (NDC; top
  * is the image's first row). @scaled picks linear filtering.
  */
-static void draw_image(EglBlit *b, const EglDmabufImage *img,
+static void draw_image(EglBlit *b, const DmabufEglImage *img,
                        float left, float top, float right, float bottom,
                        bool opaque, bool scaled)
 {
     const BlitProgram *p = program_of(b, img);
-    GLenum target = egl_dmabuf_image_gl_target(img);
+    GLenum target = dmabuf_egl_image_gl_target(img);
     GLint filter = scaled ? GL_LINEAR : GL_NEAREST;
 
     glUseProgram(p->prog);
     glActiveTexture(GL_TEXTURE0);
-    glBindTexture(target, egl_dmabuf_image_texture(img));
+    glBindTexture(target, dmabuf_egl_image_texture(img));
     glTexParameteri(target, GL_TEXTURE_MIN_FILTER, filter);
     glTexParameteri(target, GL_TEXTURE_MAG_FILTER, filter);
     glUniform1i(p->u_tex, 0);
@@ -350,23 +350,23 @@ static void draw_image(EglBlit *b, const EglDmabufImage *img,
     glBindTexture(target, 0);
 }
 
-bool egl_blit_draw(EglBlitTarget *dst, const EglDmabufImage *primary,
-                   const EglDmabufImage *cursor, int32_t cursor_x,
+bool egl_blit_draw(EglBlitTarget *dst, const DmabufEglImage *primary,
+                   const DmabufEglImage *cursor, int32_t cursor_x,
                    int32_t cursor_y, Error **errp)
 {
     EglBlit *b = dst->blit;
-    uint32_t src_w = primary ? egl_dmabuf_image_width(primary) : dst->width;
-    uint32_t src_h = primary ? egl_dmabuf_image_height(primary)
+    uint32_t src_w = primary ? dmabuf_egl_image_width(primary) : dst->width;
+    uint32_t src_h = primary ? dmabuf_egl_image_height(primary)
                              : dst->height;
     bool scaled = src_w != dst->width || src_h != dst->height;
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
     bool ok;
 
-    if (!egl_dmabuf_context_make_current(b->ctx, &saved, errp)) {
+    if (!dmabuf_egl_context_make_current(b->ctx, &saved, errp)) {
         return false;
     }
     if (!setup_draw(b, primary, errp) || !setup_draw(b, cursor, errp)) {
-        egl_dmabuf_context_restore(b->ctx, &saved);
+        dmabuf_egl_context_restore(b->ctx, &saved);
         return false;
     }
     gl_take_error();
@@ -383,8 +383,8 @@ bool egl_blit_draw(EglBlitTarget *dst, const EglDmabufImage *primary,
     }
     if (cursor) {
         /* in @primary's pixels, then NDC; the same scale as the frame */
-        float cw = egl_dmabuf_image_width(cursor);
-        float ch = egl_dmabuf_image_height(cursor);
+        float cw = dmabuf_egl_image_width(cursor);
+        float ch = dmabuf_egl_image_height(cursor);
         float left = 2.0f * cursor_x / src_w - 1.0f;
         float top = 1.0f - 2.0f * cursor_y / src_h;
         float right = 2.0f * ((float)cursor_x + cw) / src_w - 1.0f;
@@ -401,16 +401,16 @@ bool egl_blit_draw(EglBlitTarget *dst, const EglDmabufImage *primary,
     glUseProgram(0);
     glFlush();
     ok = gl_ok(errp, "blit");
-    egl_dmabuf_context_restore(b->ctx, &saved);
+    dmabuf_egl_context_restore(b->ctx, &saved);
     return ok;
 }
 
 bool egl_blit_read_pixels(EglBlitTarget *src, uint32_t fourcc, uint8_t *dst,
                           size_t stride, Error **errp)
 {
-    EglDmabufContext *c = src->blit->ctx;
+    DmabufEglContext *c = src->blit->ctx;
     size_t row = (size_t)src->width * 4;
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
     bool swap_rb, opaque;
     uint32_t x, y;
     char name[5];
@@ -438,7 +438,7 @@ bool egl_blit_read_pixels(EglBlitTarget *src, uint32_t fourcc, uint8_t *dst,
     if (!src->readback) {
         src->readback = g_malloc(row * src->height);
     }
-    if (!egl_dmabuf_context_make_current(c, &saved, errp)) {
+    if (!dmabuf_egl_context_make_current(c, &saved, errp)) {
         return false;
     }
     gl_take_error();
@@ -448,10 +448,10 @@ bool egl_blit_read_pixels(EglBlitTarget *src, uint32_t fourcc, uint8_t *dst,
                  src->readback);
     glBindFramebuffer(GL_FRAMEBUFFER, 0);
     if (!gl_ok(errp, "glReadPixels")) {
-        egl_dmabuf_context_restore(c, &saved);
+        dmabuf_egl_context_restore(c, &saved);
         return false;
     }
-    egl_dmabuf_context_restore(c, &saved);
+    dmabuf_egl_context_restore(c, &saved);
 
     /* GL's first row is the bottom one */
     for (y = 0; y < src->height; y++) {

@@ -1,12 +1,12 @@
 /*
  * The EGL tests' blitter: draws an imported frame and a cursor into an
  * offscreen target and reads the pixels back, so that the tests can
- * compare what an EglDmabufImage shows. Test code only: QEMU draws and
+ * compare what an DmabufEglImage shows. Test code only: QEMU draws and
  * reads back with its own egl-helpers, and the EGL layer
- * (include/ui/egl-dmabuf.h) has no blitter.
+ * (include/ui/dmabuf-egl.h) has no blitter.
  *
  * Ownership
- * - EglBlit borrows its EglDmabufContext (free it first) and owns the GL
+ * - EglBlit borrows its DmabufEglContext (free it first) and owns the GL
  *   programs and the quad, built at the first draw.
  * - EglBlitTarget borrows its EglBlit (free it first) and owns its RGBA8
  *   texture and FBO.
@@ -21,7 +21,7 @@
 #ifndef TESTS_EGL_EGL_BLIT_H
 #define TESTS_EGL_EGL_BLIT_H
 
-#include "ui/egl-dmabuf.h"
+#include "ui/dmabuf-egl.h"
 
 typedef struct EglBlit EglBlit;
 typedef struct EglBlitTarget EglBlitTarget;
@@ -30,7 +30,7 @@ typedef struct EglBlitTarget EglBlitTarget;
  * A blitter on @ctx's GL context (borrowed: it must outlive the blitter).
  * Makes no GL call: the programs are built at the first draw.
  */
-EglBlit *egl_blit_new(EglDmabufContext *ctx);
+EglBlit *egl_blit_new(DmabufEglContext *ctx);
 
 /* @b may be NULL. Every target of @b must have been freed before. */
 void egl_blit_free(EglBlit *b);
@@ -77,8 +77,8 @@ uint32_t egl_blit_target_height(const EglBlitTarget *t);
  * context (or one in its share group).
  * Returns: true, or false with @errp set (the target then holds garbage).
  */
-bool egl_blit_draw(EglBlitTarget *dst, const EglDmabufImage *primary,
-                   const EglDmabufImage *cursor, int32_t cursor_x,
+bool egl_blit_draw(EglBlitTarget *dst, const DmabufEglImage *primary,
+                   const DmabufEglImage *cursor, int32_t cursor_x,
                    int32_t cursor_y, Error **errp);
 
 /**

@@ -9,7 +9,7 @@
  *
  * Usage: egl-vfio-test [--tap]; the mdevs come from $RIG_MDEV_mbochs and
  * $RIG_MDEV_vgpusim (set by the rig). A missing one is a skip, or a
- * failure with EGL_DMABUF_TEST_REQUIRE=1.
+ * failure with DMABUF_EGL_TEST_REQUIRE=1.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -23,7 +23,7 @@
 
 #include "qapi/error.h"
 #include "standard-headers/drm/drm_fourcc.h"
-#include "ui/egl-dmabuf.h"
+#include "ui/dmabuf-egl.h"
 #include "egl-blit.h"
 #include "rig-vfio.h"
 
@@ -41,7 +41,7 @@ typedef struct Vfio {
     const char *uuid;           /* from the environment */
 } Vfio;
 
-static EglDmabufContext *ctx;
+static DmabufEglContext *ctx;
 static EglBlit *ctx_blit;       /* on ctx */
 static bool require_all;
 
@@ -144,7 +144,7 @@ static void mbochs_refused(uint16_t w, uint16_t h, const char *expect)
     if (!vfio_open(&v, "mbochs")) {
         return;
     }
-    if (!egl_dmabuf_context_is_software(ctx)) {
+    if (!dmabuf_egl_context_is_software(ctx)) {
         g_test_skip("a GPU driver imports mbochs dma-bufs fine");
         vfio_close(&v);
         return;
@@ -158,7 +158,7 @@ static void mbochs_refused(uint16_t w, uint16_t h, const char *expect)
     size = lseek(p.fd[0], 0, SEEK_END);
     g_test_message("mbochs %ux%u: dma-buf of %lld bytes, fd flags 0%o", w, h,
                    (long long)size, fcntl(p.fd[0], F_GETFL) & O_ACCMODE);
-    g_assert_null(egl_dmabuf_import(ctx, &p, &err));
+    g_assert_null(dmabuf_egl_import(ctx, &p, &err));
     g_assert_nonnull(err);
     g_test_message("refused: %s", error_get_pretty(err));
     g_assert_nonnull(strstr(error_get_pretty(err), expect));
@@ -244,8 +244,8 @@ static void check_vgs_pattern(const uint8_t *rgba, uint32_t w, uint32_t h,
     g_assert_cmpint(f, ==, frame);
 }
 
-static uint8_t *draw_and_read(EglBlitTarget *t, const EglDmabufImage *img,
-                              const EglDmabufImage *cursor, int32_t x,
+static uint8_t *draw_and_read(EglBlitTarget *t, const DmabufEglImage *img,
+                              const DmabufEglImage *cursor, int32_t x,
                               int32_t y)
 {
     uint32_t w = egl_blit_target_width(t), h = egl_blit_target_height(t);
@@ -262,7 +262,7 @@ static void test_vgpusim_format(gconstpointer data)
 {
     const char *format = data;
     g_autofree uint8_t *rgba = NULL;
-    EglDmabufImage *img;
+    DmabufEglImage *img;
     EglBlitTarget *t;
     Error *err = NULL;
     DmabufPlane p;
@@ -282,7 +282,7 @@ static void test_vgpusim_format(gconstpointer data)
     g_test_message("vgpusim %s: %s %ux%u stride %u", format,
                    dmabuf_format_name(p.fourcc, name), p.width, p.height,
                    p.stride[0]);
-    img = egl_dmabuf_import(ctx, &p, &err);
+    img = dmabuf_egl_import(ctx, &p, &err);
     if (!img) {
         g_test_message("import: %s", error_get_pretty(err));
     }
@@ -302,7 +302,7 @@ static void test_vgpusim_format(gconstpointer data)
     sysfs_write(&v, "front_buffer", "0");
 
     egl_blit_target_free(t);
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(img);
     sysfs_write(&v, "format", "XRGB8888");
     sysfs_write(&v, "pause", "0");
     vfio_close(&v);
@@ -313,7 +313,7 @@ static void test_vgpusim_cursor(void)
     struct vfio_device_gfx_plane_info ci;
     g_autofree uint8_t *plain = NULL;
     g_autofree uint8_t *with = NULL;
-    EglDmabufImage *img, *cur;
+    DmabufEglImage *img, *cur;
     EglBlitTarget *t;
     Error *err = NULL;
     DmabufPlane p, pc;
@@ -337,9 +337,9 @@ static void test_vgpusim_cursor(void)
     g_test_message("cursor plane %ux%u at %d,%d hot %u,%u", pc.width,
                    pc.height, cx, cy, ci.x_hot, ci.y_hot);
     g_assert_cmpint(cx, ==, CURSOR_X);
-    img = egl_dmabuf_import(ctx, &p, &err);
+    img = dmabuf_egl_import(ctx, &p, &err);
     g_assert_nonnull(img);
-    cur = egl_dmabuf_import(ctx, &pc, &err);
+    cur = dmabuf_egl_import(ctx, &pc, &err);
     g_assert_nonnull(cur);
     dmabuf_plane_finish(&p);
     dmabuf_plane_finish(&pc);
@@ -361,8 +361,8 @@ static void test_vgpusim_cursor(void)
                     px_at(plain, VGS_W, cx + 70, cy + 70), 4);
 
     egl_blit_target_free(t);
-    egl_dmabuf_image_free(cur);
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(cur);
+    dmabuf_egl_image_free(img);
     sysfs_write(&v, "cursor", "off");
     sysfs_write(&v, "pause", "0");
     vfio_close(&v);
@@ -382,7 +382,7 @@ static void test_vgpusim_size_short(void)
     sysfs_write(&v, "mode", G_STRINGIFY(VGS_W) "x" G_STRINGIFY(VGS_H));
     sysfs_write(&v, "fault", "plane size_short");
     get_plane(&v, PLANE_PRIMARY, &p, NULL);
-    g_assert_null(egl_dmabuf_import(ctx, &p, &err));
+    g_assert_null(dmabuf_egl_import(ctx, &p, &err));
     g_assert_nonnull(err);
     g_test_message("refused: %s", error_get_pretty(err));
     g_assert_nonnull(strstr(error_get_pretty(err), "the geometry needs"));
@@ -403,8 +403,8 @@ int main(int argc, char **argv)
     int ret;
 
     g_test_init(&argc, &argv, NULL);
-    require_all = g_getenv("EGL_DMABUF_TEST_REQUIRE") != NULL;
-    ctx = egl_dmabuf_context_new(NULL, &err);
+    require_all = g_getenv("DMABUF_EGL_TEST_REQUIRE") != NULL;
+    ctx = dmabuf_egl_context_new(NULL, &err);
     if (!ctx) {
         printf("# no EGL context: %s\n", error_get_pretty(err));
         error_free(err);
@@ -425,6 +425,6 @@ int main(int argc, char **argv)
 
     ret = g_test_run();
     egl_blit_free(ctx_blit);
-    egl_dmabuf_context_free(ctx);
+    dmabuf_egl_context_free(ctx);
     return ret;
 }

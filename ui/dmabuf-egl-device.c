@@ -1,9 +1,9 @@
 /*
  * EGL dma-buf layer, device side: chooses the EGL device and owns the
  * context (set-up, make current / restore, teardown). See
- * include/ui/egl-dmabuf.h for the API and the ownership rules,
- * docs/egl-dmabuf.md for the design; the checks and imports are in
- * ui/egl-dmabuf.c.
+ * include/ui/dmabuf-egl.h for the API and the ownership rules,
+ * docs/dmabuf-egl.md for the design; the checks and imports are in
+ * ui/dmabuf-egl.c.
  *
  * A render node served by a software rasterizer (kms_swrast, e.g. on vgem)
  * crashes on the first dma-buf import: it is never chosen. Without a GPU
@@ -18,7 +18,7 @@
 #include <sys/sysmacros.h>
 
 #include "qapi/error.h"
-#include "ui/egl-dmabuf-int.h"
+#include "ui/dmabuf-egl-int.h"
 #include "trace.h"
 
 /*
@@ -78,15 +78,15 @@ static const char *gl_error_name(GLenum err)
 
 #undef ERROR_CASE
 
-void egl_dmabuf_egl_error_setg(Error **errp, const char *call)
+void dmabuf_egl_error_setg(Error **errp, const char *call)
 {
     const char *name = egl_error_name(eglGetError());
 
-    trace_egl_dmabuf_egl_error(call, name);
+    trace_dmabuf_egl_error(call, name);
     error_setg(errp, "%s failed: %s", call, name);
 }
 
-void egl_dmabuf_gl_drain_errors(void)
+void dmabuf_egl_gl_drain_errors(void)
 {
     unsigned int i;
 
@@ -97,15 +97,15 @@ void egl_dmabuf_gl_drain_errors(void)
     }
 }
 
-bool egl_dmabuf_gl_check(Error **errp, const char *what)
+bool dmabuf_egl_gl_check(Error **errp, const char *what)
 {
     GLenum err = glGetError();
 
     if (err == GL_NO_ERROR) {
         return true;
     }
-    egl_dmabuf_gl_drain_errors();
-    trace_egl_dmabuf_gl_error(what, gl_error_name(err));
+    dmabuf_egl_gl_drain_errors();
+    trace_dmabuf_egl_gl_error(what, gl_error_name(err));
     error_setg(errp, "%s failed: %s", what, gl_error_name(err));
     return false;
 }
@@ -132,8 +132,8 @@ static bool has_ext(const char *list, const char *name)
 /* current context */
 
 /* Remembers what was current, with the bound API; nothing if @c is. */
-bool egl_dmabuf_context_make_current(EglDmabufContext *c,
-                                     EglDmabufSavedCurrent *s, Error **errp)
+bool dmabuf_egl_context_make_current(DmabufEglContext *c,
+                                     DmabufEglSavedCurrent *s, Error **errp)
 {
     s->api = eglQueryAPI();
     s->dpy = eglGetCurrentDisplay();
@@ -147,7 +147,7 @@ bool egl_dmabuf_context_make_current(EglDmabufContext *c,
     }
     eglBindAPI(EGL_OPENGL_ES_API);
     if (!eglMakeCurrent(c->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, c->ctx)) {
-        egl_dmabuf_egl_error_setg(errp, "eglMakeCurrent");
+        dmabuf_egl_error_setg(errp, "eglMakeCurrent");
         if (s->api != EGL_NONE && s->api != EGL_OPENGL_ES_API) {
             eglBindAPI(s->api);
         }
@@ -157,8 +157,8 @@ bool egl_dmabuf_context_make_current(EglDmabufContext *c,
     return true;
 }
 
-void egl_dmabuf_context_restore(EglDmabufContext *c,
-                                const EglDmabufSavedCurrent *s)
+void dmabuf_egl_context_restore(DmabufEglContext *c,
+                                const DmabufEglSavedCurrent *s)
 {
     bool ok;
 
@@ -172,8 +172,8 @@ void egl_dmabuf_context_restore(EglDmabufContext *c,
         ok = eglMakeCurrent(s->dpy, s->draw, s->read, s->ctx);
     }
     if (!ok) {
-        trace_egl_dmabuf_egl_error("eglMakeCurrent (restore)",
-                                   egl_error_name(eglGetError()));
+        trace_dmabuf_egl_error("eglMakeCurrent (restore)",
+                               egl_error_name(eglGetError()));
     }
     if (s->api != EGL_NONE && s->api != EGL_OPENGL_ES_API) {
         eglBindAPI(s->api);
@@ -183,10 +183,10 @@ void egl_dmabuf_context_restore(EglDmabufContext *c,
 /* ------------------------------------------------------------------ */
 /* set-up */
 
-static void load_client_exts(EglDmabufContext *c)
+static void load_client_exts(DmabufEglContext *c)
 {
     const char *ext = eglQueryString(EGL_NO_DISPLAY, EGL_EXTENSIONS);
-    EglDmabufExts *x = &c->exts;
+    DmabufEglExts *x = &c->exts;
 
     /* NULL without EGL_EXT_client_extensions: no platform support then */
     x->has_platform_base = has_ext(ext, "EGL_EXT_platform_base");
@@ -213,7 +213,7 @@ static void load_client_exts(EglDmabufContext *c)
     }
 }
 
-static bool device_is_software(EglDmabufContext *c, EGLDeviceEXT dev)
+static bool device_is_software(DmabufEglContext *c, EGLDeviceEXT dev)
 {
     const char *ext = c->procs.query_device_string(dev, EGL_EXTENSIONS);
 
@@ -221,7 +221,7 @@ static bool device_is_software(EglDmabufContext *c, EGLDeviceEXT dev)
 }
 
 /* The device's render node (or primary node), or NULL; borrowed. */
-static const char *device_node(EglDmabufContext *c, EGLDeviceEXT dev)
+static const char *device_node(DmabufEglContext *c, EGLDeviceEXT dev)
 {
     const char *ext = c->procs.query_device_string(dev, EGL_EXTENSIONS);
 
@@ -239,13 +239,13 @@ static const char *device_node(EglDmabufContext *c, EGLDeviceEXT dev)
 }
 
 /* Loads display extensions and procs, checks what import needs. */
-static bool load_display_exts(EglDmabufContext *c, Error **errp)
+static bool load_display_exts(DmabufEglContext *c, Error **errp)
 {
     const char *ext = eglQueryString(c->dpy, EGL_EXTENSIONS);
-    EglDmabufExts *x = &c->exts;
+    DmabufEglExts *x = &c->exts;
 
     if (!ext) {
-        egl_dmabuf_egl_error_setg(errp, "eglQueryString(EGL_EXTENSIONS)");
+        dmabuf_egl_error_setg(errp, "eglQueryString(EGL_EXTENSIONS)");
         return false;
     }
     x->has_image_base = has_ext(ext, "EGL_KHR_image_base");
@@ -290,7 +290,7 @@ static bool load_display_exts(EglDmabufContext *c, Error **errp)
 }
 
 /* GL side, with the new context current. */
-static bool setup_gl(EglDmabufContext *c, Error **errp)
+static bool setup_gl(DmabufEglContext *c, Error **errp)
 {
     const char *ext = (const char *)glGetString(GL_EXTENSIONS);
     const char *renderer = (const char *)glGetString(GL_RENDERER);
@@ -318,10 +318,10 @@ static bool setup_gl(EglDmabufContext *c, Error **errp)
         c->is_software = true;
     }
     glGetIntegerv(GL_MAX_TEXTURE_SIZE, &c->max_texture_size);
-    return egl_dmabuf_gl_check(errp, "GL set-up");
+    return dmabuf_egl_gl_check(errp, "GL set-up");
 }
 
-static bool create_gl_context(EglDmabufContext *c, EGLContext share,
+static bool create_gl_context(DmabufEglContext *c, EGLContext share,
                               Error **errp)
 {
     static const EGLint config_attrs[] = {
@@ -339,7 +339,7 @@ static bool create_gl_context(EglDmabufContext *c, EGLContext share,
         c->config = EGL_NO_CONFIG_KHR;
     } else if (!eglChooseConfig(c->dpy, config_attrs, &c->config, 1, &n) ||
                n < 1) {
-        egl_dmabuf_egl_error_setg(errp, "eglChooseConfig(GLES2)");
+        dmabuf_egl_error_setg(errp, "eglChooseConfig(GLES2)");
         return false;
     }
     eglBindAPI(EGL_OPENGL_ES_API);
@@ -348,7 +348,7 @@ static bool create_gl_context(EglDmabufContext *c, EGLContext share,
         eglBindAPI(api);
     }
     if (c->ctx == EGL_NO_CONTEXT) {
-        egl_dmabuf_egl_error_setg(errp, "eglCreateContext(GLES2)");
+        dmabuf_egl_error_setg(errp, "eglCreateContext(GLES2)");
         return false;
     }
     return true;
@@ -360,11 +360,11 @@ static bool create_gl_context(EglDmabufContext *c, EGLContext share,
  * @has_node: the display sits on a DRM node (not on Mesa's software
  * device).
  */
-static bool setup_display(EglDmabufContext *c, EGLContext share,
+static bool setup_display(DmabufEglContext *c, EGLContext share,
                           bool has_node, Error **errp)
 {
     const char *driver = NULL;
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
     bool ok;
 
     if (!load_display_exts(c, errp)) {
@@ -378,7 +378,7 @@ static bool setup_display(EglDmabufContext *c, EGLContext share,
      * kms_swrast renders with llvmpipe on a DRM node and imports through
      * that node (PRIME + MODE_MAP_DUMB). vgem refuses to map imported
      * buffers and llvmpipe then dereferences NULL: every import crashes.
-     * See docs/egl-dmabuf.md.
+     * See docs/dmabuf-egl.md.
      */
     if (driver && !strcmp(driver, "kms_swrast")) {
         error_setg(errp, "driver kms_swrast (software rendering on a DRM "
@@ -392,11 +392,11 @@ static bool setup_display(EglDmabufContext *c, EGLContext share,
     if (!create_gl_context(c, share, errp)) {
         return false;
     }
-    if (!egl_dmabuf_context_make_current(c, &saved, errp)) {
+    if (!dmabuf_egl_context_make_current(c, &saved, errp)) {
         return false;
     }
     ok = setup_gl(c, errp);
-    egl_dmabuf_context_restore(c, &saved);
+    dmabuf_egl_context_restore(c, &saved);
     if (!ok) {
         return false;
     }
@@ -407,11 +407,11 @@ static bool setup_display(EglDmabufContext *c, EGLContext share,
                    "crashes on dma-buf import");
         return false;
     }
-    return egl_dmabuf_formats_load(c, errp);
+    return dmabuf_egl_formats_load(c, errp);
 }
 
 /* Undoes everything setup_display() and the display set-up did. */
-static void context_teardown(EglDmabufContext *c)
+static void context_teardown(DmabufEglContext *c)
 {
     if (c->ctx != EGL_NO_CONTEXT) {
         if (eglGetCurrentContext() == c->ctx) {
@@ -427,7 +427,7 @@ static void context_teardown(EglDmabufContext *c)
     }
     c->dpy = EGL_NO_DISPLAY;
     c->terminate_display = false;
-    egl_dmabuf_formats_free(c);
+    dmabuf_egl_formats_free(c);
     g_clear_pointer(&c->device, g_free);
     g_clear_pointer(&c->driver, g_free);
     c->is_software = false;
@@ -435,14 +435,14 @@ static void context_teardown(EglDmabufContext *c)
 }
 
 /* Frees a context that is set up, half set up or empty. */
-static void context_destroy(EglDmabufContext *c)
+static void context_destroy(DmabufEglContext *c)
 {
     context_teardown(c);
     g_free(c);
 }
 
 /* Opens and sets up @dev; on failure @c is torn down again. */
-static bool try_device(EglDmabufContext *c, EGLDeviceEXT dev,
+static bool try_device(DmabufEglContext *c, EGLDeviceEXT dev,
                        const char *node, bool software, Error **errp)
 {
     EGLint attrs[3] = { EGL_NONE, EGL_NONE, EGL_NONE };
@@ -456,11 +456,11 @@ static bool try_device(EglDmabufContext *c, EGLDeviceEXT dev,
     c->dpy = c->procs.get_platform_display(EGL_PLATFORM_DEVICE_EXT, dev,
                                            attrs);
     if (c->dpy == EGL_NO_DISPLAY) {
-        egl_dmabuf_egl_error_setg(errp, "eglGetPlatformDisplayEXT(device)");
+        dmabuf_egl_error_setg(errp, "eglGetPlatformDisplayEXT(device)");
         return false;
     }
     if (!eglInitialize(c->dpy, &major, &minor)) {
-        egl_dmabuf_egl_error_setg(errp, "eglInitialize");
+        dmabuf_egl_error_setg(errp, "eglInitialize");
         c->dpy = EGL_NO_DISPLAY;
         return false;
     }
@@ -489,7 +489,7 @@ static bool same_node(const char *a, const char *b)
            sa.st_rdev == sb.st_rdev;
 }
 
-static bool node_is_render_node_of(EglDmabufContext *c, EGLDeviceEXT dev,
+static bool node_is_render_node_of(DmabufEglContext *c, EGLDeviceEXT dev,
                                    const char *want)
 {
     const char *ext = c->procs.query_device_string(dev, EGL_EXTENSIONS);
@@ -559,17 +559,17 @@ static char *node_unusable(const char *node)
     return NULL;
 }
 
-static void context_trace_new(EglDmabufContext *c)
+static void context_trace_new(DmabufEglContext *c)
 {
-    trace_egl_dmabuf_context_new(c->device, c->driver, c->is_software,
+    trace_dmabuf_egl_context_new(c->device, c->driver, c->is_software,
                                  c->formats ? c->formats->len : 0,
                                  c->exts.has_modifiers);
 }
 
-EglDmabufContext *egl_dmabuf_context_new(const char *render_node,
+DmabufEglContext *dmabuf_egl_context_new(const char *render_node,
                                          Error **errp)
 {
-    EglDmabufContext *c = g_new0(EglDmabufContext, 1);
+    DmabufEglContext *c = g_new0(DmabufEglContext, 1);
     g_autoptr(GString) tried = g_string_new(NULL);
     EGLDeviceEXT devs[MAX_DEVICES];
     EGLDeviceEXT soft = EGL_NO_DEVICE_EXT;
@@ -585,7 +585,7 @@ EglDmabufContext *egl_dmabuf_context_new(const char *render_node,
         goto free_context;
     }
     if (!c->procs.query_devices(MAX_DEVICES, devs, &n) || n < 0) {
-        egl_dmabuf_egl_error_setg(errp, "eglQueryDevicesEXT");
+        dmabuf_egl_error_setg(errp, "eglQueryDevicesEXT");
         goto free_context;
     }
 
@@ -595,7 +595,7 @@ EglDmabufContext *egl_dmabuf_context_new(const char *render_node,
         g_autofree char *why = NULL;
         Error *local_err = NULL;
 
-        trace_egl_dmabuf_device(i, node ? node : "none", software);
+        trace_dmabuf_egl_device(i, node ? node : "none", software);
         if (software) {
             if (soft == EGL_NO_DEVICE_EXT) {
                 soft = devs[i];
@@ -617,7 +617,7 @@ EglDmabufContext *egl_dmabuf_context_new(const char *render_node,
             why = g_strdup(error_get_pretty(local_err));
             error_free(local_err);
         }
-        trace_egl_dmabuf_device_unusable(i, why);
+        trace_dmabuf_egl_device_unusable(i, why);
         g_string_append_printf(tried, "%s%s: %s", tried->len ? "; " : "",
                                node, why);
         if (render_node) {
@@ -646,11 +646,11 @@ free_context:
     return NULL;
 }
 
-EglDmabufContext *egl_dmabuf_context_new_from_display(EGLDisplay dpy,
+DmabufEglContext *dmabuf_egl_context_new_from_display(EGLDisplay dpy,
                                                       EGLContext share,
                                                       Error **errp)
 {
-    EglDmabufContext *c = g_new0(EglDmabufContext, 1);
+    DmabufEglContext *c = g_new0(DmabufEglContext, 1);
     bool has_node = false;
 
     c->dpy = dpy;
@@ -678,38 +678,38 @@ EglDmabufContext *egl_dmabuf_context_new_from_display(EGLDisplay dpy,
     return c;
 }
 
-void egl_dmabuf_context_free(EglDmabufContext *c)
+void dmabuf_egl_context_free(DmabufEglContext *c)
 {
     if (!c) {
         return;
     }
     /* images borrow the context */
     assert(c->n_images == 0);
-    trace_egl_dmabuf_context_free(c->device);
+    trace_dmabuf_egl_context_free(c->device);
     context_destroy(c);
 }
 
-bool egl_dmabuf_context_is_software(const EglDmabufContext *c)
+bool dmabuf_egl_context_is_software(const DmabufEglContext *c)
 {
     return c->is_software;
 }
 
-const char *egl_dmabuf_context_device(const EglDmabufContext *c)
+const char *dmabuf_egl_context_device(const DmabufEglContext *c)
 {
     return c->device;
 }
 
-const char *egl_dmabuf_context_driver(const EglDmabufContext *c)
+const char *dmabuf_egl_context_driver(const DmabufEglContext *c)
 {
     return c->driver;
 }
 
-EGLDisplay egl_dmabuf_context_egl_display(const EglDmabufContext *c)
+EGLDisplay dmabuf_egl_context_egl_display(const DmabufEglContext *c)
 {
     return c->dpy;
 }
 
-EGLContext egl_dmabuf_context_egl_context(const EglDmabufContext *c)
+EGLContext dmabuf_egl_context_egl_context(const DmabufEglContext *c)
 {
     return c->ctx;
 }

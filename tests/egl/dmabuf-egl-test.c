@@ -1,5 +1,5 @@
 /*
- * Tests of the EGL layer (ui/egl-dmabuf-device.c, ui/egl-dmabuf.c) on the
+ * Tests of the EGL layer (ui/dmabuf-egl-device.c, ui/dmabuf-egl.c) on the
  * machine's EGL (Mesa llvmpipe in the rig VM): dma-bufs with known
  * patterns (udmabuf over a sealed memfd) are imported, drawn with and
  * without a cursor by the tests' blitter (egl-blit.c), read back and
@@ -7,10 +7,10 @@
  * are refused.
  *
  * Skips are explicit: without an EGL device or without /dev/udmabuf the
- * affected tests call g_test_skip(). With EGL_DMABUF_TEST_REQUIRE=1 (the
+ * affected tests call g_test_skip(). With DMABUF_EGL_TEST_REQUIRE=1 (the
  * rig sets it) a skip is a failure instead.
  * On a pixel mismatch the shot, the expected image and a diff are written
- * as PPM to $EGL_DMABUF_TEST_OUTDIR (or $RIG_RESULTS, or the current
+ * as PPM to $DMABUF_EGL_TEST_OUTDIR (or $RIG_RESULTS, or the current
  * directory) and their paths logged.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -26,7 +26,7 @@
 
 #include "qapi/error.h"
 #include "standard-headers/drm/drm_fourcc.h"
-#include "ui/egl-dmabuf.h"
+#include "ui/dmabuf-egl.h"
 #include "shim-trace.h"
 #include "egl-blit.h"
 
@@ -50,11 +50,11 @@ typedef struct TestBuf {
     size_t size;
 } TestBuf;
 
-static EglDmabufContext *ctx;   /* shared by the tests */
+static DmabufEglContext *ctx;   /* shared by the tests */
 static EglBlit *ctx_blit;       /* on ctx */
 static char *ctx_error;         /* why there is no ctx */
 static bool have_udmabuf;
-static bool require_all;        /* EGL_DMABUF_TEST_REQUIRE: no skips */
+static bool require_all;        /* DMABUF_EGL_TEST_REQUIRE: no skips */
 
 /* ------------------------------------------------------------------ */
 /* helpers */
@@ -118,7 +118,7 @@ static void testbuf_init(TestBuf *b, size_t size, bool dmabuf)
 {
     b->dmabuf = -1;
     b->size = dmabuf ? page_round(size) : size;
-    b->memfd = memfd_create("egl-dmabuf-test", MFD_CLOEXEC |
+    b->memfd = memfd_create("dmabuf-egl-test", MFD_CLOEXEC |
                             MFD_ALLOW_SEALING);
     g_assert_cmpint(b->memfd, >=, 0);
     g_assert_cmpint(ftruncate(b->memfd, b->size), ==, 0);
@@ -256,7 +256,7 @@ static void fill(TestBuf *b, uint32_t fourcc, uint32_t w, uint32_t h,
 
 static const char *out_dir(void)
 {
-    const char *d = g_getenv("EGL_DMABUF_TEST_OUTDIR");
+    const char *d = g_getenv("DMABUF_EGL_TEST_OUTDIR");
 
     if (!d) {
         d = g_getenv("RIG_RESULTS");
@@ -333,10 +333,10 @@ static unsigned int compare(const char *name, const uint8_t *got,
     return bad;
 }
 
-static EglDmabufImage *import_ok(const DmabufPlane *p)
+static DmabufEglImage *import_ok(const DmabufPlane *p)
 {
     Error *err = NULL;
-    EglDmabufImage *img = egl_dmabuf_import(ctx, p, &err);
+    DmabufEglImage *img = dmabuf_egl_import(ctx, p, &err);
 
     if (!img) {
         g_test_message("import failed: %s", error_get_pretty(err));
@@ -359,8 +359,8 @@ static EglBlitTarget *target_ok(uint32_t w, uint32_t h)
     return t;
 }
 
-static void blit_ok(EglBlitTarget *t, const EglDmabufImage *primary,
-                    const EglDmabufImage *cursor, int32_t x, int32_t y)
+static void blit_ok(EglBlitTarget *t, const DmabufEglImage *primary,
+                    const DmabufEglImage *cursor, int32_t x, int32_t y)
 {
     Error *err = NULL;
 
@@ -417,25 +417,25 @@ static void test_context(void)
         return;
     }
     g_test_message("EGL device %s driver %s software %d",
-                   egl_dmabuf_context_device(ctx),
-                   egl_dmabuf_context_driver(ctx),
-                   egl_dmabuf_context_is_software(ctx));
+                   dmabuf_egl_context_device(ctx),
+                   dmabuf_egl_context_driver(ctx),
+                   dmabuf_egl_context_is_software(ctx));
     /* kms_swrast crashes on import: it must never be chosen */
-    g_assert_cmpstr(egl_dmabuf_context_driver(ctx), !=, "kms_swrast");
+    g_assert_cmpstr(dmabuf_egl_context_driver(ctx), !=, "kms_swrast");
     if (g_file_test("/dev/dri", G_FILE_TEST_IS_DIR)) {
         g_test_message("/dev/dri exists; kms_swrast was avoided");
     }
-    if (g_getenv("EGL_DMABUF_TEST_EXPECT_SOFTWARE")) {
-        g_assert_true(egl_dmabuf_context_is_software(ctx));
-        g_assert_cmpstr(egl_dmabuf_context_device(ctx), ==, "software");
+    if (g_getenv("DMABUF_EGL_TEST_EXPECT_SOFTWARE")) {
+        g_assert_true(dmabuf_egl_context_is_software(ctx));
+        g_assert_cmpstr(dmabuf_egl_context_device(ctx), ==, "software");
     }
-    g_assert_true(egl_dmabuf_context_supports(ctx, DRM_FORMAT_XRGB8888,
+    g_assert_true(dmabuf_egl_context_supports(ctx, DRM_FORMAT_XRGB8888,
                                               DRM_FORMAT_MOD_LINEAR));
-    g_assert_false(egl_dmabuf_context_supports(ctx, FMT_UNKNOWN,
+    g_assert_false(dmabuf_egl_context_supports(ctx, FMT_UNKNOWN,
                                                DRM_FORMAT_MOD_LINEAR));
-    g_assert_false(egl_dmabuf_context_supports(ctx, DRM_FORMAT_XRGB8888,
+    g_assert_false(dmabuf_egl_context_supports(ctx, DRM_FORMAT_XRGB8888,
                                                I915_FORMAT_MOD_X_TILED));
-    g_assert_cmpuint(shim_trace_count("egl_dmabuf_context_new"), >=, 1);
+    g_assert_cmpuint(shim_trace_count("dmabuf_egl_context_new"), >=, 1);
 }
 
 /* An explicit render node: either a driver that imports, or an error. */
@@ -452,18 +452,18 @@ static void test_context_render_node(void)
     while ((name = g_dir_read_name(dir)) != NULL) {
         g_autofree char *node = NULL;
         Error *err = NULL;
-        EglDmabufContext *c;
+        DmabufEglContext *c;
 
         if (!g_str_has_prefix(name, "renderD")) {
             continue;
         }
         node = g_strdup_printf("/dev/dri/%s", name);
-        c = egl_dmabuf_context_new(node, &err);
+        c = dmabuf_egl_context_new(node, &err);
         if (c) {
             g_test_message("%s: driver %s", node,
-                           egl_dmabuf_context_driver(c));
-            g_assert_cmpstr(egl_dmabuf_context_driver(c), !=, "kms_swrast");
-            egl_dmabuf_context_free(c);
+                           dmabuf_egl_context_driver(c));
+            g_assert_cmpstr(dmabuf_egl_context_driver(c), !=, "kms_swrast");
+            dmabuf_egl_context_free(c);
         } else {
             g_test_message("%s refused: %s", node, error_get_pretty(err));
             g_assert_nonnull(strstr(error_get_pretty(err), node));
@@ -494,7 +494,7 @@ static bool has_word(const char *list, const char *word)
 /*
  * A node no EGL device has: the device search runs and finds nothing.
  * Only possible where EGL can enumerate devices at all; elsewhere the test
- * says so and skips (fails under EGL_DMABUF_TEST_REQUIRE) instead of
+ * says so and skips (fails under DMABUF_EGL_TEST_REQUIRE) instead of
  * passing on whatever error a missing EGL gives.
  */
 static void test_context_no_such_node(void)
@@ -517,7 +517,7 @@ static void test_context_no_such_node(void)
         skip_or_fail(why);
         return;
     }
-    g_assert_null(egl_dmabuf_context_new(node, &err));
+    g_assert_null(dmabuf_egl_context_new(node, &err));
     g_assert_nonnull(err);
     g_test_message("%s", error_get_pretty(err));
     want = g_strdup_printf("no EGL device has the DRM node %s", node);
@@ -535,7 +535,7 @@ static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
     g_autofree uint8_t *got = NULL;
     g_autofree char *name = NULL;
     EglBlitTarget *t;
-    EglDmabufImage *img;
+    DmabufEglImage *img;
     DmabufPlane p;
     TestBuf b;
     char fmt[5];
@@ -556,7 +556,7 @@ static void check_format(uint32_t fourcc, uint32_t stride, uint32_t offset)
     g_assert_cmpuint(compare(name, got, want, W, H, fuzz), ==, 0);
 
     egl_blit_target_free(t);
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(img);
     testbuf_finish(&b);
 }
 
@@ -583,7 +583,7 @@ static void test_read_formats(void)
     g_autofree uint8_t *px = g_malloc((size_t)stride * h);
     g_autofree uint8_t *want = expected_frame(DRM_FORMAT_ARGB8888, w, h, 9);
     EglBlitTarget *t;
-    EglDmabufImage *img;
+    DmabufEglImage *img;
     Error *err = NULL;
     DmabufPlane p;
     TestBuf b;
@@ -630,7 +630,7 @@ static void test_read_formats(void)
     error_free(err);
 
     egl_blit_target_free(t);
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(img);
     testbuf_finish(&b);
 }
 
@@ -659,7 +659,7 @@ static void check_cursor(const char *name, int32_t cx, int32_t cy)
 {
     g_autofree uint8_t *want = expected_frame(DRM_FORMAT_XRGB8888, W, H, 1);
     g_autofree uint8_t *got = NULL;
-    EglDmabufImage *img, *cur;
+    DmabufEglImage *img, *cur;
     EglBlitTarget *t;
     DmabufPlane p, pc;
     TestBuf b, bc;
@@ -705,8 +705,8 @@ static void check_cursor(const char *name, int32_t cx, int32_t cy)
     g_assert_cmpuint(compare(name, got, want, W, H, 1), ==, 0);
 
     egl_blit_target_free(t);
-    egl_dmabuf_image_free(cur);
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(cur);
+    dmabuf_egl_image_free(img);
     testbuf_finish(&bc);
     testbuf_finish(&b);
 }
@@ -732,7 +732,7 @@ static void test_scaled(void)
     };
     g_autofree uint8_t *got = NULL;
     EglBlitTarget *t;
-    EglDmabufImage *img;
+    DmabufEglImage *img;
     DmabufPlane p;
     TestBuf b;
     uint32_t x, y, q;
@@ -761,7 +761,7 @@ static void test_scaled(void)
         g_assert_cmpuint(px[2], ==, quad[q].b);
     }
     egl_blit_target_free(t);
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(img);
     testbuf_finish(&b);
 }
 
@@ -770,7 +770,7 @@ static void test_no_primary(void)
 {
     g_autofree uint8_t *got = NULL;
     EglBlitTarget *t;
-    EglDmabufImage *cur;
+    DmabufEglImage *cur;
     DmabufPlane pc;
     TestBuf bc;
     uint32_t i;
@@ -796,7 +796,7 @@ static void test_no_primary(void)
     g_assert_cmpuint(got[(83 * 128 + 73) * 4], ==, 255);      /* corner */
     g_assert_cmpuint(got[(84 * 128 + 73) * 4], ==, 0);
     egl_blit_target_free(t);
-    egl_dmabuf_image_free(cur);
+    dmabuf_egl_image_free(cur);
     testbuf_finish(&bc);
 }
 
@@ -809,7 +809,7 @@ static void test_live_view_and_fds(void)
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
     EglBlitTarget *t;
-    EglDmabufImage *img;
+    DmabufEglImage *img;
     DmabufPlane p;
     TestBuf b;
     int fds_before;
@@ -844,7 +844,7 @@ static void test_live_view_and_fds(void)
     got = read_ok(t);
     g_assert_cmpuint(compare("live-3", got, want, W, H, 0), ==, 0);
 
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(img);
     /* the driver's dup of the dma-buf is gone with the texture */
     g_assert_cmpint(count_open_fds(), ==, fds_before);
     egl_blit_target_free(t);
@@ -854,7 +854,7 @@ static void test_live_view_and_fds(void)
 static void test_context_restore(void)
 {
     EGLDisplay dpy;
-    EglDmabufContext *other;
+    DmabufEglContext *other;
     EglBlitTarget *t;
     Error *err = NULL;
 
@@ -866,15 +866,15 @@ static void test_context_restore(void)
     blit_ok(t, NULL, NULL, 0, 0);
     g_assert_true(eglGetCurrentContext() == EGL_NO_CONTEXT);
 
-    other = egl_dmabuf_context_new_from_display(
-        egl_dmabuf_context_egl_display(ctx), EGL_NO_CONTEXT, &err);
+    other = dmabuf_egl_context_new_from_display(
+        dmabuf_egl_context_egl_display(ctx), EGL_NO_CONTEXT, &err);
     g_assert_nonnull(other);
-    dpy = egl_dmabuf_context_egl_display(other);
+    dpy = dmabuf_egl_context_egl_display(other);
     g_assert_true(eglMakeCurrent(dpy, EGL_NO_SURFACE, EGL_NO_SURFACE,
-                                 egl_dmabuf_context_egl_context(other)));
+                                 dmabuf_egl_context_egl_context(other)));
     blit_ok(t, NULL, NULL, 0, 0);
     g_assert_true(eglGetCurrentContext() ==
-                  egl_dmabuf_context_egl_context(other));
+                  dmabuf_egl_context_egl_context(other));
     g_assert_true(eglMakeCurrent(dpy, EGL_NO_SURFACE, EGL_NO_SURFACE,
                                  EGL_NO_CONTEXT));
 
@@ -885,7 +885,7 @@ static void test_context_restore(void)
         eglBindAPI(EGL_OPENGL_ES_API);
     }
     g_assert_true(eglGetCurrentContext() == EGL_NO_CONTEXT);
-    egl_dmabuf_context_free(other);
+    dmabuf_egl_context_free(other);
     egl_blit_target_free(t);
 }
 
@@ -894,9 +894,9 @@ static void test_from_display(void)
 {
     g_autofree uint8_t *want = NULL;
     g_autofree uint8_t *got = NULL;
-    EglDmabufContext *adopted;
+    DmabufEglContext *adopted;
     EglBlit *adopted_blit;
-    EglDmabufImage *img, *shared;
+    DmabufEglImage *img, *shared;
     EglBlitTarget *t;
     Error *err = NULL;
     DmabufPlane p;
@@ -905,17 +905,17 @@ static void test_from_display(void)
     if (!need_dmabuf()) {
         return;
     }
-    adopted = egl_dmabuf_context_new_from_display(
-        egl_dmabuf_context_egl_display(ctx),
-        egl_dmabuf_context_egl_context(ctx), &err);
+    adopted = dmabuf_egl_context_new_from_display(
+        dmabuf_egl_context_egl_display(ctx),
+        dmabuf_egl_context_egl_context(ctx), &err);
     g_assert_nonnull(adopted);
-    g_assert_cmpint(egl_dmabuf_context_is_software(adopted), ==,
-                    egl_dmabuf_context_is_software(ctx));
+    g_assert_cmpint(dmabuf_egl_context_is_software(adopted), ==,
+                    dmabuf_egl_context_is_software(ctx));
 
     testbuf_init(&b, (size_t)W * 4 * H, true);
     fill(&b, DRM_FORMAT_XRGB8888, W, H, W * 4, 0, 11);
     plane_set(&p, b.dmabuf, DRM_FORMAT_XRGB8888, W, H, W * 4, 0);
-    img = egl_dmabuf_import(adopted, &p, &err);
+    img = dmabuf_egl_import(adopted, &p, &err);
     g_assert_nonnull(img);
     adopted_blit = egl_blit_new(adopted);
     t = egl_blit_target_new(adopted_blit, W, H, &err);
@@ -927,18 +927,18 @@ static void test_from_display(void)
 
     /* an import into the first context is visible in the share group */
     shared = import_ok(&p);
-    g_assert_true(eglMakeCurrent(egl_dmabuf_context_egl_display(adopted),
+    g_assert_true(eglMakeCurrent(dmabuf_egl_context_egl_display(adopted),
                                  EGL_NO_SURFACE, EGL_NO_SURFACE,
-                                 egl_dmabuf_context_egl_context(adopted)));
-    g_assert_true(glIsTexture(egl_dmabuf_image_texture(shared)));
-    eglMakeCurrent(egl_dmabuf_context_egl_display(adopted), EGL_NO_SURFACE,
+                                 dmabuf_egl_context_egl_context(adopted)));
+    g_assert_true(glIsTexture(dmabuf_egl_image_texture(shared)));
+    eglMakeCurrent(dmabuf_egl_context_egl_display(adopted), EGL_NO_SURFACE,
                    EGL_NO_SURFACE, EGL_NO_CONTEXT);
-    egl_dmabuf_image_free(shared);
+    dmabuf_egl_image_free(shared);
 
     egl_blit_target_free(t);
     egl_blit_free(adopted_blit);
-    egl_dmabuf_image_free(img);
-    egl_dmabuf_context_free(adopted);
+    dmabuf_egl_image_free(img);
+    dmabuf_egl_context_free(adopted);
     testbuf_finish(&b);
 
     /* the borrowed display was not terminated */
@@ -1008,8 +1008,8 @@ static const char *const refuse_names[] = {
 static void test_refuse(gconstpointer data)
 {
     const RefuseCase *rc = data;
-    unsigned int refused = shim_trace_count("egl_dmabuf_import_refused");
-    unsigned int imported = shim_trace_count("egl_dmabuf_import");
+    unsigned int refused = shim_trace_count("dmabuf_egl_import_refused");
+    unsigned int imported = shim_trace_count("dmabuf_egl_import");
     const uint32_t w = 64, h = 64, stride = w * 4;
     TestBuf b = { .memfd = -1, .dmabuf = -1 };
     int pipefd[2] = { -1, -1 };
@@ -1021,7 +1021,7 @@ static void test_refuse(gconstpointer data)
     if (rc->needs_udmabuf ? !need_dmabuf() : !need_ctx()) {
         return;
     }
-    if (rc->software_only && !egl_dmabuf_context_is_software(ctx)) {
+    if (rc->software_only && !dmabuf_egl_context_is_software(ctx)) {
         g_test_skip("a GPU driver imports this buffer fine");
         return;
     }
@@ -1086,7 +1086,7 @@ static void test_refuse(gconstpointer data)
         break;
     }
 
-    g_assert_null(egl_dmabuf_import(ctx, &p, &err));
+    g_assert_null(dmabuf_egl_import(ctx, &p, &err));
     g_assert_nonnull(err);
     g_test_message("%s: %s", refuse_names[rc->kind], error_get_pretty(err));
     if (!strstr(error_get_pretty(err), rc->expect)) {
@@ -1095,9 +1095,9 @@ static void test_refuse(gconstpointer data)
     }
     error_free(err);
     /* refused before eglCreateImage, and said so in a trace event */
-    g_assert_cmpuint(shim_trace_count("egl_dmabuf_import_refused"), ==,
+    g_assert_cmpuint(shim_trace_count("dmabuf_egl_import_refused"), ==,
                      refused + 1);
-    g_assert_cmpuint(shim_trace_count("egl_dmabuf_import"), ==, imported);
+    g_assert_cmpuint(shim_trace_count("dmabuf_egl_import"), ==, imported);
 
     if (rc->kind == REFUSE_PIPE) {
         close(pipefd[0]);
@@ -1135,7 +1135,7 @@ static void test_timing(void)
     g_autofree uint8_t *px = g_malloc((size_t)W * H * 4);
     double import_ms, first_ms, blit[9], read[9];
     EglBlitTarget *t;
-    EglDmabufImage *img;
+    DmabufEglImage *img;
     Error *err = NULL;
     DmabufPlane p;
     TestBuf b;
@@ -1173,7 +1173,7 @@ static void test_timing(void)
     }
     qsort(blit, G_N_ELEMENTS(blit), sizeof(double), cmp_double);
     qsort(read, G_N_ELEMENTS(read), sizeof(double), cmp_double);
-    path = g_strdup_printf("%s/egl-dmabuf-times.txt", out_dir());
+    path = g_strdup_printf("%s/dmabuf-egl-times.txt", out_dir());
     f = fopen(path, "w");
     for (i = 0; i < 2; i++) {
         FILE *o = i ? f : stdout;
@@ -1181,10 +1181,10 @@ static void test_timing(void)
         if (!o) {
             continue;
         }
-        fprintf(o, "# egl-dmabuf-times %ux%u XRGB8888 device %s: import "
+        fprintf(o, "# dmabuf-egl-times %ux%u XRGB8888 device %s: import "
                 "%.2f ms; first blit+readback %.1f ms; then (median of %zu, "
                 "min..max) blit %.2f ms (%.2f..%.2f), readback %.1f ms "
-                "(%.1f..%.1f)\n", W, H, egl_dmabuf_context_device(ctx),
+                "(%.1f..%.1f)\n", W, H, dmabuf_egl_context_device(ctx),
                 import_ms, first_ms, G_N_ELEMENTS(blit),
                 blit[G_N_ELEMENTS(blit) / 2], blit[0],
                 blit[G_N_ELEMENTS(blit) - 1], read[G_N_ELEMENTS(read) / 2],
@@ -1193,7 +1193,7 @@ static void test_timing(void)
     if (f) {
         fclose(f);
     }
-    egl_dmabuf_image_free(img);
+    dmabuf_egl_image_free(img);
     egl_blit_target_free(t);
     testbuf_finish(&b);
 }
@@ -1210,10 +1210,10 @@ int main(int argc, char **argv)
     int ret, dev;
 
     g_test_init(&argc, &argv, NULL);
-    require_all = g_getenv("EGL_DMABUF_TEST_REQUIRE") != NULL;
+    require_all = g_getenv("DMABUF_EGL_TEST_REQUIRE") != NULL;
 
     t0 = g_get_monotonic_time();
-    ctx = egl_dmabuf_context_new(g_getenv("EGL_DMABUF_TEST_RENDER_NODE"),
+    ctx = dmabuf_egl_context_new(g_getenv("DMABUF_EGL_TEST_RENDER_NODE"),
                                  &err);
     if (!ctx) {
         ctx_error = g_strdup(error_get_pretty(err));
@@ -1221,8 +1221,8 @@ int main(int argc, char **argv)
         printf("# no EGL context: %s\n", ctx_error);
     } else {
         printf("# EGL context on %s (driver %s) in %.0f ms\n",
-               egl_dmabuf_context_device(ctx),
-               egl_dmabuf_context_driver(ctx),
+               dmabuf_egl_context_device(ctx),
+               dmabuf_egl_context_driver(ctx),
                (g_get_monotonic_time() - t0) / 1000.0);
         ctx_blit = egl_blit_new(ctx);
     }
@@ -1265,7 +1265,7 @@ int main(int argc, char **argv)
 
     ret = g_test_run();
     egl_blit_free(ctx_blit);
-    egl_dmabuf_context_free(ctx);
+    dmabuf_egl_context_free(ctx);
     g_free(ctx_error);
     return ret;
 }

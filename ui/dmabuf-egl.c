@@ -1,9 +1,9 @@
 /*
  * EGL dma-buf layer, import side: the driver's dma-buf formats, the checks
- * before eglCreateImage, and the imports. See include/ui/egl-dmabuf.h for
- * the API and the ownership rules, docs/egl-dmabuf.md for the design and
+ * before eglCreateImage, and the imports. See include/ui/dmabuf-egl.h for
+ * the API and the ownership rules, docs/dmabuf-egl.md for the design and
  * the measurements behind the software-renderer checks; the device choice
- * and the context are in ui/egl-dmabuf-device.c.
+ * and the context are in ui/dmabuf-egl-device.c.
  *
  * Everything in a DmabufPlane may come from a guest: it is checked here
  * before EGL sees it. Mesa's software path maps the dma-buf lazily, at the
@@ -24,7 +24,7 @@
 
 #include "qapi/error.h"
 #include "standard-headers/drm/drm_fourcc.h"
-#include "ui/egl-dmabuf-int.h"
+#include "ui/dmabuf-egl-int.h"
 #include "trace.h"
 
 /* Capacity of an EGL attribute list for one dma-buf import. */
@@ -35,14 +35,14 @@ typedef struct FormatModifier {
     bool external_only;
 } FormatModifier;
 
-/* An entry of EglDmabufContext.formats. */
+/* An entry of DmabufEglContext.formats. */
 typedef struct Format {
     uint32_t fourcc;
     GArray *mods;               /* FormatModifier; empty: implicit only */
 } Format;
 
-struct EglDmabufImage {
-    EglDmabufContext *ctx;      /* borrowed */
+struct DmabufEglImage {
+    DmabufEglContext *ctx;      /* borrowed */
     GLuint tex;
     GLenum target;              /* GL_TEXTURE_2D or _EXTERNAL_OES */
     uint32_t width;
@@ -57,7 +57,7 @@ typedef struct AttrList {
 /* ------------------------------------------------------------------ */
 /* formats */
 
-bool egl_dmabuf_formats_load(EglDmabufContext *c, Error **errp)
+bool dmabuf_egl_formats_load(DmabufEglContext *c, Error **errp)
 {
     g_autofree EGLint *fourccs = NULL;
     EGLint n = 0, i;
@@ -66,12 +66,12 @@ bool egl_dmabuf_formats_load(EglDmabufContext *c, Error **errp)
         return true; /* c->formats stays NULL: only linear, see lookup */
     }
     if (!c->procs.query_dmabuf_formats(c->dpy, 0, NULL, &n) || n < 0) {
-        egl_dmabuf_egl_error_setg(errp, "eglQueryDmaBufFormatsEXT");
+        dmabuf_egl_error_setg(errp, "eglQueryDmaBufFormatsEXT");
         return false;
     }
     fourccs = g_new0(EGLint, n > 0 ? n : 1);
     if (!c->procs.query_dmabuf_formats(c->dpy, n, fourccs, &n)) {
-        egl_dmabuf_egl_error_setg(errp, "eglQueryDmaBufFormatsEXT");
+        dmabuf_egl_error_setg(errp, "eglQueryDmaBufFormatsEXT");
         return false;
     }
     c->formats = g_array_new(FALSE, TRUE, sizeof(Format));
@@ -83,14 +83,14 @@ bool egl_dmabuf_formats_load(EglDmabufContext *c, Error **errp)
 
         if (!c->procs.query_dmabuf_modifiers(c->dpy, fourccs[i], 0, NULL,
                                              NULL, &m) || m < 0) {
-            egl_dmabuf_egl_error_setg(errp, "eglQueryDmaBufModifiersEXT");
+            dmabuf_egl_error_setg(errp, "eglQueryDmaBufModifiersEXT");
             return false;
         }
         mods = g_new0(EGLuint64KHR, m > 0 ? m : 1);
         ext_only = g_new0(EGLBoolean, m > 0 ? m : 1);
         if (m > 0 && !c->procs.query_dmabuf_modifiers(c->dpy, fourccs[i], m,
                                                       mods, ext_only, &m)) {
-            egl_dmabuf_egl_error_setg(errp, "eglQueryDmaBufModifiersEXT");
+            dmabuf_egl_error_setg(errp, "eglQueryDmaBufModifiersEXT");
             return false;
         }
         f.mods = g_array_sized_new(FALSE, TRUE, sizeof(FormatModifier), m);
@@ -106,7 +106,7 @@ bool egl_dmabuf_formats_load(EglDmabufContext *c, Error **errp)
     return true;
 }
 
-void egl_dmabuf_formats_free(EglDmabufContext *c)
+void dmabuf_egl_formats_free(DmabufEglContext *c)
 {
     guint i;
 
@@ -125,7 +125,7 @@ void egl_dmabuf_formats_free(EglDmabufContext *c)
  * @use_modifier: pass the modifier attributes; @external: sample through
  * GL_TEXTURE_EXTERNAL_OES. Returns: NULL, or why not (to be freed).
  */
-static char *lookup_format(const EglDmabufContext *c, uint32_t fourcc,
+static char *lookup_format(const DmabufEglContext *c, uint32_t fourcc,
                            uint64_t modifier, bool *use_modifier,
                            bool *external)
 {
@@ -196,7 +196,7 @@ static char *lookup_format(const EglDmabufContext *c, uint32_t fourcc,
                            dmabuf_format_name(fourcc, name));
 }
 
-bool egl_dmabuf_context_supports(const EglDmabufContext *c, uint32_t fourcc,
+bool dmabuf_egl_context_supports(const DmabufEglContext *c, uint32_t fourcc,
                                  uint64_t modifier)
 {
     g_autofree char *why = NULL;
@@ -216,7 +216,7 @@ bool egl_dmabuf_context_supports(const EglDmabufContext *c, uint32_t fourcc,
  * if that fails. Repeat it here once so that it cannot fail later.
  * Returns: NULL if @fd is fine for @c, or why not (to be freed).
  */
-static char *check_fd(const EglDmabufContext *c, int fd, uint64_t need)
+static char *check_fd(const DmabufEglContext *c, int fd, uint64_t need)
 {
     uint64_t page = qemu_real_host_page_size();
     struct statfs sfs;
@@ -263,7 +263,7 @@ static char *check_fd(const EglDmabufContext *c, int fd, uint64_t need)
 }
 
 /* Returns: NULL if @p may go to eglCreateImage, or why not (to be freed). */
-static char *check_plane(const EglDmabufContext *c, const DmabufPlane *p,
+static char *check_plane(const DmabufEglContext *c, const DmabufPlane *p,
                          bool *use_modifier, bool *external)
 {
     unsigned int cpp = dmabuf_format_cpp(p->fourcc);
@@ -300,7 +300,7 @@ static char *check_plane(const EglDmabufContext *c, const DmabufPlane *p,
     return check_fd(c, p->fd[0], need);
 }
 
-bool egl_dmabuf_check(const EglDmabufContext *c, const DmabufPlane *p,
+bool dmabuf_egl_check(const DmabufEglContext *c, const DmabufPlane *p,
                       Error **errp)
 {
     g_autofree char *why = NULL;
@@ -362,13 +362,13 @@ static void build_attrs(AttrList *l, const DmabufPlane *p, bool use_modifier)
     }
 }
 
-EglDmabufImage *egl_dmabuf_import(EglDmabufContext *c,
+DmabufEglImage *dmabuf_egl_import(DmabufEglContext *c,
                                   const DmabufPlane *p, Error **errp)
 {
     g_autofree char *why = NULL;
-    EglDmabufImage *img;
+    DmabufEglImage *img;
     bool use_modifier, external;
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
     AttrList attrs;
     EGLImageKHR image;
     GLenum target;
@@ -377,7 +377,7 @@ EglDmabufImage *egl_dmabuf_import(EglDmabufContext *c,
 
     why = check_plane(c, p, &use_modifier, &external);
     if (why) {
-        trace_egl_dmabuf_import_refused(p->fourcc, p->modifier,
+        trace_dmabuf_egl_import_refused(p->fourcc, p->modifier,
                                         p->n_fds ? p->fd[0] : -1, why);
         error_setg(errp, "cannot import dma-buf %s %ux%u: %s",
                    dmabuf_format_name(p->fourcc, name), p->width, p->height,
@@ -387,20 +387,20 @@ EglDmabufImage *egl_dmabuf_import(EglDmabufContext *c,
     target = external ? GL_TEXTURE_EXTERNAL_OES : GL_TEXTURE_2D;
     build_attrs(&attrs, p, use_modifier);
 
-    if (!egl_dmabuf_context_make_current(c, &saved, errp)) {
+    if (!dmabuf_egl_context_make_current(c, &saved, errp)) {
         return NULL;
     }
-    egl_dmabuf_gl_drain_errors();
+    dmabuf_egl_gl_drain_errors();
     image = c->procs.create_image(c->dpy, EGL_NO_CONTEXT,
                                   EGL_LINUX_DMA_BUF_EXT, NULL, attrs.v);
     if (image == EGL_NO_IMAGE_KHR) {
-        egl_dmabuf_egl_error_setg(errp, "eglCreateImageKHR(dma-buf)");
+        dmabuf_egl_error_setg(errp, "eglCreateImageKHR(dma-buf)");
         goto restore;
     }
     glGenTextures(1, &tex);
     glBindTexture(target, tex);
     c->procs.image_target_texture(target, (GLeglImageOES)image);
-    if (!egl_dmabuf_gl_check(errp, "glEGLImageTargetTexture2DOES")) {
+    if (!dmabuf_egl_gl_check(errp, "glEGLImageTargetTexture2DOES")) {
         goto delete_texture;
     }
     glTexParameteri(target, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
@@ -408,23 +408,23 @@ EglDmabufImage *egl_dmabuf_import(EglDmabufContext *c,
     glTexParameteri(target, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
     glTexParameteri(target, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
     glBindTexture(target, 0);
-    if (!egl_dmabuf_gl_check(errp, "glTexParameteri")) {
+    if (!dmabuf_egl_gl_check(errp, "glTexParameteri")) {
         goto delete_texture;
     }
     /* the texture keeps the storage; nothing rebinds the image */
     c->procs.destroy_image(c->dpy, image);
 
-    img = g_new0(EglDmabufImage, 1);
+    img = g_new0(DmabufEglImage, 1);
     img->ctx = c;
     img->tex = tex;
     img->target = target;
     img->width = p->width;
     img->height = p->height;
     c->n_images++;
-    trace_egl_dmabuf_import(p->fourcc, p->modifier, p->width, p->height,
+    trace_dmabuf_egl_import(p->fourcc, p->modifier, p->width, p->height,
                             p->stride[0], p->offset[0], p->fd[0], tex,
                             external);
-    egl_dmabuf_context_restore(c, &saved);
+    dmabuf_egl_context_restore(c, &saved);
     return img;
 
 delete_texture:
@@ -432,42 +432,42 @@ delete_texture:
     glDeleteTextures(1, &tex);
     c->procs.destroy_image(c->dpy, image);
 restore:
-    egl_dmabuf_context_restore(c, &saved);
+    dmabuf_egl_context_restore(c, &saved);
     return NULL;
 }
 
-void egl_dmabuf_image_free(EglDmabufImage *img)
+void dmabuf_egl_image_free(DmabufEglImage *img)
 {
-    EglDmabufSavedCurrent saved;
+    DmabufEglSavedCurrent saved;
 
     if (!img) {
         return;
     }
-    trace_egl_dmabuf_image_free(img->tex);
-    if (egl_dmabuf_context_make_current(img->ctx, &saved, NULL)) {
+    trace_dmabuf_egl_image_free(img->tex);
+    if (dmabuf_egl_context_make_current(img->ctx, &saved, NULL)) {
         glDeleteTextures(1, &img->tex);
-        egl_dmabuf_context_restore(img->ctx, &saved);
+        dmabuf_egl_context_restore(img->ctx, &saved);
     }
     img->ctx->n_images--;
     g_free(img);
 }
 
-GLuint egl_dmabuf_image_texture(const EglDmabufImage *img)
+GLuint dmabuf_egl_image_texture(const DmabufEglImage *img)
 {
     return img->tex;
 }
 
-GLenum egl_dmabuf_image_gl_target(const EglDmabufImage *img)
+GLenum dmabuf_egl_image_gl_target(const DmabufEglImage *img)
 {
     return img->target;
 }
 
-uint32_t egl_dmabuf_image_width(const EglDmabufImage *img)
+uint32_t dmabuf_egl_image_width(const DmabufEglImage *img)
 {
     return img->width;
 }
 
-uint32_t egl_dmabuf_image_height(const EglDmabufImage *img)
+uint32_t dmabuf_egl_image_height(const DmabufEglImage *img)
 {
     return img->height;
 }

@@ -1,21 +1,21 @@
 /*
  * Internals of the EGL dma-buf layer, shared by its two files and by
  * nothing else:
- *   - ui/egl-dmabuf-device.c chooses the EGL device and owns the context
+ *   - ui/dmabuf-egl-device.c chooses the EGL device and owns the context
  *     (set-up, make current / restore, teardown);
- *   - ui/egl-dmabuf.c owns the dma-buf format table, the checks and the
+ *   - ui/dmabuf-egl.c owns the dma-buf format table, the checks and the
  *     imports.
- * Users include "ui/egl-dmabuf.h", where EglDmabufContext is opaque.
+ * Users include "ui/dmabuf-egl.h", where DmabufEglContext is opaque.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef UI_EGL_DMABUF_INT_H
-#define UI_EGL_DMABUF_INT_H
+#ifndef UI_DMABUF_EGL_INT_H
+#define UI_DMABUF_EGL_INT_H
 
-#include "ui/egl-dmabuf.h"
+#include "ui/dmabuf-egl.h"
 
-typedef struct EglDmabufExts {
+typedef struct DmabufEglExts {
     /* client extensions (EGL_NO_DISPLAY) */
     bool has_platform_base;         /* EGL_EXT_platform_base */
     bool has_device_enumeration;    /* EGL_EXT_device_enumeration or _base */
@@ -32,9 +32,9 @@ typedef struct EglDmabufExts {
     /* GL extensions */
     bool has_gl_egl_image;          /* GL_OES_EGL_image */
     bool has_gl_egl_image_external; /* GL_OES_EGL_image_external */
-} EglDmabufExts;
+} DmabufEglExts;
 
-typedef struct EglDmabufProcs {
+typedef struct DmabufEglProcs {
     PFNEGLGETPLATFORMDISPLAYEXTPROC get_platform_display;
     PFNEGLQUERYDEVICESEXTPROC query_devices;
     PFNEGLQUERYDEVICESTRINGEXTPROC query_device_string;
@@ -45,45 +45,45 @@ typedef struct EglDmabufProcs {
     PFNEGLQUERYDMABUFFORMATSEXTPROC query_dmabuf_formats;
     PFNEGLQUERYDMABUFMODIFIERSEXTPROC query_dmabuf_modifiers;
     PFNGLEGLIMAGETARGETTEXTURE2DOESPROC image_target_texture;
-} EglDmabufProcs;
+} DmabufEglProcs;
 
-struct EglDmabufContext {
+struct DmabufEglContext {
     EGLDisplay dpy;
     bool terminate_display;     /* ours, and EGL counts references */
     EGLContext ctx;
     EGLConfig config;
 
-    EglDmabufExts exts;
-    EglDmabufProcs procs;
+    DmabufEglExts exts;
+    DmabufEglProcs procs;
 
     char *device;               /* render node path or "software" */
     char *driver;               /* Mesa driver name or "unknown" */
     bool device_is_software;    /* EGL_MESA_device_software */
     bool is_software;
 
-    GArray *formats;            /* egl-dmabuf.c's; NULL: no modifier queries */
+    GArray *formats;            /* dmabuf-egl.c's; NULL: no modifier queries */
     GLint max_texture_size;
 
     unsigned int n_images;      /* live images, for free() */
 };
 
-/* ui/egl-dmabuf-device.c */
+/* ui/dmabuf-egl-device.c */
 
 /* Sets @errp to "@call failed: EGL_..." with the current eglGetError(). */
-void egl_dmabuf_egl_error_setg(Error **errp, const char *call);
+void dmabuf_egl_error_setg(Error **errp, const char *call);
 /* Clears the GL errors recorded so far (a bounded number of them). */
-void egl_dmabuf_gl_drain_errors(void);
+void dmabuf_egl_gl_drain_errors(void);
 /* Returns: true, or false with @errp set if GL recorded an error. */
-bool egl_dmabuf_gl_check(Error **errp, const char *what);
+bool dmabuf_egl_gl_check(Error **errp, const char *what);
 
-/* ui/egl-dmabuf.c */
+/* ui/dmabuf-egl.c */
 
 /*
  * Queries every dma-buf format of @c's display and its modifiers into
  * @c->formats, once, at set-up. Returns: true, or false with @errp set.
  */
-bool egl_dmabuf_formats_load(EglDmabufContext *c, Error **errp);
+bool dmabuf_egl_formats_load(DmabufEglContext *c, Error **errp);
 /* Frees @c->formats (may be NULL); it becomes NULL. */
-void egl_dmabuf_formats_free(EglDmabufContext *c);
+void dmabuf_egl_formats_free(DmabufEglContext *c);
 
-#endif /* UI_EGL_DMABUF_INT_H */
+#endif /* UI_DMABUF_EGL_INT_H */

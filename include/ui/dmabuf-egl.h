@@ -1,6 +1,6 @@
 /*
- * EGL dma-buf layer: chooses the EGL device (ui/egl-dmabuf-device.c), and
- * checks a DmabufPlane and imports it as a GL texture (ui/egl-dmabuf.c).
+ * EGL dma-buf layer: chooses the EGL device (ui/dmabuf-egl-device.c), and
+ * checks a DmabufPlane and imports it as a GL texture (ui/dmabuf-egl.c).
  * QEMU uses it to choose the device and to guard its own imports; drawing
  * and reading back stay with QEMU's egl-helpers (the tests' blitter is
  * tests/egl/egl-blit.c).
@@ -9,16 +9,16 @@
  * consoles. It runs on a GPU render node whose driver can import dma-bufs,
  * or else on Mesa's software device (llvmpipe), where it refuses before
  * eglCreateImage every dma-buf that llvmpipe could not map (see
- * docs/egl-dmabuf.md).
+ * docs/dmabuf-egl.md).
  *
  * Ownership
- * - fds: never consumed. egl_dmabuf_import() borrows the plane; the driver
+ * - fds: never consumed. dmabuf_egl_import() borrows the plane; the driver
  *   keeps its own reference, so the caller may close the plane's fds as
  *   soon as the import returns.
- * - EglDmabufContext owns its EGL context and, when it created it, its
+ * - DmabufEglContext owns its EGL context and, when it created it, its
  *   EGLDisplay. An adopted display (from_display) is borrowed and never
  *   terminated.
- * - EglDmabufImage borrows its context: free it before the context. It
+ * - DmabufEglImage borrows its context: free it before the context. It
  *   owns its GL texture.
  * - GL names returned by accessors are borrowed.
  *
@@ -29,8 +29,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef UI_EGL_DMABUF_H
-#define UI_EGL_DMABUF_H
+#ifndef UI_DMABUF_EGL_H
+#define UI_DMABUF_EGL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,26 +38,26 @@
 #include <glib.h>
 
 /* <epoxy/egl.h> + <epoxy/gl.h>, or the Khronos headers: chosen by meson */
-#include "egl-dmabuf-gl.h"
+#include "dmabuf-egl-gl.h"
 #include "ui/dmabuf-plane.h"
 
 typedef struct Error Error;
 
-typedef struct EglDmabufContext EglDmabufContext;
-typedef struct EglDmabufImage EglDmabufImage;
+typedef struct DmabufEglContext DmabufEglContext;
+typedef struct DmabufEglImage DmabufEglImage;
 
-/* The thread's current EGL state, for egl_dmabuf_context_restore(). */
-typedef struct EglDmabufSavedCurrent {
+/* The thread's current EGL state, for dmabuf_egl_context_restore(). */
+typedef struct DmabufEglSavedCurrent {
     EGLenum api;
     EGLDisplay dpy;
     EGLContext ctx;
     EGLSurface draw;
     EGLSurface read;
     bool switched;              /* false: @ctx was current already */
-} EglDmabufSavedCurrent;
+} DmabufEglSavedCurrent;
 
 /**
- * egl_dmabuf_context_new:
+ * dmabuf_egl_context_new:
  * @render_node: a DRM render node path such as "/dev/dri/renderD128" to
  *   use exactly that GPU, or NULL to choose
  * @errp: error object
@@ -70,13 +70,13 @@ typedef struct EglDmabufSavedCurrent {
  * reason. Reads the extensions, entry points and dma-buf formats once.
  *
  * Returns: a new context that owns its display and GL context, or NULL
- * with @errp set. Free with egl_dmabuf_context_free().
+ * with @errp set. Free with dmabuf_egl_context_free().
  */
-EglDmabufContext *egl_dmabuf_context_new(const char *render_node,
+DmabufEglContext *dmabuf_egl_context_new(const char *render_node,
                                          Error **errp);
 
 /**
- * egl_dmabuf_context_new_from_display:
+ * dmabuf_egl_context_new_from_display:
  * @dpy: an initialised EGLDisplay, borrowed: it must outlive the context
  *   and is never terminated here
  * @share: a context on @dpy whose objects (textures) the new context
@@ -89,34 +89,34 @@ EglDmabufContext *egl_dmabuf_context_new(const char *render_node,
  *
  * Returns: a new context, or NULL with @errp set.
  */
-EglDmabufContext *egl_dmabuf_context_new_from_display(EGLDisplay dpy,
+DmabufEglContext *dmabuf_egl_context_new_from_display(EGLDisplay dpy,
                                                       EGLContext share,
                                                       Error **errp);
 
 /**
- * egl_dmabuf_context_free:
+ * dmabuf_egl_context_free:
  * @ctx: context, may be NULL
  *
  * Destroys the EGL context; terminates the display only if @ctx created
  * it and EGL counts display references (EGL_KHR_display_reference). Every
  * image of @ctx must have been freed before.
  */
-void egl_dmabuf_context_free(EglDmabufContext *ctx);
+void dmabuf_egl_context_free(DmabufEglContext *ctx);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(EglDmabufContext, egl_dmabuf_context_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DmabufEglContext, dmabuf_egl_context_free)
 
 /* True when the renderer is a CPU rasterizer (llvmpipe, softpipe). */
-bool egl_dmabuf_context_is_software(const EglDmabufContext *ctx);
+bool dmabuf_egl_context_is_software(const DmabufEglContext *ctx);
 /* The render node in use, or "software"; borrowed, valid with @ctx. */
-const char *egl_dmabuf_context_device(const EglDmabufContext *ctx);
+const char *dmabuf_egl_context_device(const DmabufEglContext *ctx);
 /* The Mesa driver name (EGL_MESA_query_driver) or "unknown"; borrowed. */
-const char *egl_dmabuf_context_driver(const EglDmabufContext *ctx);
+const char *dmabuf_egl_context_driver(const DmabufEglContext *ctx);
 /* The display and the context this layer draws with; borrowed. */
-EGLDisplay egl_dmabuf_context_egl_display(const EglDmabufContext *ctx);
-EGLContext egl_dmabuf_context_egl_context(const EglDmabufContext *ctx);
+EGLDisplay dmabuf_egl_context_egl_display(const DmabufEglContext *ctx);
+EGLContext dmabuf_egl_context_egl_context(const DmabufEglContext *ctx);
 
 /**
- * egl_dmabuf_context_make_current:
+ * dmabuf_egl_context_make_current:
  * @ctx: context
  * @saved: filled with the thread's current display, context, surfaces and
  *   bound API; owned by the caller
@@ -124,52 +124,52 @@ EGLContext egl_dmabuf_context_egl_context(const EglDmabufContext *ctx);
  *
  * Makes @ctx current (surfaceless, GLES bound) for GL calls of the
  * caller's own on @ctx's context; does nothing if it is current already.
- * Every successful call must be paired with egl_dmabuf_context_restore().
+ * Every successful call must be paired with dmabuf_egl_context_restore().
  * Returns: true, or false with @errp set and nothing changed.
  */
-bool egl_dmabuf_context_make_current(EglDmabufContext *ctx,
-                                     EglDmabufSavedCurrent *saved,
+bool dmabuf_egl_context_make_current(DmabufEglContext *ctx,
+                                     DmabufEglSavedCurrent *saved,
                                      Error **errp);
 
 /**
- * egl_dmabuf_context_restore:
- * @ctx: the context given to egl_dmabuf_context_make_current()
+ * dmabuf_egl_context_restore:
+ * @ctx: the context given to dmabuf_egl_context_make_current()
  * @saved: what it saved; borrowed
  *
  * Makes current again what was current before, and rebinds its API.
  */
-void egl_dmabuf_context_restore(EglDmabufContext *ctx,
-                                const EglDmabufSavedCurrent *saved);
+void dmabuf_egl_context_restore(DmabufEglContext *ctx,
+                                const DmabufEglSavedCurrent *saved);
 
 /**
- * egl_dmabuf_context_supports:
+ * dmabuf_egl_context_supports:
  * @ctx: context
  * @fourcc: DRM_FORMAT_* code
  * @modifier: DRM_FORMAT_MOD_*; 0 is LINEAR
  *
- * A quiet probe: the same format and modifier test egl_dmabuf_import()
+ * A quiet probe: the same format and modifier test dmabuf_egl_import()
  * applies, without touching any fd.
  * Returns: true if an import of this format and modifier may succeed.
  */
-bool egl_dmabuf_context_supports(const EglDmabufContext *ctx,
+bool dmabuf_egl_context_supports(const DmabufEglContext *ctx,
                                  uint32_t fourcc, uint64_t modifier);
 
 /**
- * egl_dmabuf_check:
+ * dmabuf_egl_check:
  * @ctx: context
  * @plane: borrowed; its fds are not consumed
  * @errp: error object
  *
- * The checks egl_dmabuf_import() makes before eglCreateImage, alone: for a
+ * The checks dmabuf_egl_import() makes before eglCreateImage, alone: for a
  * consumer that imports through other code (QEMU's egl-helpers) but must
  * not hand the driver a buffer that would crash it.
  * Returns: true if @plane may be imported, or false with @errp set.
  */
-bool egl_dmabuf_check(const EglDmabufContext *ctx, const DmabufPlane *plane,
+bool dmabuf_egl_check(const DmabufEglContext *ctx, const DmabufPlane *plane,
                       Error **errp);
 
 /**
- * egl_dmabuf_import:
+ * dmabuf_egl_import:
  * @ctx: context
  * @plane: borrowed; its fds are not consumed and may be closed right after
  *   the call
@@ -185,26 +185,26 @@ bool egl_dmabuf_check(const EglDmabufContext *ctx, const DmabufPlane *plane,
  * draw without a new import.
  *
  * Returns: a new image that owns its texture, or NULL with @errp set. Free
- * with egl_dmabuf_image_free() when the buffer's owner releases it.
+ * with dmabuf_egl_image_free() when the buffer's owner releases it.
  */
-EglDmabufImage *egl_dmabuf_import(EglDmabufContext *ctx,
+DmabufEglImage *dmabuf_egl_import(DmabufEglContext *ctx,
                                   const DmabufPlane *plane, Error **errp);
 
 /**
- * egl_dmabuf_image_free:
+ * dmabuf_egl_image_free:
  * @img: image, may be NULL
  *
  * Deletes the texture (the driver drops its dma-buf reference then).
  */
-void egl_dmabuf_image_free(EglDmabufImage *img);
+void dmabuf_egl_image_free(DmabufEglImage *img);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(EglDmabufImage, egl_dmabuf_image_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DmabufEglImage, dmabuf_egl_image_free)
 
 /* The texture name in the context's share group; borrowed. */
-GLuint egl_dmabuf_image_texture(const EglDmabufImage *img);
+GLuint dmabuf_egl_image_texture(const DmabufEglImage *img);
 /* GL_TEXTURE_2D or GL_TEXTURE_EXTERNAL_OES. */
-GLenum egl_dmabuf_image_gl_target(const EglDmabufImage *img);
-uint32_t egl_dmabuf_image_width(const EglDmabufImage *img);
-uint32_t egl_dmabuf_image_height(const EglDmabufImage *img);
+GLenum dmabuf_egl_image_gl_target(const DmabufEglImage *img);
+uint32_t dmabuf_egl_image_width(const DmabufEglImage *img);
+uint32_t dmabuf_egl_image_height(const DmabufEglImage *img);
 
-#endif /* UI_EGL_DMABUF_H */
+#endif /* UI_DMABUF_EGL_H */
