@@ -7,7 +7,8 @@
  *
  * Ownership: VFIODisplay.dmabuf owns the VFIODmabufConsole, which owns the
  * engine (every dma-buf fd), the poll timer, the display event's
- * EventNotifier while it is armed, and the DmabufScanout. Each cached
+ * EventNotifier (its eventfd) and window timer while it is armed, and the
+ * DmabufScanout. Each cached
  * buffer's DmabufScanoutBuffer (VFIODmabufBuffer.presenter_data) is made
  * here when the buffer is first shown and released through the engine's
  * release hook, before the engine closes the buffer's fd.
@@ -41,19 +42,41 @@
 /* how long a poll waits for a GL-blocked display before it goes on */
 #define VFIO_DMABUF_BUSY_WAIT_MS  100
 
+/* IRQ info answers larger than this are not read (v6's is 60 bytes) */
+#define DISPLAY_EVENT_INFO_MAX    4096
+
 struct VFIODmabufConsole {
     VFIOPCIDevice *vdev;
     QemuConsole *con;           /* vdev->dpy->con, borrowed */
     VFIODisplayDmabuf *engine;  /* owned */
     DmabufScanout *scanout;     /* owned: the console's presentation */
-    QEMUTimer *timer;           /* owned: the poll */
+    QEMUTimer *timer;           /* owned: the poll (QEMU_CLOCK_REALTIME ns) */
     int devfd;                  /* borrowed from vdev; ops opaque */
+    int64_t busy_since_ms;      /* the display blocked since; 0: it is not */
+    /*
+     * Ticks (engine updates) are at least min_gap_ns apart, whoever asks:
+     * the poll timer is re-armed at least refresh_min_ms after each tick,
+     * and a display event within min_gap_ns of the last tick waits for the
+     * end of that window (display_event_read()).
+     */
+    int64_t min_gap_ns;         /* refresh_min_ms */
+    int64_t last_tick_ns;       /* the last tick that ran; 0: none yet */
+
     /* the device's display event, while armed (display_event_arm()) */
     EventNotifier event;        /* owned: cleaned up when disarmed */
+    QEMUTimer *event_timer;     /* owned: the end of a held window */
     bool event_armed;
+    bool event_held;            /* fd handler off until event_timer */
     uint32_t event_index;       /* its VFIO IRQ index */
-    uint64_t events;            /* events handled */
-    int64_t busy_since_ms;      /* the display blocked since; 0: it is not */
+    VFIODmabufEventInfo event_info; /* CAP_DISPLAY's values, if any */
+    unsigned int event_planes;  /* VFIO_DMABUF_QUERY_* not yet queried */
+    uint64_t event_last;        /* the last counter value read */
+    uint64_t events;            /* non-zero counter reads */
+    uint64_t event_ticks;       /* ticks the event asked for */
+    uint64_t events_held;       /* reads that came within a window */
+    uint64_t event_primary;     /* reads naming the primary only */
+    uint64_t event_cursor;      /* ... the cursor only */
+    uint64_t event_both;        /* ... both planes */
 };
 
 /* engine release hook: ui/ lets go of @buf, then the engine closes it */
@@ -111,10 +134,16 @@ static void frame_of(VFIODmabufConsole *c, unsigned int ev,
     }
 }
 
-static void poll_tick(void *opaque)
+/*
+ * One tick: the engine queries @planes (VFIO_DMABUF_QUERY_*; 0: its own
+ * choice, as the poll does) and what changed is shown. The poll timer is
+ * re-armed for the engine's next interval, at least refresh_min_ms later.
+ * Returns false when the display was busy and nothing was queried.
+ */
+static bool run_tick(VFIODmabufConsole *c, unsigned int planes)
 {
-    VFIODmabufConsole *c = opaque;
-    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    int64_t now_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int64_t now = now_ns / SCALE_MS;
     DmabufScanoutFrame f;
     unsigned int ev;
 
@@ -128,13 +157,22 @@ static void poll_tick(void *opaque)
             c->busy_since_ms = now;
         }
         if (now - c->busy_since_ms < VFIO_DMABUF_BUSY_WAIT_MS) {
-            timer_mod(c->timer, now + VFIO_DMABUF_REFRESH_MIN_MS);
-            return;
+            timer_mod(c->timer, now_ns + c->min_gap_ns);
+            return false;
         }
     } else {
         c->busy_since_ms = 0;
     }
-    ev = vfio_display_dmabuf_update(c->engine, now);
+    if (planes) {
+        ev = vfio_display_dmabuf_update_planes(c->engine, now, planes);
+        c->event_planes &= ~planes;
+    } else {
+        ev = vfio_display_dmabuf_update(c->engine, now);
+        if (c->event_armed) {
+            c->event_planes = 0; /* event-driven, update() asks for both */
+        }
+    }
+    c->last_tick_ns = now_ns;
     /* a quiet tick shows nothing (the display's refresh redraws) */
     if (ev & (VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_SCANOUT_GONE |
               VFIO_DMABUF_EV_CURSOR_NEW | VFIO_DMABUF_EV_CURSOR_MOVED |
@@ -142,30 +180,66 @@ static void poll_tick(void *opaque)
         frame_of(c, ev, &f);
         dmabuf_scanout_show(c->scanout, &f);
     }
-    timer_mod(c->timer, now + vfio_display_dmabuf_next_interval_ms(c->engine));
+    timer_mod(c->timer, now_ns +
+              vfio_display_dmabuf_next_interval_ms(c->engine) * SCALE_MS);
+    return true;
+}
+
+static void poll_tick(void *opaque)
+{
+    run_tick(opaque, 0);
 }
 
 /* ------------------------------------------------------------------ */
 /* the device's display event (include/hw/vfio/vfio-gfx-irq.h) */
 
-/* IRQ indexes looked at beyond the PCI ones, capabilities per index */
+/* IRQ indexes looked at beyond the PCI ones */
 #define DISPLAY_EVENT_MAX_INDEXES 16
-#define DISPLAY_EVENT_MAX_CAPS    8
 
 /*
- * The IRQ index of the device's display event, or -1. What the device
- * answers is checked like a plane: offsets stay inside our buffer, the
- * capability chain is walked a bounded number of steps.
+ * VFIO_DEVICE_GET_IRQ_INFO on @index into @buf (zeroed first), growing it
+ * once if the device asks for more (v6: argsz 60). Returns the bytes of
+ * the answer to trust (what @buf holds and the device's argsz allow), 0
+ * on error.
  */
-static int display_event_index(int devfd)
+static size_t display_event_irq_info(int devfd, uint32_t index,
+                                     uint8_t **buf)
+{
+    struct vfio_gfx_irq_info *info;
+    size_t size = 256;
+    int tries;
+
+    for (tries = 0; tries < 2; tries++) {
+        *buf = g_realloc(*buf, size);
+        memset(*buf, 0, size);
+        info = (struct vfio_gfx_irq_info *)*buf;
+        info->argsz = size;
+        info->index = index;
+        if (ioctl(devfd, VFIO_DEVICE_GET_IRQ_INFO, info) < 0) {
+            return 0;
+        }
+        if (info->argsz <= size) {
+            return info->argsz;
+        }
+        if (info->argsz > DISPLAY_EVENT_INFO_MAX) {
+            return 0;
+        }
+        size = info->argsz;
+    }
+    return 0;
+}
+
+/*
+ * The IRQ index of the device's display event and what its capabilities
+ * say, or -1. What the device answers is checked like a plane
+ * (vfio_display_dmabuf_parse_irq_info()).
+ */
+static int display_event_index(int devfd, VFIODmabufEventInfo *info)
 {
     struct vfio_device_info dev = { .argsz = sizeof(dev) };
-    union {
-        struct vfio_gfx_irq_info info;
-        uint8_t raw[256];
-    } buf;
-    struct vfio_irq_info_cap_type cap;
-    uint32_t i, off, n;
+    g_autofree uint8_t *buf = NULL;
+    uint32_t i;
+    size_t len;
 
     if (ioctl(devfd, VFIO_DEVICE_GET_INFO, &dev) < 0) {
         return -1;
@@ -173,33 +247,19 @@ static int display_event_index(int devfd)
     for (i = VFIO_PCI_NUM_IRQS;
          i < MIN(dev.num_irqs, VFIO_PCI_NUM_IRQS + DISPLAY_EVENT_MAX_INDEXES);
          i++) {
-        memset(&buf, 0, sizeof(buf));
-        buf.info.argsz = sizeof(buf);
-        buf.info.index = i;
-        if (ioctl(devfd, VFIO_DEVICE_GET_IRQ_INFO, &buf) < 0 ||
-            !(buf.info.flags & VFIO_IRQ_INFO_EVENTFD) ||
-            !(buf.info.flags & VFIO_IRQ_INFO_FLAG_CAPS) ||
-            buf.info.count != 1) {
-            continue;
-        }
-        off = buf.info.cap_offset;
-        for (n = 0; off && n < DISPLAY_EVENT_MAX_CAPS; n++) {
-            if (off < sizeof(buf.info) || off > sizeof(buf) - sizeof(cap)) {
-                break;
-            }
-            memcpy(&cap, buf.raw + off, sizeof(cap));
-            if (cap.header.id == VFIO_IRQ_INFO_CAP_TYPE &&
-                cap.type == VFIO_IRQ_TYPE_GFX &&
-                cap.subtype == VFIO_IRQ_SUBTYPE_GFX_DISPLAY_IRQ) {
-                return i;
-            }
-            off = cap.header.next;
+        len = display_event_irq_info(devfd, i, &buf);
+        if (len && vfio_display_dmabuf_parse_irq_info(buf, len, info)) {
+            return i;
         }
     }
     return -1;
 }
 
-/* VFIO_DEVICE_SET_IRQS on the display event: @fd, or -1 to disarm */
+/*
+ * VFIO_DEVICE_SET_IRQS on the display event: arm it with @fd
+ * (DATA_EVENTFD, count 1), or disarm it (@fd < 0: DATA_NONE, count 0, as
+ * v6 says; kvmgt refuses fd -1).
+ */
 static int display_event_set(VFIODmabufConsole *c, uint32_t index, int fd)
 {
     struct {
@@ -207,27 +267,122 @@ static int display_event_set(VFIODmabufConsole *c, uint32_t index, int fd)
         int32_t fd;
     } irq = {
         .set = {
-            .argsz = sizeof(irq),
-            .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+            .argsz = sizeof(irq.set),
+            .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
             .index = index,
             .start = 0,
-            .count = 1,
+            .count = 0,
         },
-        .fd = fd,
     };
 
+    if (fd >= 0) {
+        irq.set.argsz = sizeof(irq);
+        irq.set.flags = VFIO_IRQ_SET_DATA_EVENTFD |
+                        VFIO_IRQ_SET_ACTION_TRIGGER;
+        irq.set.count = 1;
+        irq.fd = fd;
+    }
     return ioctl(c->devfd, VFIO_DEVICE_SET_IRQS, &irq) < 0 ? -errno : 0;
 }
 
-/* the device says a plane changed: query now, not at the next poll */
+/* the eventfd's counter, reset to 0; 0 if nothing was signalled */
+static uint64_t display_event_take(VFIODmabufConsole *c)
+{
+    uint64_t v;
+    ssize_t n;
+
+    do {
+        n = read(event_notifier_get_fd(&c->event), &v, sizeof(v));
+    } while (n < 0 && errno == EINTR);
+    return n == sizeof(v) ? v : 0;
+}
+
+/* what a counter value asks for, added to the planes not yet queried */
+static void display_event_note(VFIODmabufConsole *c, uint64_t v)
+{
+    unsigned int planes = vfio_display_dmabuf_event_planes(&c->event_info, v);
+
+    c->events++;
+    c->event_last = v;
+    if (planes == VFIO_DMABUF_QUERY_PRIMARY) {
+        c->event_primary++;
+    } else if (planes == VFIO_DMABUF_QUERY_CURSOR) {
+        c->event_cursor++;
+    } else {
+        c->event_both++;
+    }
+    c->event_planes |= planes;
+    trace_vfio_display_dmabuf_console_event_read(c->vdev->vbasedev.name, v,
+                                                 planes);
+}
+
+static void display_event_read(void *opaque);
+
+/* stop listening until @until_ns, the end of the window */
+static void display_event_hold(VFIODmabufConsole *c, int64_t until_ns)
+{
+    if (!c->event_held) {
+        qemu_set_fd_handler(event_notifier_get_fd(&c->event), NULL, NULL,
+                            NULL);
+        c->event_held = true;
+        trace_vfio_display_dmabuf_console_event_hold(c->vdev->vbasedev.name,
+                                                     until_ns);
+    }
+    timer_mod(c->event_timer, until_ns);
+}
+
+/*
+ * Query what the events asked for now, or at the end of the window that
+ * the last tick opened: ticks stay min_gap_ns apart whatever the device
+ * signals, and no event is lost, only folded into the next tick.
+ */
+static void display_event_run(VFIODmabufConsole *c)
+{
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    if (!c->event_planes) {
+        return;
+    }
+    if (c->last_tick_ns && now - c->last_tick_ns < c->min_gap_ns) {
+        c->events_held++;
+        display_event_hold(c, c->last_tick_ns + c->min_gap_ns);
+        return;
+    }
+    c->event_ticks++;
+    run_tick(c, c->event_planes);
+}
+
+/* the eventfd is readable: the device signalled */
 static void display_event_read(void *opaque)
 {
     VFIODmabufConsole *c = opaque;
+    uint64_t v = display_event_take(c);
 
-    if (event_notifier_test_and_clear(&c->event)) {
-        c->events++;
-        poll_tick(c);
+    if (v) {
+        display_event_note(c, v);
+        display_event_run(c);
     }
+}
+
+/* the end of a held window: listen again, query what came meanwhile */
+static void display_event_window_end(void *opaque)
+{
+    VFIODmabufConsole *c = opaque;
+    uint64_t v;
+
+    if (!c->event_armed) {
+        return;
+    }
+    if (c->event_held) {
+        c->event_held = false;
+        qemu_set_fd_handler(event_notifier_get_fd(&c->event),
+                            display_event_read, NULL, c);
+    }
+    v = display_event_take(c);
+    if (v) {
+        display_event_note(c, v);
+    }
+    display_event_run(c);
 }
 
 /*
@@ -238,12 +393,13 @@ static void display_event_read(void *opaque)
 static bool display_event_arm(VFIODmabufConsole *c, Error **errp)
 {
     OnOffAuto want = c->vdev->display_event;
+    VFIODmabufEventInfo info;
     int index, ret;
 
     if (want == ON_OFF_AUTO_OFF || c->event_armed) {
         return true;
     }
-    index = display_event_index(c->devfd);
+    index = display_event_index(c->devfd, &info);
     if (index < 0) {
         if (want == ON_OFF_AUTO_ON) {
             error_setg(errp, "vfio-display-dmabuf: x-display-event=on, but "
@@ -265,27 +421,45 @@ static bool display_event_arm(VFIODmabufConsole *c, Error **errp)
         event_notifier_cleanup(&c->event);
         return true;
     }
+    if (!c->event_timer) {
+        c->event_timer = timer_new_ns(QEMU_CLOCK_REALTIME,
+                                      display_event_window_end, c);
+    }
     qemu_set_fd_handler(event_notifier_get_fd(&c->event), display_event_read,
                         NULL, c);
     c->event_armed = true;
+    c->event_held = false;
     c->event_index = index;
+    c->event_info = info;
+    c->event_planes = 0;
     vfio_display_dmabuf_set_event_driven(c->engine, true);
-    trace_vfio_display_dmabuf_console_event(c->vdev->vbasedev.name, index, true);
+    trace_vfio_display_dmabuf_console_event(c->vdev->vbasedev.name, index,
+                                            true, info.pri_val, info.cur_val);
     return true;
 }
 
 static void display_event_disarm(VFIODmabufConsole *c)
 {
+    int ret;
+
     if (!c->event_armed) {
         return;
     }
+    timer_del(c->event_timer);
     qemu_set_fd_handler(event_notifier_get_fd(&c->event), NULL, NULL, NULL);
-    display_event_set(c, c->event_index, -1); /* a gone device: no matter */
+    ret = display_event_set(c, c->event_index, -1);
+    if (ret < 0) {
+        /* a device gone or reset: it drops the eventfd when closed */
+        trace_vfio_display_dmabuf_console_event_disarm_error(
+            c->vdev->vbasedev.name, ret);
+    }
     event_notifier_cleanup(&c->event);
     c->event_armed = false;
+    c->event_held = false;
+    c->event_planes = 0;
     vfio_display_dmabuf_set_event_driven(c->engine, false);
-    trace_vfio_display_dmabuf_console_event(c->vdev->vbasedev.name, c->event_index,
-                                    false);
+    trace_vfio_display_dmabuf_console_event(c->vdev->vbasedev.name,
+                                            c->event_index, false, 0, 0);
 }
 
 /*
@@ -342,7 +516,12 @@ static char *stats_str(VFIODmabufConsole *c)
         " evictions=%" PRIu64 " flips_seen=%" PRIu64
         " frames_reported=%" PRIu64 " cursor_changes=%" PRIu64
         " cursor_moves=%" PRIu64 " resets=%" PRIu64 " fds_open=%" PRIu64
-        " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64,
+        " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64
+        " display_event_ticks=%" PRIu64 " display_events_held=%" PRIu64
+        " display_event_primary=%" PRIu64 " display_event_cursor=%" PRIu64
+        " display_event_both=%" PRIu64 " display_event_last=0x%" PRIx64
+        " display_event_pri_val=0x%" PRIx64 " display_event_cur_val=0x%"
+        PRIx64,
         dmabuf_scanout_path_name(dmabuf_scanout_path(c->scanout)),
         s->ticks, s->queries,
         s->query_transient, s->query_errors, s->planes_empty,
@@ -351,7 +530,9 @@ static char *stats_str(VFIODmabufConsole *c)
         s->frames_reported, s->cursor_changes, s->cursor_moves, s->resets,
         s->fds_open, vfio_display_dmabuf_cached(c->engine),
         vfio_display_dmabuf_next_interval_ms(c->engine), c->event_armed,
-        c->events);
+        c->events, c->event_ticks, c->events_held, c->event_primary,
+        c->event_cursor, c->event_both, c->event_last,
+        c->event_info.pri_val, c->event_info.cur_val);
     g_string_append_printf(out,
         " path_changes=%" PRIu64 " frames_shown=%" PRIu64
         " shadow_copies=%" PRIu64 " shadow_rows=%" PRIu64
@@ -434,11 +615,12 @@ bool vfio_display_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
     if (!vfio_display_edid_init(vdev, errp)) {
         return false;
     }
-    c->timer = timer_new_ms(QEMU_CLOCK_REALTIME, poll_tick, c);
+    c->min_gap_ns = (int64_t)MAX(cfg.refresh_min_ms, 1u) * SCALE_MS;
+    c->timer = timer_new_ns(QEMU_CLOCK_REALTIME, poll_tick, c);
     if (!display_event_arm(c, errp)) {
         return false;
     }
-    timer_mod(c->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME));
+    timer_mod(c->timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     return true;
 }
 
@@ -466,6 +648,9 @@ void vfio_display_dmabuf_console_finalize(VFIODisplay *dpy)
         return;
     }
     display_event_disarm(c);
+    if (c->event_timer) {
+        timer_free(c->event_timer);
+    }
     if (c->timer) {
         timer_free(c->timer);
     }

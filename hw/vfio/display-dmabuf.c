@@ -18,7 +18,14 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "hw/vfio/display-dmabuf.h"
+#include "hw/vfio/vfio-gfx-irq.h"
 #include "trace.h"
+
+/* v6's layout (include/hw/vfio/vfio-gfx-irq.h): the parser relies on it */
+G_STATIC_ASSERT(sizeof(struct vfio_gfx_irq_info) == 20);
+G_STATIC_ASSERT(sizeof(struct vfio_info_cap_header) == 8);
+G_STATIC_ASSERT(sizeof(struct vfio_irq_info_cap_type) == 16);
+G_STATIC_ASSERT(sizeof(struct vfio_irq_info_cap_display_plane_events) == 24);
 
 /*
  * From <drm/drm_mode.h>; spelled out so that the engine needs only the
@@ -588,17 +595,19 @@ static void update_interval(VFIODisplayDmabuf *d, unsigned int ev)
     }
 }
 
-unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
+unsigned int vfio_display_dmabuf_update_planes(VFIODisplayDmabuf *d,
+                                               int64_t now_ms,
+                                               unsigned int planes)
 {
-    unsigned int ev;
+    unsigned int ev = VFIO_DMABUF_EV_NONE;
 
     d->tick++;
     d->now_ms = now_ms;
     d->stats.ticks++;
-    ev = update_primary(d);
-    if (d->cfg.poll_cursor &&
-        (d->event_driven || d->last_cursor_ms == INT64_MIN ||
-         now_ms - d->last_cursor_ms >= VFIO_DMABUF_CURSOR_PERIOD_MS)) {
+    if (planes & VFIO_DMABUF_QUERY_PRIMARY) {
+        ev |= update_primary(d);
+    }
+    if (d->cfg.poll_cursor && (planes & VFIO_DMABUF_QUERY_CURSOR)) {
         d->last_cursor_ms = now_ms;
         ev |= update_cursor(d);
     }
@@ -611,9 +620,117 @@ unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
     return ev;
 }
 
+unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
+{
+    unsigned int planes = VFIO_DMABUF_QUERY_PRIMARY;
+
+    /* polling, the cursor is asked for at most every CURSOR_PERIOD_MS */
+    if (d->event_driven || d->last_cursor_ms == INT64_MIN ||
+        now_ms - d->last_cursor_ms >= VFIO_DMABUF_CURSOR_PERIOD_MS) {
+        planes |= VFIO_DMABUF_QUERY_CURSOR;
+    }
+    return vfio_display_dmabuf_update_planes(d, now_ms, planes);
+}
+
 unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d)
 {
     return d->interval_ms;
+}
+
+/* ------------------------------------------------------------------ */
+/* the display event's IRQ info (include/hw/vfio/vfio-gfx-irq.h) */
+
+bool vfio_display_dmabuf_parse_irq_info(const void *buf, size_t len,
+                                        VFIODmabufEventInfo *info)
+{
+    const uint8_t *p = buf;
+    struct vfio_gfx_irq_info irq;
+    struct vfio_info_cap_header hdr;
+    struct vfio_irq_info_cap_type type;
+    struct vfio_irq_info_cap_display_plane_events disp;
+    bool is_display = false;
+    size_t off;
+    unsigned int n;
+
+    memset(info, 0, sizeof(*info));
+    if (len < sizeof(irq)) {
+        return false;
+    }
+    memcpy(&irq, p, sizeof(irq));
+    if (!(irq.flags & VFIO_IRQ_INFO_EVENTFD) ||
+        !(irq.flags & VFIO_IRQ_INFO_FLAG_CAPS) || irq.count != 1) {
+        return false;
+    }
+    /*
+     * Capabilities are copied out (they need not be aligned: v6 puts
+     * CAP_DISPLAY's __u64s at offset 44). Each one lies after the struct
+     * and inside @len; `next` must move forward, so the walk ends.
+     */
+    off = irq.cap_offset;
+    for (n = 0; off && n < VFIO_DMABUF_EVENT_MAX_CAPS; n++) {
+        if (off < sizeof(irq) || off > len || len - off < sizeof(hdr)) {
+            break;
+        }
+        memcpy(&hdr, p + off, sizeof(hdr));
+        if (hdr.id == VFIO_IRQ_INFO_CAP_TYPE && hdr.version == 1 &&
+            len - off >= sizeof(type)) {
+            memcpy(&type, p + off, sizeof(type));
+            if (type.type == VFIO_IRQ_TYPE_GFX &&
+                type.subtype == VFIO_IRQ_SUBTYPE_GFX_DISPLAY_IRQ) {
+                is_display = true;
+            }
+        } else if (hdr.id == VFIO_IRQ_INFO_CAP_DISPLAY && hdr.version == 1 &&
+                   len - off >= sizeof(disp) && !info->has_values) {
+            memcpy(&disp, p + off, sizeof(disp));
+            if (disp.pri_event_val && disp.cur_event_val &&
+                disp.pri_event_val != disp.cur_event_val) {
+                info->has_values = true;
+                info->pri_val = disp.pri_event_val;
+                info->cur_val = disp.cur_event_val;
+            }
+        }
+        if (hdr.next && hdr.next < off + sizeof(hdr)) {
+            break; /* backwards or onto itself: a loop */
+        }
+        off = hdr.next;
+    }
+    if (!is_display) {
+        memset(info, 0, sizeof(*info));
+    }
+    return is_display;
+}
+
+unsigned int vfio_display_dmabuf_event_planes(const VFIODmabufEventInfo *info,
+                                              uint64_t count)
+{
+    uint64_t hi, lo;
+    unsigned int hi_plane, lo_plane;
+
+    if (!count) {
+        return 0;
+    }
+    if (!info->has_values) {
+        return VFIO_DMABUF_QUERY_BOTH;
+    }
+    if (info->pri_val > info->cur_val) {
+        hi = info->pri_val;
+        lo = info->cur_val;
+        hi_plane = VFIO_DMABUF_QUERY_PRIMARY;
+        lo_plane = VFIO_DMABUF_QUERY_CURSOR;
+    } else {
+        hi = info->cur_val;
+        lo = info->pri_val;
+        hi_plane = VFIO_DMABUF_QUERY_CURSOR;
+        lo_plane = VFIO_DMABUF_QUERY_PRIMARY;
+    }
+    if (count < hi) {
+        /* no signal of the larger value fits: the smaller one's only */
+        return count % lo == 0 ? lo_plane : VFIO_DMABUF_QUERY_BOTH;
+    }
+    if (count == hi) {
+        return hi_plane; /* one signal of it (see the header) */
+    }
+    return VFIO_DMABUF_QUERY_BOTH;
 }
 
 /* ------------------------------------------------------------------ */

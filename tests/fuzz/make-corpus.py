@@ -216,3 +216,23 @@ scanout('displays-toggle', s_config('auto', True, True), [
     [S_REFRESH], s_displays(1, 0), [S_REFRESH], s_displays(1, 1),
     [S_REFRESH], [S_RESET], [S_REFRESH], [S_RENEW],
 ])
+
+
+# ---- fuzz-irq-info: a VFIO_DEVICE_GET_IRQ_INFO answer (v6 of GVT-g's
+# display event proposal: 20-byte struct, CAP_TYPE at 20, CAP_DISPLAY at 36)
+def irq_info(cap_offset=20, flags=0x13, count=1, type_next=36,
+             disp=True):
+    d = struct.pack('<IIIII', 256, flags, 5, count, cap_offset)
+    d += struct.pack('<HHIII', 1, 1, type_next, 1, 1)
+    if disp:
+        d += struct.pack('<HHIQQ', 2, 1, 0, 1 << 48, 1 << 56)
+    return d
+
+
+write('fuzz-irq-info', 'v6-kvmgt', irq_info())
+write('fuzz-irq-info', 'v6-no-display-cap', irq_info(type_next=0,
+                                                      disp=False))
+write('fuzz-irq-info', 'loop', irq_info(type_next=20))
+write('fuzz-irq-info', 'old-24-byte-layout',
+      struct.pack('<IIIIII', 256, 0x11, 5, 1, 24, 0) +
+      struct.pack('<HHIII', 3, 1, 0, 1, 1))

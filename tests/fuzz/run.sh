@@ -16,7 +16,7 @@ set -eu
 out=${1:?usage: run.sh OUTDIR SECONDS [HARNESS...]}
 secs=${2:?usage: run.sh OUTDIR SECONDS [HARNESS...]}
 shift 2
-harnesses=${*:-fuzz-check-plane fuzz-engine fuzz-scanout}
+harnesses=${*:-fuzz-check-plane fuzz-engine fuzz-scanout fuzz-irq-info}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 pkgs="clang-14 libclang-rt-14-dev"
 cc=${FUZZ_CC:-}
@@ -122,6 +122,7 @@ for h in $harnesses; do
     before=$(artefacts)
     case $h in
     fuzz-check-plane) max_len=80 ;;
+    fuzz-irq-info) max_len=160 ;;
     fuzz-scanout) max_len=512 ;;
     *) max_len=256 ;;
     esac

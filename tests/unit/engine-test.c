@@ -567,6 +567,275 @@ static void test_event_driven(void)
     fixture_finish(&fx);
 }
 
+/* an event naming one plane queries that plane only */
+static void test_event_planes_query(void)
+{
+    Fixture fx;
+    unsigned int q;
+
+    fixture_init(&fx);
+    vfio_display_dmabuf_set_event_driven(fx.d, true);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 10, 100, 50, 2, 3);
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update(fx.d, fx.now), ==,
+                     VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_CURSOR_NEW);
+    /* cursor event: one query, the move seen, the primary not asked */
+    fake_gfx_set_cursor(fx.gfx, 10, 120, 50, 2, 3);
+    fake_gfx_set_primary(fx.gfx, 2, 640, 480);
+    q = fake_gfx_queries(fx.gfx);
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update_planes(fx.d, fx.now,
+                         VFIO_DMABUF_QUERY_CURSOR), ==,
+                     VFIO_DMABUF_EV_CURSOR_MOVED);
+    g_assert_cmpuint(fake_gfx_queries(fx.gfx) - q, ==, 1);
+    g_assert_cmpuint(primary_id(&fx), ==, 1);
+    /* primary event: one query, the flip seen */
+    q = fake_gfx_queries(fx.gfx);
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update_planes(fx.d, fx.now,
+                         VFIO_DMABUF_QUERY_PRIMARY), ==,
+                     VFIO_DMABUF_EV_NEW_SCANOUT);
+    g_assert_cmpuint(fake_gfx_queries(fx.gfx) - q, ==, 1);
+    g_assert_cmpuint(primary_id(&fx), ==, 2);
+    g_assert_cmpuint(stats(&fx)->flips_seen, ==, 1);
+    /* no plane named: nothing asked, nothing changes */
+    q = fake_gfx_queries(fx.gfx);
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update_planes(fx.d, fx.now, 0), ==,
+                     VFIO_DMABUF_EV_NONE);
+    g_assert_cmpuint(fake_gfx_queries(fx.gfx) - q, ==, 0);
+    fixture_finish(&fx);
+}
+
+/*
+ * A VFIO_DEVICE_GET_IRQ_INFO answer written byte by byte from v6's text
+ * (not from our header): struct vfio_irq_info of 20 bytes, cap_offset 20,
+ * CAP_TYPE (id 1, version 1, type 1, subtype 1) at 20, CAP_DISPLAY (id 2,
+ * version 1, cur_event_val, pri_event_val as __u64) at 36.
+ */
+#define V6_PRI  (1ULL << 56)
+#define V6_CUR  (1ULL << 48)
+
+static void put32(uint8_t *b, size_t off, uint32_t v)
+{
+    memcpy(b + off, &v, sizeof(v));
+}
+
+static void put16(uint8_t *b, size_t off, uint16_t v)
+{
+    memcpy(b + off, &v, sizeof(v));
+}
+
+static void put64(uint8_t *b, size_t off, uint64_t v)
+{
+    memcpy(b + off, &v, sizeof(v));
+}
+
+/* a cap header at @off: id, version 1, next */
+static void put_hdr(uint8_t *b, size_t off, uint16_t id, uint32_t next)
+{
+    put16(b, off, id);
+    put16(b, off + 2, 1);
+    put32(b, off + 4, next);
+}
+
+static size_t v6_answer(uint8_t *b, size_t size)
+{
+    memset(b, 0, size);
+    put32(b, 0, size);                      /* argsz */
+    put32(b, 4, (1 << 0) | (1 << 1) | (1 << 4)); /* EVENTFD|MASKABLE|CAPS */
+    put32(b, 8, 5);                         /* index */
+    put32(b, 12, 1);                        /* count */
+    put32(b, 16, 20);                       /* cap_offset */
+    put_hdr(b, 20, 1, 36);                  /* CAP_TYPE */
+    put32(b, 28, 1);                        /* VFIO_IRQ_TYPE_GFX */
+    put32(b, 32, 1);                        /* GFX_DISPLAY_IRQ */
+    put_hdr(b, 36, 2, 0);                   /* CAP_DISPLAY */
+    put64(b, 44, V6_CUR);
+    put64(b, 52, V6_PRI);
+    return 60;
+}
+
+static void test_irq_info_v6(void)
+{
+    uint8_t b[256];
+    VFIODmabufEventInfo ev;
+    size_t n = v6_answer(b, sizeof(b));
+
+    g_assert_cmpuint(n, ==, 60);
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    g_assert_true(ev.has_values);
+    g_assert_cmpuint(ev.pri_val, ==, V6_PRI);
+    g_assert_cmpuint(ev.cur_val, ==, V6_CUR);
+    /* exactly the answer's size is enough */
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, 60, &ev));
+    g_assert_true(ev.has_values);
+    /* CAP_DISPLAY cut by argsz: the event without its values */
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, 59, &ev));
+    g_assert_false(ev.has_values);
+    /* CAP_TYPE cut: not the display event */
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, 35, &ev));
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, 19, &ev));
+    /* CAP_DISPLAY first, then CAP_TYPE: order does not matter */
+    v6_answer(b, sizeof(b));
+    put32(b, 16, 36);
+    put_hdr(b, 36, 2, 20);      /* backwards: refused, the walk ends */
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    v6_answer(b, sizeof(b));
+    put_hdr(b, 20, 2, 0);       /* CAP_DISPLAY at 20, CAP_TYPE at 60 */
+    put64(b, 28, V6_CUR);
+    put64(b, 36, V6_PRI);
+    put16(b, 44, 0);
+    put32(b, 24, 60);
+    put_hdr(b, 60, 1, 0);
+    put32(b, 68, 1);
+    put32(b, 72, 1);
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    g_assert_true(ev.has_values && ev.pri_val == V6_PRI);
+    /* without CAP_DISPLAY: the event, no values */
+    v6_answer(b, sizeof(b));
+    put32(b, 24, 0);
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    g_assert_false(ev.has_values);
+}
+
+static void test_irq_info_hostile(void)
+{
+    uint8_t b[256];
+    VFIODmabufEventInfo ev;
+    size_t i;
+
+    /* the old layout of this project (a pad, cap at 24, CAP_TYPE id 3) */
+    v6_answer(b, sizeof(b));
+    put32(b, 16, 24);
+    memmove(b + 24, b + 20, 40);
+    put_hdr(b, 24, 3, 0);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    /* flags, count */
+    v6_answer(b, sizeof(b));
+    put32(b, 4, 1 << 4);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    v6_answer(b, sizeof(b));
+    put32(b, 4, 1 << 0);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    v6_answer(b, sizeof(b));
+    put32(b, 12, 2);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    /* cap_offset inside the struct, past the end, near UINT32_MAX */
+    for (i = 0; i < 20; i++) {
+        v6_answer(b, sizeof(b));
+        put32(b, 16, i);
+        g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    }
+    v6_answer(b, sizeof(b));
+    put32(b, 16, 252);          /* a header would end past 256 */
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    put32(b, 16, UINT32_MAX - 3);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    /* a loop onto itself, and next wrapping 32 bits */
+    v6_answer(b, sizeof(b));
+    put_hdr(b, 20, 4, 20);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    v6_answer(b, sizeof(b));
+    put_hdr(b, 20, 4, UINT32_MAX);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    /* a chain of unknown caps longer than the bound: CAP_TYPE not reached */
+    v6_answer(b, sizeof(b));
+    for (i = 0; i < VFIO_DMABUF_EVENT_MAX_CAPS; i++) {
+        put_hdr(b, 20 + 8 * i, 4, 20 + 8 * (i + 1));
+    }
+    put_hdr(b, 20 + 8 * i, 1, 0);
+    put32(b, 28 + 8 * i, 1);
+    put32(b, 32 + 8 * i, 1);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    /* one fewer: found */
+    v6_answer(b, sizeof(b));
+    for (i = 0; i < VFIO_DMABUF_EVENT_MAX_CAPS - 1; i++) {
+        put_hdr(b, 20 + 8 * i, 4, 20 + 8 * (i + 1));
+    }
+    put_hdr(b, 20 + 8 * i, 1, 0);
+    put32(b, 28 + 8 * i, 1);
+    put32(b, 32 + 8 * i, 1);
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    /* wrong type, subtype, version */
+    v6_answer(b, sizeof(b));
+    put32(b, 28, 2);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    v6_answer(b, sizeof(b));
+    put32(b, 32, 2);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    v6_answer(b, sizeof(b));
+    put16(b, 22, 2);
+    g_assert_false(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    /* unusable values: zero, equal; the event stays, the values do not */
+    v6_answer(b, sizeof(b));
+    put64(b, 44, 0);
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    g_assert_false(ev.has_values);
+    v6_answer(b, sizeof(b));
+    put64(b, 44, V6_PRI);
+    g_assert_true(vfio_display_dmabuf_parse_irq_info(b, sizeof(b), &ev));
+    g_assert_false(ev.has_values);
+    /* every length of a valid answer: never a read past it (ASan) */
+    for (i = 0; i <= 60; i++) {
+        uint8_t *h = g_malloc(MAX(i, 1));
+
+        v6_answer(b, sizeof(b));
+        memcpy(h, b, i);
+        g_assert_cmpint(vfio_display_dmabuf_parse_irq_info(h, i, &ev), ==,
+                        i >= 36);
+        g_assert_cmpint(ev.has_values, ==, i >= 60);
+        g_free(h);
+    }
+}
+
+static void test_event_planes_decode(void)
+{
+    VFIODmabufEventInfo v6 = {
+        .has_values = true, .pri_val = V6_PRI, .cur_val = V6_CUR,
+    };
+    VFIODmabufEventInfo none = { 0 };
+    VFIODmabufEventInfo swapped = {
+        .has_values = true, .pri_val = 1, .cur_val = 1 << 8,
+    };
+
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, 0), ==, 0);
+    /* one vblank's signal */
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, V6_PRI), ==,
+                     VFIO_DMABUF_QUERY_PRIMARY);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, V6_CUR), ==,
+                     VFIO_DMABUF_QUERY_CURSOR);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, V6_PRI + V6_CUR),
+                     ==, VFIO_DMABUF_QUERY_BOTH);
+    /* cursor signals added up: still only the cursor */
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, 3 * V6_CUR), ==,
+                     VFIO_DMABUF_QUERY_CURSOR);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, 255 * V6_CUR),
+                     ==, VFIO_DMABUF_QUERY_CURSOR);
+    /* several primaries, primaries and cursors, saturated, odd values */
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, 2 * V6_PRI), ==,
+                     VFIO_DMABUF_QUERY_BOTH);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, 2 * V6_PRI +
+                                                      5 * V6_CUR), ==,
+                     VFIO_DMABUF_QUERY_BOTH);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, UINT64_MAX), ==,
+                     VFIO_DMABUF_QUERY_BOTH);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, 1), ==,
+                     VFIO_DMABUF_QUERY_BOTH);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&v6, V6_CUR + 1), ==,
+                     VFIO_DMABUF_QUERY_BOTH);
+    /* no CAP_DISPLAY: any signal is both */
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&none, 1), ==,
+                     VFIO_DMABUF_QUERY_BOTH);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&none, 0), ==, 0);
+    /* a device whose cursor has the larger value */
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&swapped, 1 << 8), ==,
+                     VFIO_DMABUF_QUERY_CURSOR);
+    g_assert_cmpuint(vfio_display_dmabuf_event_planes(&swapped, 7), ==,
+                     VFIO_DMABUF_QUERY_PRIMARY);
+}
+
 static void test_persistent_transient_backs_off(void)
 {
     Fixture fx;
@@ -1206,6 +1475,10 @@ int main(int argc, char **argv)
                     test_flip_rate_forgotten);
     g_test_add_func("/engine/refresh/policy", test_refresh_policy);
     g_test_add_func("/engine/refresh/event-driven", test_event_driven);
+    g_test_add_func("/engine/event/planes-query", test_event_planes_query);
+    g_test_add_func("/engine/event/irq-info-v6", test_irq_info_v6);
+    g_test_add_func("/engine/event/irq-info-hostile", test_irq_info_hostile);
+    g_test_add_func("/engine/event/planes-decode", test_event_planes_decode);
     g_test_add_func("/engine/refresh/bounds-override",
                     test_refresh_bounds_override);
     g_test_add_func("/engine/reset", test_reset_drains);

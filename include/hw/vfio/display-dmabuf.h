@@ -238,6 +238,26 @@ void vfio_display_dmabuf_set_presenter_data(VFIODisplayDmabuf *d,
  */
 unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms);
 
+/* Planes for vfio_display_dmabuf_update_planes() and the display event. */
+#define VFIO_DMABUF_QUERY_PRIMARY       (1u << 0)
+#define VFIO_DMABUF_QUERY_CURSOR        (1u << 1)
+#define VFIO_DMABUF_QUERY_BOTH          (VFIO_DMABUF_QUERY_PRIMARY | \
+                                         VFIO_DMABUF_QUERY_CURSOR)
+
+/**
+ * vfio_display_dmabuf_update_planes:
+ * @d: engine
+ * @now_ms: as for vfio_display_dmabuf_update()
+ * @planes: VFIO_DMABUF_QUERY_* bits: the planes to query in this tick (the
+ *   cursor only if the config polls it), for a display event that names
+ *   them; update() chooses them itself
+ *
+ * Returns: as vfio_display_dmabuf_update().
+ */
+unsigned int vfio_display_dmabuf_update_planes(VFIODisplayDmabuf *d,
+                                               int64_t now_ms,
+                                               unsigned int planes);
+
 /**
  * vfio_display_dmabuf_next_interval_ms:
  * @d: engine
@@ -258,6 +278,60 @@ unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d);
  * poll, except while transient errors are retried. Off: the adaptive poll.
  */
 void vfio_display_dmabuf_set_event_driven(VFIODisplayDmabuf *d, bool on);
+
+/*
+ * The display event as the device describes it (v6 of GVT-g's proposal,
+ * include/hw/vfio/vfio-gfx-irq.h).
+ */
+typedef struct VFIODmabufEventInfo {
+    bool has_values;            /* a usable VFIO_IRQ_INFO_CAP_DISPLAY */
+    uint64_t pri_val;           /* what a primary plane update adds */
+    uint64_t cur_val;           /* what a cursor plane update adds */
+} VFIODmabufEventInfo;
+
+/* Capabilities followed in one VFIO_DEVICE_GET_IRQ_INFO answer. */
+#define VFIO_DMABUF_EVENT_MAX_CAPS      8
+
+/**
+ * vfio_display_dmabuf_parse_irq_info:
+ * @buf: a VFIO_DEVICE_GET_IRQ_INFO answer (struct vfio_gfx_irq_info and
+ *   its capability chain), as the device wrote it
+ * @len: how many bytes of @buf to trust: the smaller of the buffer's size
+ *   and the argsz the device answered
+ * @info: filled when the answer is a display event
+ *
+ * Validates a device-controlled answer without touching the device: flags
+ * EVENTFD and FLAG_CAPS, count 1, a VFIO_IRQ_INFO_CAP_TYPE of type GFX,
+ * subtype GFX_DISPLAY_IRQ; a VFIO_IRQ_INFO_CAP_DISPLAY, if any, gives the
+ * values (used only when both are non-zero and differ). Every capability
+ * lies inside [20, @len), each `next` moves forward, at most
+ * VFIO_DMABUF_EVENT_MAX_CAPS are read: no answer makes it read outside
+ * @buf or loop.
+ * Returns: true if it is the display event.
+ */
+bool vfio_display_dmabuf_parse_irq_info(const void *buf, size_t len,
+                                        VFIODmabufEventInfo *info);
+
+/**
+ * vfio_display_dmabuf_event_planes:
+ * @info: from vfio_display_dmabuf_parse_irq_info()
+ * @count: the eventfd's counter as read (the sum of the signals since the
+ *   last read)
+ *
+ * Which planes to query for @count. The counter adds up what the device
+ * signalled: a value made of one plane's signals only names that plane
+ * (below the larger value, a multiple of the smaller: only the plane with
+ * the smaller value; exactly the larger value, or the sum of both: one
+ * vblank's worth), anything else (several vblanks, a saturated counter, no
+ * CAP_DISPLAY) names both. Exactly the larger value could also be that
+ * many signals of the smaller one (256 cursor signals in kvmgt's values):
+ * a device that signals once per vblank cannot add that many between two
+ * reads (the console reads at least every refresh_min_ms while signals
+ * come), and a device that does gets its cursor from the safety poll.
+ * Returns: VFIO_DMABUF_QUERY_* bits; 0 for a zero @count.
+ */
+unsigned int vfio_display_dmabuf_event_planes(const VFIODmabufEventInfo *info,
+                                              uint64_t count);
 
 /**
  * vfio_display_dmabuf_reset:
