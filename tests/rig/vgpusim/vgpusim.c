@@ -29,6 +29,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pci_regs.h>
+#include <linux/poll.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -41,11 +42,84 @@
 #include <linux/workqueue.h>
 #include <uapi/drm/drm_fourcc.h>
 
-/* the display event ABI (an unmerged GVT-g proposal), shared with QEMU */
-#include "vfio-gfx-irq.h"
+/*
+ * The display event, as the last version of GVT-g's proposal defines it:
+ * "Deliver vGPU display vblank/refresh event to userspace", v6, Tina
+ * Zhang, 24 Sep 2019, kvm list (never merged). Written here from the
+ * series' text, not shared with QEMU's header, so that the two are
+ * checked against each other (docs/vgpusim.md, "Display event"):
+ * - patch 1/6: struct vfio_irq_info gains "__u32 cap_offset" after count
+ *   (20 bytes); VFIO_IRQ_INFO_FLAG_CAPS (1 << 4); VFIO_IRQ_INFO_CAP_TYPE 1
+ *   ("Irq capability index starts from 1"), struct vfio_irq_info_cap_type
+ *   { header; __u32 type; __u32 subtype; }; IRQ indexes >= 5
+ *   (VFIO_PCI_NUM_IRQS) are typed by that capability.
+ * - patch 2/6: VFIO_IRQ_TYPE_GFX 1, VFIO_IRQ_SUBTYPE_GFX_DISPLAY_IRQ 1,
+ *   VFIO_IRQ_INFO_CAP_DISPLAY 2, struct
+ *   vfio_irq_info_cap_display_plane_events { header; __u64 cur_event_val;
+ *   __u64 pri_event_val; }: the eventfd counter values of a cursor and a
+ *   primary plane update.
+ * - patches 3/6, 4/6 (kvmgt): flags MASKABLE | EVENTFD (| FLAG_CAPS),
+ *   count 1, the caps chained TYPE then DISPLAY right after the struct
+ *   (offsets 20 and 36), version 1 each; primary 1UL << 56, cursor
+ *   1UL << 48, added at the emulated vblank; DATA_EVENTFD arms (the fd goes
+ *   to eventfd_ctx_fdget(), so -1 fails), DATA_NONE with count 0 disarms;
+ *   MASK / UNMASK with DATA_NONE stop and resume the signals.
+ */
+#define VGS_V6_IRQ_INFO_FLAG_CAPS	(1 << 4)
+#define VGS_V6_IRQ_INFO_CAP_TYPE	1
+#define VGS_V6_IRQ_INFO_CAP_DISPLAY	2
+#define VGS_V6_IRQ_TYPE_GFX		1
+#define VGS_V6_IRQ_SUBTYPE_GFX_DISPLAY_IRQ 1
+#define VGS_V6_PRI_EVENT_VAL		(1ULL << 56)
+#define VGS_V6_CUR_EVENT_VAL		(1ULL << 48)
+
+struct vgs_v6_irq_info {
+	__u32 argsz;
+	__u32 flags;
+	__u32 index;
+	__u32 count;
+	__u32 cap_offset;
+};
+
+struct vgs_v6_cap_header {
+	__u16 id;
+	__u16 version;
+	__u32 next;
+};
+
+struct vgs_v6_irq_cap_type {
+	struct vgs_v6_cap_header header;
+	__u32 type;
+	__u32 subtype;
+};
+
+struct vgs_v6_irq_cap_display {
+	struct vgs_v6_cap_header header;
+	__u64 cur_event_val;
+	__u64 pri_event_val;
+};
+
+static_assert(sizeof(struct vgs_v6_irq_info) == 20);
+static_assert(sizeof(struct vgs_v6_irq_cap_type) == 16);
+static_assert(sizeof(struct vgs_v6_irq_cap_display) == 24);
+
+/* where kvmgt puts the caps: right after the struct, one after the other */
+#define VGS_V6_CAP_TYPE_OFF	sizeof(struct vgs_v6_irq_info)
+#define VGS_V6_CAP_DISPLAY_OFF	(VGS_V6_CAP_TYPE_OFF + \
+				 sizeof(struct vgs_v6_irq_cap_type))
+#define VGS_V6_IRQ_INFO_SIZE	(VGS_V6_CAP_DISPLAY_OFF + \
+				 sizeof(struct vgs_v6_irq_cap_display))
 
 /* the display event's IRQ index, after the PCI ones (none of which exist) */
 #define VGS_DISPLAY_IRQ		VFIO_PCI_NUM_IRQS
+
+/* planes a vblank reports */
+#define VGS_EV_PRIMARY		BIT(0)
+#define VGS_EV_CURSOR		BIT(1)
+/* the display's refresh while the pattern engine does not run */
+#define VGS_IDLE_VBLANK_HZ	60
+/* the storm control's bound, signals per second */
+#define VGS_MAX_STORM_HZ	100000
 
 #define VGS_NAME		"vgpusim"
 
@@ -165,6 +239,10 @@ MODULE_PARM_DESC(def_height, "power-on mode height");
 static unsigned int def_hz = 60;
 module_param(def_hz, uint, 0444);
 MODULE_PARM_DESC(def_hz, "power-on flip rate in Hz (1..240)");
+
+static unsigned int storm_hz;
+module_param(storm_hz, uint, 0444);
+MODULE_PARM_DESC(storm_hz, "display event storm of new instances, signals per second (0: off, at most 100000)");
 
 static u32 vgs_vram_mb(void)
 {
@@ -329,7 +407,13 @@ struct vgs_stats {
 	u64 flips_missed;
 	u64 frames_drawn;
 	u64 resets;
-	u64 display_events;	/* display eventfd signals */
+	u64 display_events;	/* display eventfd signals at vblanks */
+	u64 display_events_primary;	/* ... that carried the primary value */
+	u64 display_events_cursor;	/* ... that carried the cursor value */
+	u64 display_events_masked;	/* vblank signals dropped while masked */
+	u64 display_arms;	/* SET_IRQS: an eventfd armed */
+	u64 display_disarms;	/* SET_IRQS: DATA_NONE, count 0 */
+	u64 display_disarm_refused;	/* SET_IRQS: DATA_EVENTFD with fd < 0 */
 	u64 lat_count;
 	u64 lat_sum;
 	u64 lat_min;
@@ -351,8 +435,20 @@ struct vgs_dev {
 	struct vfio_device vdev;	/* must be first (vfio_alloc_device) */
 	struct mdev_device *mdev;
 	struct mutex lock;		/* everything below unless noted */
-	/* the display event (VFIO_DEVICE_SET_IRQS); its reference is ours */
+	/*
+	 * the display event (VFIO_DEVICE_SET_IRQS): the eventfd, whose
+	 * reference is ours, and the mask; written under lock and trig_lock,
+	 * read under either (trig_lock: the storm's hrtimer)
+	 */
+	spinlock_t trig_lock;
 	struct eventfd_ctx *display_trigger;
+	bool display_masked;
+	u32 ev_pending;			/* VGS_EV_*: for the next vblank */
+	struct delayed_work vblank_work;	/* vblank while the engine idles */
+	/* storm control: signals at storm_hz whatever happens */
+	struct hrtimer storm_timer;
+	u32 storm_hz;			/* 0: off; READ_ONCE in the hrtimer */
+	atomic64_t storm_signals;
 	struct mutex tick_lock;		/* serialises pattern engine ticks */
 
 	/* VRAM: fixed for the lifetime of the device */
@@ -669,14 +765,161 @@ static void vgs_sync_shadow(struct vgs_dev *vgs)
 	s->fb_offset = vgs->fb_offset;
 }
 
-/* the primary scanout changed: a new flip the host should see */
-/* a plane changed: tell the host, if it armed the display event (lock held) */
-static void vgs_display_event(struct vgs_dev *vgs)
+/*
+ * v6 signals its eventfd with a value (eventfd_signal(ctx, val) in the
+ * kernels of 2019). Since Linux 6.8 eventfd_signal() adds 1 and nothing
+ * exported adds more, so the value is added here the way fs/eventfd.c adds
+ * its 1: to the context's counter under its wait queue's lock, saturating
+ * at ULLONG_MAX, then the readers are woken. vgs_eventfd_view is the head
+ * of fs/eventfd.c's struct eventfd_ctx in the rig's kernel (6.12);
+ * vgs_eventfd_view_ok() checks it on every arm, and an eventfd that does
+ * not match is refused (EOPNOTSUPP) rather than written.
+ */
+struct vgs_eventfd_view {
+	struct kref kref;
+	wait_queue_head_t wqh;
+	__u64 count;
+	unsigned int flags;
+};
+
+static bool vgs_eventfd_view_ok(struct eventfd_ctx *ctx)
 {
-	if (vgs->display_trigger) {
-		eventfd_signal(vgs->display_trigger);
-		vgs->st.display_events++;
+	struct vgs_eventfd_view *v = (struct vgs_eventfd_view *)ctx;
+	unsigned long irqf;
+	u64 before, after;
+
+	/* one reference is the fd's, one ours; only EFD_* flags */
+	if (kref_read(&v->kref) < 2 ||
+	    (READ_ONCE(v->flags) & ~(EFD_SEMAPHORE | EFD_CLOEXEC | EFD_NONBLOCK)))
+		return false;
+	before = READ_ONCE(v->count);
+	if (before >= ULLONG_MAX - 1)
+		return false;
+	eventfd_signal(ctx);	/* the kernel's own +1 ... */
+	after = READ_ONCE(v->count);
+	if (after != before + 1)
+		return false;
+	/* ... taken back: the host must not see it */
+	spin_lock_irqsave(&v->wqh.lock, irqf);
+	if (v->count)
+		v->count--;
+	spin_unlock_irqrestore(&v->wqh.lock, irqf);
+	return true;
+}
+
+/* add @val to the counter, as a 2019 eventfd_signal(ctx, val) did */
+static void vgs_eventfd_add(struct eventfd_ctx *ctx, u64 val)
+{
+	struct vgs_eventfd_view *v = (struct vgs_eventfd_view *)ctx;
+	unsigned long irqf;
+
+	spin_lock_irqsave(&v->wqh.lock, irqf);
+	v->count = val > ULLONG_MAX - v->count ? ULLONG_MAX : v->count + val;
+	if (waitqueue_active(&v->wqh))
+		wake_up_locked_poll(&v->wqh, EPOLLIN);
+	spin_unlock_irqrestore(&v->wqh.lock, irqf);
+}
+
+/* signal @val if armed and not masked (any context); true if signalled */
+static bool vgs_signal(struct vgs_dev *vgs, u64 val)
+{
+	unsigned long irqf;
+	bool sent = false;
+
+	spin_lock_irqsave(&vgs->trig_lock, irqf);
+	if (vgs->display_trigger && !vgs->display_masked) {
+		vgs_eventfd_add(vgs->display_trigger, val);
+		sent = true;
 	}
+	spin_unlock_irqrestore(&vgs->trig_lock, irqf);
+	return sent;
+}
+
+static bool vgs_engine_running(struct vgs_dev *vgs)
+{
+	return !vgs->stopping && vgs->cur.enabled && !vgs->cur.paused;
+}
+
+/*
+ * The vblank (lock held): if a plane changed since the last one, one
+ * signal of the sum of the changed planes' values, as kvmgt's emulated
+ * vblank does. The pattern engine's tick is the vblank while it runs; else
+ * vblank_work, at VGS_IDLE_VBLANK_HZ, only while something is pending.
+ */
+static void vgs_vblank(struct vgs_dev *vgs)
+{
+	u32 ev = vgs->ev_pending;
+	u64 val = 0;
+
+	lockdep_assert_held(&vgs->lock);
+	if (!ev)
+		return;
+	vgs->ev_pending = 0;
+	if (ev & VGS_EV_PRIMARY)
+		val += VGS_V6_PRI_EVENT_VAL;
+	if (ev & VGS_EV_CURSOR)
+		val += VGS_V6_CUR_EVENT_VAL;
+	if (!vgs->display_trigger)
+		return;
+	if (!vgs_signal(vgs, val)) {
+		vgs->st.display_events_masked++;
+		return;
+	}
+	vgs->st.display_events++;
+	if (ev & VGS_EV_PRIMARY)
+		vgs->st.display_events_primary++;
+	if (ev & VGS_EV_CURSOR)
+		vgs->st.display_events_cursor++;
+}
+
+/* a plane changed: the host hears of it at the next vblank (lock held) */
+static void vgs_display_event(struct vgs_dev *vgs, u32 planes)
+{
+	lockdep_assert_held(&vgs->lock);
+	if (!vgs->display_trigger)
+		return;
+	vgs->ev_pending |= planes;
+	if (!vgs_engine_running(vgs) && !vgs->stopping)
+		schedule_delayed_work(&vgs->vblank_work,
+				      usecs_to_jiffies(USEC_PER_SEC /
+						       VGS_IDLE_VBLANK_HZ));
+}
+
+static void vgs_vblank_work(struct work_struct *work)
+{
+	struct vgs_dev *vgs = container_of(to_delayed_work(work),
+					   struct vgs_dev, vblank_work);
+
+	mutex_lock(&vgs->lock);
+	vgs_vblank(vgs);
+	mutex_unlock(&vgs->lock);
+}
+
+/* storm control: one signal of both planes' values per period */
+static enum hrtimer_restart vgs_storm_fn(struct hrtimer *t)
+{
+	struct vgs_dev *vgs = container_of(t, struct vgs_dev, storm_timer);
+	u32 hz = READ_ONCE(vgs->storm_hz);
+	u64 n;
+
+	if (!hz)
+		return HRTIMER_NORESTART;
+	/* periods missed (a slow VM) are signalled too, up to 100 at once */
+	n = hrtimer_forward_now(t, ns_to_ktime(div_u64(NSEC_PER_SEC, hz)));
+	for (n = clamp_t(u64, n, 1, 100); n; n--)
+		if (vgs_signal(vgs, VGS_V6_PRI_EVENT_VAL + VGS_V6_CUR_EVENT_VAL))
+			atomic64_inc(&vgs->storm_signals);
+	return HRTIMER_RESTART;
+}
+
+static void vgs_storm_set(struct vgs_dev *vgs, u32 hz)
+{
+	hrtimer_cancel(&vgs->storm_timer);
+	WRITE_ONCE(vgs->storm_hz, hz);
+	if (hz)
+		hrtimer_start(&vgs->storm_timer,
+			      ns_to_ktime(div_u64(NSEC_PER_SEC, hz)),
+			      HRTIMER_MODE_REL);
 }
 
 static void vgs_note_flip(struct vgs_dev *vgs)
@@ -686,7 +929,7 @@ static void vgs_note_flip(struct vgs_dev *vgs)
 	vgs->st.flips_made++;
 	vgs->flip_pending = true;
 	vgs->flip_time = ktime_get();
-	vgs_display_event(vgs);
+	vgs_display_event(vgs, VGS_EV_PRIMARY);
 }
 
 static void vgs_lat_record(struct vgs_dev *vgs, u64 us)
@@ -756,6 +999,11 @@ static void vgs_engine_sync(struct vgs_dev *vgs)
 	} else {
 		/* the callback takes no locks, so waiting here is fine */
 		hrtimer_cancel(&vgs->timer);
+		/* what the engine's vblank would have told: the idle one */
+		if (vgs->ev_pending && !vgs->stopping)
+			schedule_delayed_work(&vgs->vblank_work,
+					      usecs_to_jiffies(USEC_PER_SEC /
+							       VGS_IDLE_VBLANK_HZ));
 	}
 }
 
@@ -771,7 +1019,7 @@ static void vgs_cursor_step(struct vgs_dev *vgs)
 	y = (s32)(h / 2) + r * vgs_sin64[a] / 1024 - VGS_CURSOR_H / 2;
 	vgs->cur.cursor_x = max(x, 0);
 	vgs->cur.cursor_y = max(y, 0);
-	vgs_display_event(vgs);
+	vgs_display_event(vgs, VGS_EV_CURSOR);
 }
 
 /* ------------------------------------------------------------------ */
@@ -933,6 +1181,8 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 			vgs_note_flip(vgs);
 		}
 		vgs_cursor_step(vgs);
+		/* this frame's vblank: one signal for what changed in it */
+		vgs_vblank(vgs);
 	}
 	mutex_unlock(&vgs->lock);
 out:
@@ -964,6 +1214,8 @@ static void vgs_engine_stop(struct vgs_dev *vgs)
 	mutex_unlock(&vgs->lock);
 	hrtimer_cancel(&vgs->timer);
 	cancel_work_sync(&vgs->tick_work);
+	cancel_delayed_work_sync(&vgs->vblank_work);
+	vgs_storm_set(vgs, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1746,17 +1998,30 @@ static int vgs_ioctl_region_info(struct vgs_dev *vgs, void __user *arg)
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
 
+/*
+ * VFIO_DEVICE_GET_IRQ_INFO, as kvmgt answers it with v6: the display event
+ * with its two capabilities right after the 20-byte struct; an argsz too
+ * small for them is told the size needed, and then only argsz, flags,
+ * index and count are written back (kvmgt copies minsz = 16 bytes).
+ */
 static int vgs_ioctl_irq_info(struct vgs_dev *vgs, void __user *arg)
 {
-	size_t minsz = offsetofend(struct vfio_irq_info, count);
-	struct vfio_gfx_irq_info info = {};
-	struct vfio_irq_info_cap_type cap = {
-		.header.id = VFIO_IRQ_INFO_CAP_TYPE,
+	size_t minsz = offsetofend(struct vgs_v6_irq_info, count);
+	struct vgs_v6_irq_cap_type type = {
+		.header.id = VGS_V6_IRQ_INFO_CAP_TYPE,
 		.header.version = 1,
-		.type = VFIO_IRQ_TYPE_GFX,
-		.subtype = VFIO_IRQ_SUBTYPE_GFX_DISPLAY_IRQ,
+		.header.next = VGS_V6_CAP_DISPLAY_OFF,
+		.type = VGS_V6_IRQ_TYPE_GFX,
+		.subtype = VGS_V6_IRQ_SUBTYPE_GFX_DISPLAY_IRQ,
 	};
-	size_t n;
+	struct vgs_v6_irq_cap_display disp = {
+		.header.id = VGS_V6_IRQ_INFO_CAP_DISPLAY,
+		.header.version = 1,
+		.header.next = 0,
+		.cur_event_val = VGS_V6_CUR_EVENT_VAL,
+		.pri_event_val = VGS_V6_PRI_EVENT_VAL,
+	};
+	struct vgs_v6_irq_info info = {};
 
 	if (copy_from_user(&info, arg, minsz))
 		return -EFAULT;
@@ -1767,49 +2032,87 @@ static int vgs_ioctl_irq_info(struct vgs_dev *vgs, void __user *arg)
 		info.count = 0;		/* no PCI interrupts at all */
 		return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 	}
-	info.flags = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_FLAG_CAPS;
+	info.flags = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
+		     VGS_V6_IRQ_INFO_FLAG_CAPS;
 	info.count = 1;
-	if (info.argsz < sizeof(info) + sizeof(cap)) {
-		/* too small for the capability: say how much is needed */
-		n = min_t(size_t, info.argsz, sizeof(info));
-		info.argsz = sizeof(info) + sizeof(cap);
-		return copy_to_user(arg, &info, n) ? -EFAULT : 0;
+	if (info.argsz < VGS_V6_IRQ_INFO_SIZE) {
+		info.argsz = VGS_V6_IRQ_INFO_SIZE;
+		return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 	}
-	info.cap_offset = sizeof(info);
-	if (copy_to_user(arg + sizeof(info), &cap, sizeof(cap)))
+	info.cap_offset = VGS_V6_CAP_TYPE_OFF;
+	/* disp lands at 36: its __u64s are not 8-byte aligned in the buffer */
+	if (copy_to_user(arg + VGS_V6_CAP_TYPE_OFF, &type, sizeof(type)) ||
+	    copy_to_user(arg + VGS_V6_CAP_DISPLAY_OFF, &disp, sizeof(disp)))
 		return -EFAULT;
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
-/* arm (an eventfd) or disarm (-1, or no data) the display event */
+/*
+ * VFIO_DEVICE_SET_IRQS on the display event, as kvmgt handles it with v6:
+ * ACTION_TRIGGER with DATA_EVENTFD (start 0, count 1) arms the fd and
+ * unmasks; fd -1 is refused (EBADF, from eventfd_ctx_fdget()) and the
+ * armed eventfd stays; DATA_NONE with count 0 disarms; other TRIGGER data
+ * changes nothing. ACTION_MASK / ACTION_UNMASK with DATA_NONE stop and
+ * resume the signals.
+ */
 static int vgs_set_display_irq(struct vgs_dev *vgs, struct vfio_irq_set *hdr,
 			       void __user *data)
 {
 	u32 type = hdr->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
-	struct eventfd_ctx *ctx = NULL, *old;
+	u32 action = hdr->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+	struct eventfd_ctx *ctx = NULL, *old = NULL;
+	unsigned long irqf;
 	s32 fd;
 
-	if (!(hdr->flags & VFIO_IRQ_SET_ACTION_TRIGGER))
+	if (hdr->start != 0 || hdr->count > 1 ||
+	    (type == VFIO_IRQ_SET_DATA_EVENTFD &&
+	     hdr->argsz < sizeof(*hdr) + hdr->count * sizeof(fd)))
+		return -EINVAL;
+	if (action == VFIO_IRQ_SET_ACTION_MASK ||
+	    action == VFIO_IRQ_SET_ACTION_UNMASK) {
+		if (type != VFIO_IRQ_SET_DATA_NONE)
+			return -EINVAL;
+		mutex_lock(&vgs->lock);
+		spin_lock_irqsave(&vgs->trig_lock, irqf);
+		vgs->display_masked = action == VFIO_IRQ_SET_ACTION_MASK;
+		spin_unlock_irqrestore(&vgs->trig_lock, irqf);
+		mutex_unlock(&vgs->lock);
+		return 0;
+	}
+	if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
 		return -EINVAL;
 	if (type == VFIO_IRQ_SET_DATA_EVENTFD) {
-		if (hdr->start != 0 || hdr->count != 1 ||
-		    hdr->argsz < sizeof(*hdr) + sizeof(fd))
+		if (hdr->count != 1)
 			return -EINVAL;
 		if (copy_from_user(&fd, data, sizeof(fd)))
 			return -EFAULT;
-		if (fd >= 0) {
-			ctx = eventfd_ctx_fdget(fd);
-			if (IS_ERR(ctx))
-				return PTR_ERR(ctx);
-		} else if (fd != -1) {
-			return -EINVAL;
+		ctx = eventfd_ctx_fdget(fd);
+		if (IS_ERR(ctx)) {
+			mutex_lock(&vgs->lock);
+			if (fd < 0)
+				vgs->st.display_disarm_refused++;
+			mutex_unlock(&vgs->lock);
+			return PTR_ERR(ctx);
+		}
+		if (!vgs_eventfd_view_ok(ctx)) {
+			pr_warn_once("this kernel's struct eventfd_ctx is not the one vgpusim adds values to: display event refused\n");
+			eventfd_ctx_put(ctx);
+			return -EOPNOTSUPP;
 		}
 	} else if (type != VFIO_IRQ_SET_DATA_NONE || hdr->count != 0) {
-		return -EINVAL;
+		return 0;	/* kvmgt: accepted, nothing happens */
 	}
 	mutex_lock(&vgs->lock);
+	spin_lock_irqsave(&vgs->trig_lock, irqf);
 	old = vgs->display_trigger;
 	vgs->display_trigger = ctx;
+	vgs->display_masked = false;
+	spin_unlock_irqrestore(&vgs->trig_lock, irqf);
+	vgs->ev_pending = 0;
+	if (ctx)
+		vgs->st.display_arms++;
+	else
+		vgs->st.display_disarms++;
 	mutex_unlock(&vgs->lock);
 	if (old)
 		eventfd_ctx_put(old);
@@ -2080,12 +2383,17 @@ static void vgs_close_device(struct vfio_device *vdev)
 	struct vgs_dev *vgs = vdev_to_vgs(vdev);
 
 	struct eventfd_ctx *trigger;
+	unsigned long irqf;
 
 	/* forget ids; dma-bufs still open keep their own references */
 	mutex_lock(&vgs->lock);
 	vgs_drop_bufs(vgs);
+	spin_lock_irqsave(&vgs->trig_lock, irqf);
 	trigger = vgs->display_trigger;
 	vgs->display_trigger = NULL;
+	vgs->display_masked = false;
+	spin_unlock_irqrestore(&vgs->trig_lock, irqf);
+	vgs->ev_pending = 0;
 	mutex_unlock(&vgs->lock);
 	if (trigger)
 		eventfd_ctx_put(trigger);
@@ -2133,10 +2441,15 @@ static int vgs_init_dev(struct vfio_device *vdev)
 	vgs->mdev = to_mdev_device(vdev->dev);
 	mutex_init(&vgs->lock);
 	mutex_init(&vgs->tick_lock);
+	spin_lock_init(&vgs->trig_lock);
 	INIT_LIST_HEAD(&vgs->bufs);
 	INIT_WORK(&vgs->tick_work, vgs_tick_work);
+	INIT_DELAYED_WORK(&vgs->vblank_work, vgs_vblank_work);
 	hrtimer_init(&vgs->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	vgs->timer.function = vgs_timer_fn;
+	hrtimer_init(&vgs->storm_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	vgs->storm_timer.function = vgs_storm_fn;
+	atomic64_set(&vgs->storm_signals, 0);
 	vgs->stopping = true;	/* engine starts once registered */
 	vgs->next_id = 1;
 	atomic_set(&vgs->live_dmabufs, 0);
@@ -2505,7 +2818,7 @@ static ssize_t cursor_store(struct device *dev, struct device_attribute *attr,
 		return m;
 	mutex_lock(&vgs->lock);
 	vgs->def.cursor = vgs->cur.cursor = m;
-	vgs_display_event(vgs);
+	vgs_display_event(vgs, VGS_EV_CURSOR);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
@@ -2537,7 +2850,7 @@ static ssize_t cursor_pos_store(struct device *dev, struct device_attribute *att
 	vgs->def.cursor_y = vgs->cur.cursor_y = y;
 	if (vgs->cur.cursor == VGS_CURSOR_AUTO)
 		vgs->def.cursor = vgs->cur.cursor = VGS_CURSOR_ON;
-	vgs_display_event(vgs);
+	vgs_display_event(vgs, VGS_EV_CURSOR);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
@@ -2571,7 +2884,7 @@ static ssize_t cursor_hot_store(struct device *dev, struct device_attribute *att
 	mutex_lock(&vgs->lock);
 	vgs->def.hot_x = vgs->cur.hot_x = x;
 	vgs->def.hot_y = vgs->cur.hot_y = y;
-	vgs_display_event(vgs);
+	vgs_display_event(vgs, VGS_EV_CURSOR);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
@@ -2679,7 +2992,7 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 	struct vgs_dev *vgs = dev_to_vgs(dev);
 	struct vgs_stats *st;
 	u32 n, p50 = 0, p99 = 0, frame;
-	bool pending;
+	bool pending, armed;
 	ssize_t len = 0;
 	unsigned int i;
 
@@ -2690,6 +3003,7 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 	*st = vgs->st;
 	frame = vgs->frame;
 	pending = vgs->flip_pending;
+	armed = vgs->display_trigger != NULL;
 	mutex_unlock(&vgs->lock);
 
 	n = min_t(u64, st->lat_count, VGS_LAT_RING);
@@ -2725,6 +3039,20 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 	len += sysfs_emit_at(buf, len, "resets=%llu\n", st->resets);
 	len += sysfs_emit_at(buf, len, "display_events=%llu\n",
 			     st->display_events);
+	len += sysfs_emit_at(buf, len, "display_events_primary=%llu\n",
+			     st->display_events_primary);
+	len += sysfs_emit_at(buf, len, "display_events_cursor=%llu\n",
+			     st->display_events_cursor);
+	len += sysfs_emit_at(buf, len, "display_events_masked=%llu\n",
+			     st->display_events_masked);
+	len += sysfs_emit_at(buf, len, "display_arms=%llu\n", st->display_arms);
+	len += sysfs_emit_at(buf, len, "display_disarms=%llu\n",
+			     st->display_disarms);
+	len += sysfs_emit_at(buf, len, "display_disarm_refused=%llu\n",
+			     st->display_disarm_refused);
+	len += sysfs_emit_at(buf, len, "display_armed=%d\n", armed);
+	len += sysfs_emit_at(buf, len, "storm_signals=%lld\n",
+			     (s64)atomic64_read(&vgs->storm_signals));
 	len += sysfs_emit_at(buf, len, "latency_samples=%llu\n", st->lat_count);
 	len += sysfs_emit_at(buf, len, "latency_min_us=%llu\n", st->lat_min);
 	len += sysfs_emit_at(buf, len, "latency_avg_us=%llu\n",
@@ -2754,10 +3082,41 @@ static ssize_t reset_stats_store(struct device *dev, struct device_attribute *at
 	atomic64_set(&vgs->exports, 0);
 	atomic64_set(&vgs->export_errors, 0);
 	atomic64_set(&vgs->ticks_dropped, 0);
+	atomic64_set(&vgs->storm_signals, 0);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
 static DEVICE_ATTR_WO(reset_stats);
+
+/* storm: signal the display event N times a second, whatever happens */
+static ssize_t storm_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(dev_to_vgs(dev)->storm_hz));
+}
+
+static ssize_t storm_store(struct device *dev, struct device_attribute *attr,
+			   const char *buf, size_t count)
+{
+	struct vgs_dev *vgs = dev_to_vgs(dev);
+	u32 hz;
+	int ret;
+
+	ret = kstrtou32(buf, 0, &hz);
+	if (ret)
+		return ret;
+	if (hz > VGS_MAX_STORM_HZ)
+		return -ERANGE;
+	mutex_lock(&vgs->lock);
+	if (vgs->stopping) {
+		mutex_unlock(&vgs->lock);
+		return -ENODEV;
+	}
+	mutex_unlock(&vgs->lock);
+	vgs_storm_set(vgs, hz);
+	return count;
+}
+static DEVICE_ATTR_RW(storm);
 
 static ssize_t step_store(struct device *dev, struct device_attribute *attr,
 			  const char *buf, size_t count)
@@ -2914,6 +3273,7 @@ static struct attribute *vgs_attrs[] = {
 	&dev_attr_pause.attr,
 	&dev_attr_enable.attr,
 	&dev_attr_step.attr,
+	&dev_attr_storm.attr,
 	&dev_attr_cursor.attr,
 	&dev_attr_cursor_pos.attr,
 	&dev_attr_cursor_hot.attr,
@@ -2991,6 +3351,7 @@ static int vgs_probe(struct mdev_device *mdev)
 	vgs->stopping = false;
 	vgs_engine_sync(vgs);
 	mutex_unlock(&vgs->lock);
+	vgs_storm_set(vgs, min_t(u32, storm_hz, VGS_MAX_STORM_HZ));
 	dev_info(&mdev->dev, "%u MiB VRAM, mode %ux%u\n", vgs->vram_size >> 20,
 		 vgs->cur.width, vgs->cur.height);
 	return 0;
