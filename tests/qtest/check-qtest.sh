@@ -36,6 +36,7 @@ qtest-screendump-egl-gl sh -c '$py screendump-egl-gl "\$RIG_MDEV_vgpusim" /mnt/s
 qtest-screendump-spice-gl sh -c '$py screendump-spice-gl "\$RIG_MDEV_vgpusim" /mnt/screendump-spice-gl'
 qtest-spice-noack sh -c '$py spice-noack "\$RIG_MDEV_vgpusim" /mnt/spice-noack'
 qtest-event sh -c 'ifconfig lo 127.0.0.1 up && $py event "\$RIG_MDEV_vgpusim" /mnt/event'
+qtest-event-storm sh -c 'ifconfig lo 127.0.0.1 up && $py storm "\$RIG_MDEV_vgpusim" /mnt/event-storm'
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'
 qtest-unplug sh -c 'ifconfig lo 127.0.0.1 up && $py unplug "\$RIG_MDEV_vgpusim" /mnt/unplug'
 qtest-soak sh -c 'ifconfig lo 127.0.0.1 up && rig-chroot env $san python3 $DRIVERS/soak.py $QEMU_IN_ROOT "\$RIG_MDEV_vgpusim" /mnt/soak ${SOAK_FLIPS:-1000}'

@@ -60,8 +60,10 @@ def ctl(uuid, name, value=None):
 def known_state(uuid, flip_hz=60, mode='640x480'):
     """The simulated vGPU at a known start, as the test drivers expect it:
     no fault, EDID link up, plane on, 3 buffers, front-buffer rendering
-    off, cursor off, linear XRGB8888 at @mode, paused at @flip_hz."""
-    for name, value in (('pause', 1), ('fault', 'clear'), ('edid_link', 'up'),
+    off, cursor off, linear XRGB8888 at @mode, paused at @flip_hz, no
+    display event storm."""
+    for name, value in (('pause', 1), ('storm', 0), ('fault', 'clear'),
+                        ('edid_link', 'up'),
                         ('enable', 1), ('front_buffer', 0), ('cursor', 'off'),
                         ('modifier', 'linear'), ('format', 'XRGB8888'),
                         ('mode', mode), ('nbufs', 3), ('flip_hz', flip_hz)):

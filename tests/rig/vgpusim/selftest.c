@@ -622,7 +622,8 @@ static void display_event_checks(void)
           "DATA_NONE, count 1: accepted, nothing changes (kvmgt)");
 
     /* the storm: 10 000 signals a second whatever happens */
-    check(sysw_err("storm", "100001") == ERANGE, "storm above 100000 -> ERANGE");
+    check(sysw_err("storm", "100001") == ERANGE,
+          "storm above 100000 -> ERANGE");
     st0 = kv("stats", "storm_signals");
     t0 = now_s();
     sysw("storm", "10000");
@@ -654,7 +655,8 @@ static void display_event_checks(void)
         .argsz = sizeof(struct vfio_irq_set),
         .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
         .index = VFIO_PCI_NUM_IRQS + 1 });
-    check(r < 0 && errno == EINVAL, "SET_IRQS beyond the display event -> EINVAL");
+    check(r < 0 && errno == EINVAL,
+          "SET_IRQS beyond the display event -> EINVAL");
     close(efd);
 }
 
