@@ -130,16 +130,19 @@ copy_root() {
 }
 
 # apt_in_root ROOT LOG apt-get-ARGS...: apt-get -y in ROOT (no
-# recommends, no questions), output into LOG, with the debs kept in
+# questions; no recommends unless APT_RECOMMENDS=1, as a user's apt-get
+# install has them), output into LOG, with the debs kept in
 # $CACHE/apt-archives for every root (a second install downloads nothing).
 apt_in_root() {
     ar_root=$1 ar_log=$2
     shift 2
+    ar_rec=--no-install-recommends
+    [ "${APT_RECOMMENDS:-0}" = 1 ] && ar_rec=--install-recommends
     mkdir -p "$CACHE/apt-archives/partial"
     INROOT_BIND="$CACHE/apt-archives:/var/cache/apt/archives" \
     INROOT_ENV="DEBIAN_FRONTEND=noninteractive" \
         run_logged "apt-get $1 in ${ar_root##*/}" "$ar_log" "" \
         "$SCRIPTS/inroot.sh" "$ar_root" \
         apt-get -y -q -o APT::Keep-Downloaded-Packages=true \
-        --no-install-recommends "$@"
+        "$ar_rec" "$@"
 }

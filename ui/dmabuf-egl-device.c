@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 
 #include "qapi/error.h"
+#include "qemu/error-report.h"
 #include "ui/dmabuf-egl-int.h"
 #include "trace.h"
 
@@ -609,6 +610,18 @@ DmabufEglContext *dmabuf_egl_context_new(const char *render_node,
             continue;
         }
         why = node_unusable(node);
+        if (why && render_node) {
+            /*
+             * Named, but it cannot render (libvirt names the first render
+             * node whenever GL is on, vgem's included): choose as if no
+             * node were named, and say so once.
+             */
+            warn_report("egl: %s: %s; choosing another device",
+                        render_node, why);
+            trace_dmabuf_egl_device_unusable(i, why);
+            context_destroy(c);
+            return dmabuf_egl_context_new(NULL, errp);
+        }
         if (!why) {
             if (try_device(c, devs[i], node, false, &local_err)) {
                 context_trace_new(c);

@@ -59,7 +59,10 @@ typedef struct DmabufEglSavedCurrent {
 /**
  * dmabuf_egl_context_new:
  * @render_node: a DRM render node path such as "/dev/dri/renderD128" to
- *   use exactly that GPU, or NULL to choose
+ *   use exactly that GPU, or NULL to choose. A named node whose kernel
+ *   driver cannot render (vgem) is refused with a warning and the choice
+ *   made as for NULL: libvirt names the first render node whenever GL is
+ *   on.
  * @errp: error object
  *
  * Sets up EGL on a device through EGL_EXT_platform_device. With NULL, the

@@ -38,6 +38,8 @@ check() { # check NAME CMD...: CMD's status decides
 
 cp "$deb" "$root/tmp/"
 name=${deb##*/}
+# as a user installs it: with its Recommends (EGL and Mesa for gl=on)
+APT_RECOMMENDS=1
 check "apt-get install ./$name in a clean trixie root" \
     apt_in_root "$root" "$logdir/check-deb-apt.log" install "/tmp/$name"
 v=$(inr $bin --version 2>&1 | head -n 1 || true)
@@ -69,6 +71,7 @@ check "a pc machine with -vnc starts and quits (firmware and keymaps found)" \
         -vnc 127.0.0.1:77 -k de -S -qmp stdio | tee /tmp/qmp.out |
         grep -q '\"service\": \"5977\"'"
 check "man page installed" test -s "$root/usr/share/man/man1/qemu-system-x86_64-vfio-dmabuf.1.gz"
+APT_RECOMMENDS=0
 check "Debian's qemu-system-x86 installs next to it" \
     apt_in_root "$root" "$logdir/check-deb-apt2.log" install qemu-system-x86
 dv=$(inr qemu-system-x86_64 --version 2>&1 | head -n 1 || true)

@@ -22,6 +22,9 @@
 #                      mbochs-small for mbochs), none, PARENT[:TYPE]; repeatable
 #   --root             share the Debian trixie root (scripts/build-root.sh)
 #                      read-only at /sysroot; use `rig-chroot CMD` in the guest
+#   --sysroot DIR      the same with another root (e.g. a clean root with a
+#                      package installed: tests/libvirt)
+#   --mem SIZE         guest memory (default 1G)
 #   --timeout SECS     whole-VM limit (default 180); cases get SECS-40
 #   --append ARGS      more kernel arguments (e.g. mbochs.count=64)
 #   --cases FILE       lines "CASE CMD ARGS..." split like sh words (quotes
@@ -49,6 +52,8 @@ timeout=180
 mkargs=
 mdevs=
 root=0
+sysroot=
+mem=1G
 append=
 cases=
 fwd=
@@ -68,6 +73,8 @@ while [ $# -gt 0 ]; do
 "; shift ;;
     --mdev) mdevs="$mdevs${mdevs:+,}$2"; shift 2 ;;
     --root) root=1; shift ;;
+    --sysroot) [ -d "${2:-}/usr" ] || die "--sysroot: not a root: ${2:-}"; root=1; sysroot=$2; shift 2 ;;
+    --mem) mem=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --append) append="$append $2"; shift 2 ;;
     --cases) [ -r "${2:-}" ] || die "--cases: no such file: ${2:-}"; cases=$2; shift 2 ;;
@@ -149,7 +156,7 @@ mkdir -p "$res"
 ninep=rigout:/results:rw
 set -- -virtfs "local,path=$res,mount_tag=rigout,security_model=none,multidevs=remap"
 if [ $root = 1 ]; then
-    sysroot=$("$repo/scripts/build-root.sh") || die "scripts/build-root.sh failed"
+    [ -n "$sysroot" ] || sysroot=$("$repo/scripts/build-root.sh") || die "scripts/build-root.sh failed"
     set -- "$@" -virtfs "local,path=$sysroot,mount_tag=rigroot,security_model=none,readonly=on,multidevs=remap"
     ninep="$ninep,rigroot:/sysroot:ro"
 fi
@@ -167,7 +174,7 @@ say "booting $KVER under TCG for '$name' (limit ${timeout} s, log $log)"
 t0=$(date +%s.%N)
 rc=0
 if [ $verbose = 1 ]; then
-    { timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp "$smp" \
+    { timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m "$mem" -smp "$smp" \
         -nodefaults -nographic -no-reboot -serial stdio -monitor none \
         -kernel "$VMLINUZ" -initrd "$bdir/$name.initrd" -append "$cmdline" "$@" \
         < /dev/null 2>&1 || echo "RIG-HOST-EXIT: $?"; } | tee "$log" >&2
@@ -175,7 +182,7 @@ if [ $verbose = 1 ]; then
     rc=${rcl:-0}
 else
     run_logged "VM '$name'" "$log" "limit ${timeout} s" \
-        timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m 1G -smp "$smp" \
+        timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -m "$mem" -smp "$smp" \
         -nodefaults -nographic -no-reboot -serial stdio -monitor none \
         -kernel "$VMLINUZ" -initrd "$bdir/$name.initrd" -append "$cmdline" "$@" ||
         rc=$?
