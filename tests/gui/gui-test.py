@@ -10,7 +10,15 @@
 #   - a known frame, pixel-exact;
 #   - the cursor plane where the device put it;
 #   - the next frame after a flip;
-#   - screendump of the same console, pixel-exact with the cursor.
+#   - screendump of the same console, pixel-exact with the cursor;
+#   - GTK gl=on (X11 and Wayland): screendump PPM and PNG at 1366x768 and
+#     1365x767 (rows of width * 3 bytes that are not a multiple of 4),
+#     pixel-exact with the cursor composited;
+#   - SPICE local (gl=on) and remote: a spice-glib client connected while
+#     the cursor plane goes on, changes its hotspot and moves, in the
+#     orders on-hot-pos, hot-pos-on and pos-on-hot: the shape on the
+#     cursor channel (64x64, the device's pixels, hotspot 32,32) and each
+#     move at the plane's position.
 # ROW: x11 x11-gl wayland spice-local spicy spice-remote spice-remote-gl vnc
 # egl-vnc egl-vnc-gl (default: all). Prints TAP; exit 0 when all pass.
 import glob
@@ -25,8 +33,10 @@ sys.path.insert(0, here)
 sys.path.insert(0, os.path.join(here, '..', 'qtest'))
 from vfio_display import (Qemu, Tap, ctl as ctl_of,  # noqa: E402
                           known_state, kv, note)
-from gui_images import (compare, expected_frame, find_frame,  # noqa: E402
-                        read_image, save_ppm, with_cursor)
+from gui_images import (CURSOR_H, CURSOR_W, compare,  # noqa: E402
+                        cursor_rgba, expected_for, expected_frame,
+                        find_frame, read_image, save_ppm, screendump_until,
+                        with_cursor)
 
 QEMU, UUID, OUTDIR = sys.argv[1:4]
 ONLY = set(sys.argv[4:])
@@ -58,6 +68,17 @@ def mode_now():
 
 # ---------------------------------------------------------------- servers
 
+def end(proc):
+    """Stop a process we started: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """A display server (Xvfb, weston) run for one row; stopped at exit."""
 
@@ -73,13 +94,7 @@ class Server:
         self.ok = ready()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end(self.proc)
         self.log.close()
 
 
@@ -197,13 +212,8 @@ class Spicy:
         return shot_weston(self.env)
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            end(self.proc)
         if self.log is not None:
             self.log.close()
         if self.cfg is not None:
@@ -265,6 +275,201 @@ def check_screendump(q, name, cursor):
         name, ' with the cursor' if cursor else ''), first)
 
 
+# ---------------------------------------------------------------- odd modes
+
+# screendump at modes whose rows are width * 3 bytes, not a multiple of 4
+# (upstream's ppm_save() wrote pixman's padded stride there), the cursor
+# plane where it is composited: partly off the right edge, then off the
+# bottom-left corner (a negative position)
+DUMP_MODES = (('1366x768', (1330, 700)), ('1365x767', (-20, 730)))
+
+
+def check_dump_modes(q, name):
+    """screendump PPM and PNG of this console at DUMP_MODES, pixel-exact
+    against the device's frame with the cursor composited. The EDID is not
+    followed meanwhile: the display's window size must not change the
+    mode under the test (the rows that follow get 640x480 back)."""
+    ctl('edid_follow', 0)
+    ctl('cursor_hot', '32 32')
+    ctl('cursor', 'on')
+    try:
+        for mode, at in DUMP_MODES:
+            ctl('mode', mode)
+            ctl('cursor_pos', '%d %d' % at)
+            ctl('step', 1)
+            w, h = mode_now()
+            want = with_cursor(expected_for('XRGB8888', w, h, frame_now()),
+                               *at)
+            for image in ('ppm', 'png'):
+                _, n, why = screendump_until(
+                    q, '%s-dump-%s' % (name.replace(' ', '_'), mode), want,
+                    image, timeout=15)
+                tap(q.alive() and n == 0, '%s: screendump %s at %s, the '
+                    'cursor at %d,%d: pixel-exact' % (name, image.upper(),
+                                                      mode, at[0], at[1]),
+                    why)
+    finally:
+        ctl('cursor', 'off')
+        ctl('mode', '%dx%d' % MODE)
+        ctl('edid_follow', 1)
+        ctl('step', 1)
+
+
+# ---------------------------------------------------------------- SPICE cursor
+
+class CursorWatch:
+    """spice-glib on SPICE's cursor channel while the cursor changes
+    (spice_gl_client.py --events: every set, move and hide as it arrives,
+    in server mouse mode), and what a client then shows: the shape and
+    where its image's top-left is (the pointer minus the hotspot, as
+    spice-gtk draws it)."""
+
+    def __init__(self, target):
+        self.path = os.path.join(OUTDIR, 'spice-cursor.events')
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.log = open(os.path.join(OUTDIR, 'spice-cursor.log'), 'w')
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(here, 'spice_gl_client.py'),
+             '--events', self.path, target, '-', '900'],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def events(self):
+        try:
+            with open(self.path) as f:
+                return [line.split() for line in f if line.endswith('\n')]
+        except OSError:
+            return []
+
+    def state(self):
+        """{'open', 'mode', 'shown', 'shape': (w, h, hot_x, hot_y, bytes),
+        'pointer': (x, y), 'moves': [(x, y)...]} from the events so far."""
+        st = {'open': False, 'mode': None, 'shown': False, 'shape': None,
+              'pointer': None, 'moves': []}
+        for ev in self.events():
+            if ev[0] == 'open':
+                st['open'] = True
+            elif ev[0] == 'mode':
+                st['mode'] = ev[1]
+            elif ev[0] == 'set':
+                st['shape'] = tuple(int(v) for v in ev[1:5]) + (
+                    bytes.fromhex(ev[5]) if len(ev) > 5 else b'',)
+                st['shown'] = True
+            elif ev[0] == 'move':
+                st['pointer'] = (int(ev[1]), int(ev[2]))
+                st['moves'].append(st['pointer'])
+                st['shown'] = True
+            elif ev[0] == 'hide':
+                st['shown'] = False
+            elif ev[0] == 'reset':
+                st['shape'], st['shown'] = None, False
+        return st
+
+    def wait(self, pred, timeout=10.0):
+        deadline = time.time() + timeout
+        while True:
+            st = self.state()
+            if pred(st) or time.time() >= deadline or \
+                    self.proc.poll() is not None:
+                return st
+            time.sleep(0.2)
+
+    def stop(self):
+        end(self.proc)
+        self.log.close()
+
+
+CURSOR_IMAGE = cursor_rgba()
+HOT_START = (8, 4)          # the hotspot before each order's 'hot' step
+HOT = (32, 32)              # vgpusim's default, set by the 'hot' step
+POS_START = (100, 80)
+POS = (200, 150)            # set by the 'pos' step
+MOVES = ((300, 220), (-20, 400), (590, 10))   # then each move of them
+ORDERS = (('on', 'hot', 'pos'), ('hot', 'pos', 'on'), ('pos', 'on', 'hot'))
+
+
+def shown_as(st):
+    """What the client shows, in words: 'hidden', or the shape, hotspot,
+    image top-left and whether its pixels are the device's."""
+    if not st['shown'] or st['shape'] is None or st['pointer'] is None:
+        return 'hidden'
+    w, h, hx, hy, data = st['shape']
+    bad = sum(data[o:o + 4] != CURSOR_IMAGE[o:o + 4]
+              for o in range(0, len(CURSOR_IMAGE), 4)) \
+        if len(data) == len(CURSOR_IMAGE) else -1
+    return '%dx%d hot %d,%d at %d,%d, %s' % (
+        w, h, hx, hy, st['pointer'][0] - hx, st['pointer'][1] - hy,
+        'the device\'s pixels' if bad == 0 else
+        '%d pixels differ from the device\'s' % bad if bad > 0 else
+        '%d bytes of pixels' % len(data))
+
+
+def want_shown(hot, pos):
+    return '%dx%d hot %d,%d at %d,%d, the device\'s pixels' % (
+        CURSOR_W, CURSOR_H, hot[0], hot[1], pos[0], pos[1])
+
+
+def check_spice_cursor(q, name, target):
+    """SPICE's cursor channel, remote and local, with a client connected
+    while the cursor changes: for each order of the three changes (plane
+    on, hotspot HOT_START -> HOT, position POS_START -> POS), after each
+    change the client shows what the device has (hidden while the plane is
+    off; else its 64x64 image, pixel for pixel, the hotspot and the
+    plane's position); then each of MOVES arrives as a move to that
+    position. Server mouse mode: in client mode spice-server passes a move
+    on only when it shows a hidden cursor (the client's pointer is the
+    position)."""
+    ctl('cursor', 'off')
+    ctl('cursor_hot', '%d %d' % HOT_START)
+    ctl('cursor_pos', '%d %d' % POS_START)
+    watch = CursorWatch(target)
+    try:
+        st = watch.wait(lambda s: s['open'] and s['mode'] == 'server', 60)
+        if not tap(st['open'] and st['mode'] == 'server',
+                   '%s: spice-glib on the cursor channel, server mouse mode'
+                   % name, 'mode %s, client %s' % (st['mode'],
+                                                   watch.proc.poll())):
+            return
+        for order in ORDERS:
+            what = '%s: cursor %s' % (name, ' -> '.join(order))
+            ctl('cursor', 'off')
+            ctl('cursor_hot', '%d %d' % HOT_START)
+            ctl('cursor_pos', '%d %d' % POS_START)
+            on, hot, pos = False, HOT_START, POS_START
+            watch.wait(lambda s: shown_as(s) == 'hidden')
+            for step in order:
+                if step == 'on':
+                    ctl('cursor', 'on')
+                    on = True
+                elif step == 'hot':
+                    ctl('cursor_hot', '%d %d' % HOT)
+                    hot = HOT
+                else:
+                    ctl('cursor_pos', '%d %d' % POS)
+                    pos = POS
+                want = want_shown(hot, pos) if on else 'hidden'
+                st = watch.wait(lambda s: shown_as(s) == want)
+                tap(shown_as(st) == want, '%s: after %s: %s' % (
+                    what, step, want), 'the client shows ' + shown_as(st))
+            for at in MOVES:
+                n = len(watch.state()['moves'])
+                ctl('cursor_pos', '%d %d' % at)
+                pointer = (at[0] + HOT[0], at[1] + HOT[1])
+                st = watch.wait(lambda s: pointer in s['moves'][n:])
+                tap(pointer in st['moves'][n:] and
+                    shown_as(st) == want_shown(HOT, at),
+                    '%s: the move to %d,%d arrives (pointer %d,%d)' % (
+                        what, at[0], at[1], pointer[0], pointer[1]),
+                    'moves since: %s; the client shows %s' % (
+                        st['moves'][n:], shown_as(st)))
+    finally:
+        watch.stop()
+        ctl('cursor', 'off')
+        ctl('cursor_hot', '%d %d' % HOT)
+        tap(q.alive(), '%s: QEMU alive after the cursor changes' % name,
+            q.status())
+
+
 def device_known_state():
     known_state(UUID, mode='%dx%d' % MODE)
 
@@ -276,12 +481,13 @@ def cursor_on():
 
 
 def run_row(name, qemu_args, env, take, path, cursor_check=True,
-            cursor_apart=None, device=DEVICE):
+            cursor_apart=None, device=DEVICE, more=None):
     """One matrix row: QEMU on the display, the client's picture.
     cursor_check: the client's picture shows the cursor plane;
     cursor_apart: a function that says what the client got on its own
     cursor channel (SPICE), the picture must then show no cursor;
-    device: the -device arguments (default DEVICE)."""
+    device: the -device arguments (default DEVICE);
+    more: more checks of this row, more(q, name), after the flip."""
     note('row: %s' % name)
     failed_before = tap.failed
     device_known_state()
@@ -307,6 +513,8 @@ def run_row(name, qemu_args, env, take, path, cursor_check=True,
         ctl('cursor', 'off')
     ctl('step', 1)              # a flip: the next frame
     check_picture(name + ' after a flip', take, False)
+    if more:
+        more(q, name)
     tap(q.alive(), '%s: QEMU still runs' % name, q.status())
     if tap.failed > failed_before and q.alive():
         note('%s: the engine\'s counters: %s' % (name, q.stats()))
@@ -334,7 +542,8 @@ def main():
                     ['-display', 'gtk,zoom-to-fit=off%s' %
                      (',gl=on' if gl else '')], env,
                     lambda: shot_xwd(env), 'cpu-shadow',
-                    cursor_check=False)
+                    cursor_check=False,
+                    more=check_dump_modes if gl else None)
         finally:
             srv.stop()
 
@@ -345,7 +554,8 @@ def main():
         try:
             run_row('gtk,gl=on on Wayland',
                     ['-display', 'gtk,gl=on,zoom-to-fit=off'], env,
-                    lambda: shot_weston(env), 'gl-dmabuf')
+                    lambda: shot_weston(env), 'gl-dmabuf',
+                    more=check_dump_modes)
         finally:
             srv.stop()
 
@@ -356,7 +566,8 @@ def main():
                  'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
                 lambda: shot_spice_gl(sock), 'gl-dmabuf-cursor-image',
                 cursor_check=False,
-                cursor_apart=spice_cursor)
+                cursor_apart=spice_cursor,
+                more=lambda q, name: check_spice_cursor(q, name, sock))
 
     def spice_spicy():
         # the same local GL session as spice_local, in the real GTK client:
@@ -380,7 +591,10 @@ def main():
                 ['-display', 'none', '-spice',
                  'port=5930,addr=127.0.0.1,disable-ticketing=on%s'
                  % (',gl=on' if gl else '')], {},
-                lambda: shot_spicy(5930), 'cpu-shadow', cursor_check=False)
+                lambda: shot_spicy(5930), 'cpu-shadow', cursor_check=False,
+                more=None if gl else
+                lambda q, name: check_spice_cursor(q, name,
+                                                   '127.0.0.1:5930'))
 
     def vnc(display, path, dev_opts=''):
         run_row('%s + VNC%s' % (display, ' (%s)' % dev_opts.lstrip(',')

@@ -2,14 +2,18 @@
 # a real display client: readers for the files the clients write (PPM from
 # QEMU screendump, XWD from xwd, PNG from weston-screenshooter, BMP from
 # gvnccapture), the simulated vGPU's frame and cursor as they should look
-# (docs/vgpusim.md, "The built-in guest and the pixel encoding"), a search
-# for the frame inside a larger screenshot and a pixel comparison.
+# (docs/vgpusim.md, "The built-in guest and the pixel encoding"; the
+# cursor also as the RGBA shape a SPICE client gets), a search for the
+# frame inside a larger screenshot, a pixel comparison, and QEMU's
+# screendump (PPM or PNG) retried until it equals the frame (check-gui and
+# check-qtest's screendump suites share it).
 # Python 3 standard library only. Images follow tests/qtest/vfio_display.py:
 # .w, .h, .rgb (3 bytes a pixel, row-major, top-down), .px(x, y).
 import array
 import os
 import struct
 import sys
+import time
 import zlib
 from itertools import accumulate
 
@@ -294,6 +298,16 @@ def expected_frame(w, h, frame):
     return Image(w, h, rgb)
 
 
+def expected_for(fmt, w, h, frame):
+    """The vgpusim frame in format @fmt as an 8-bit RGB picture shows it:
+    exact for every format but RGB565/BGR565, whose gray widens by bit
+    replication."""
+    img = expected_frame(w, h, frame)
+    if fmt in ('RGB565', 'BGR565'):
+        img = Image(w, h, img.rgb.replace(GRAY, GRAYS[1]))
+    return img
+
+
 def _cursor_pixels():
     """(x, y, rgb) of the opaque pixels of vgs_draw_cursor()'s image."""
     out = []
@@ -310,6 +324,18 @@ def _cursor_pixels():
 
 
 CURSOR_PIXELS = _cursor_pixels()
+
+
+def cursor_rgba():
+    """vgs_draw_cursor()'s 64x64 image as R, G, B, A bytes (transparent
+    pixels all 0), as spice-glib hands a cursor shape to its client: SPICE
+    carries alpha cursors as ARGB8888 words (B, G, R, A in memory, QEMU's
+    QEMUCursor), and spice-glib's set_cursor() swaps bytes 0 and 2."""
+    data = bytearray(CURSOR_W * CURSOR_H * 4)
+    for x, y, colour in CURSOR_PIXELS:
+        o = (y * CURSOR_W + x) * 4
+        data[o:o + 4] = colour + b'\xff'
+    return bytes(data)
 
 
 def with_cursor(img, cx, cy):
@@ -415,3 +441,27 @@ def compare(shot, expected, x0=0, y0=0, tolerance=0):
                                    shot.px(x0 + x, y0 + y) + expected.px(x, y))
         n += len(xs)
     return n, first
+
+
+# ---------------------------------------------------------------- screendump
+
+def screendump_until(q, name, want, image='ppm', timeout=8.0):
+    """screendumps of QEMU @q (tests/qtest/vfio_display.Qemu) in format
+    @image ('ppm' or 'png') until one equals @want pixel for pixel, or
+    @timeout seconds: the device is polled, a change shows a little later.
+    Returns (picture or None, differing pixels (-1: none or another size),
+    what was wrong)."""
+    deadline = time.time() + timeout
+    while True:
+        got, err = q.screendump(name, image)
+        img = read_png(got) if image == 'png' and got else got
+        if img is None:
+            n, why = -1, err
+        elif (img.w, img.h) != (want.w, want.h):
+            n, why = -1, '%dx%d, want %dx%d' % (img.w, img.h, want.w, want.h)
+        else:
+            n, first = compare(img, want)
+            why = '%d pixels differ; %s' % (n, first)
+        if n == 0 or time.time() >= deadline:
+            return img, n, why
+        time.sleep(0.2)

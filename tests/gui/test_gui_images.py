@@ -14,8 +14,9 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gui_images import (CURSOR_H, CURSOR_W, Image, compare,  # noqa: E402
-                        crop, decode_frame, expected_frame, find_frame,
-                        read_bmp, read_image, read_png, read_xwd, save_ppm,
+                        crop, cursor_rgba, decode_frame, expected_for,
+                        expected_frame, find_frame, read_bmp, read_image,
+                        read_png, read_xwd, save_ppm, screendump_until,
                         with_cursor)
 from vfio_display import Tap  # noqa: E402
 
@@ -219,6 +220,68 @@ def check_cursor():
     tap(edge.px(0, 160 + 37) == (255, 0, 0) and len(edge.rgb) ==
         len(base.rgb), 'cursor clipped at the edges')
     tap(CURSOR_W == CURSOR_H == 64, 'cursor is 64x64')
+    # the RGBA shape (SPICE's cursor channel) is the image with_cursor draws
+    rgba = cursor_rgba()
+    drawn = with_cursor(Image(CURSOR_W, CURSOR_H,
+                              b'\x12\x34\x56' * (CURSOR_W * CURSOR_H)), 0, 0)
+    same = all(
+        (rgba[i * 4 + 3] == 255 and drawn.rgb[i * 3:i * 3 + 3] ==
+         rgba[i * 4:i * 4 + 3]) or
+        (rgba[i * 4:i * 4 + 4] == bytes(4) and
+         drawn.rgb[i * 3:i * 3 + 3] == b'\x12\x34\x56')
+        for i in range(CURSOR_W * CURSOR_H))
+    o = (37 * CURSOR_W + 32) * 4
+    tap(len(rgba) == CURSOR_W * CURSOR_H * 4 and same and
+        rgba[o:o + 4] == b'\xff\x00\x00\xff',
+        'cursor_rgba: the image with_cursor draws, R,G,B,A, transparent 0')
+
+
+class FakeQemu:
+    """Answers screendump like vfio_display.Qemu: the pictures of @shots
+    in turn (an Image, or an error string), the last one repeated; PNGs
+    are written to @tmp and their path returned."""
+
+    def __init__(self, tmp, shots):
+        self.tmp, self.shots, self.calls = tmp, list(shots), 0
+
+    def screendump(self, name, fmt='ppm'):
+        shot = self.shots[min(self.calls, len(self.shots) - 1)]
+        self.calls += 1
+        if isinstance(shot, str):
+            return None, shot
+        if fmt == 'ppm':
+            return shot, None
+        path = os.path.join(self.tmp, name + '.png')
+        write_png(shot, path, False, (0, 1, 2, 3, 4))
+        return path, None
+
+
+def check_screendump_until(tmp):
+    want = with_cursor(expected_for('XRGB8888', 101, 67, 9), 60, 30)
+    old = expected_frame(101, 67, 8)
+    for fmt in ('ppm', 'png'):
+        q = FakeQemu(tmp, [old, want])
+        img, n, why = screendump_until(q, 'x', want, fmt, timeout=5)
+        tap(n == 0 and q.calls == 2 and img.rgb == want.rgb,
+            'screendump_until %s: the second picture is exact' % fmt,
+            '%d %d %s' % (n, q.calls, why))
+    q = FakeQemu(tmp, [old])
+    _, n, why = screendump_until(q, 'x', want, timeout=0.3)
+    tap(n > 0 and 'pixels differ; pixel 31,0' in why,
+        'screendump_until: a wrong picture, after the timeout', why)
+    q = FakeQemu(tmp, [expected_frame(100, 67, 9)])
+    _, n, why = screendump_until(q, 'x', want, timeout=0)
+    tap(n == -1 and why == '100x67, want 101x67', 'screendump_until: '
+        'another size', why)
+    q = FakeQemu(tmp, ['no surface'])
+    img, n, why = screendump_until(q, 'x', want, 'png', timeout=0)
+    tap(img is None and n == -1 and why == 'no surface',
+        'screendump_until: QEMU\'s error', why)
+    gray565 = expected_for('RGB565', 101, 67, 9)
+    tap(gray565.px(70, 0) == (0x84, 0x82, 0x84) and
+        expected_for('BGR888', 101, 67, 9).rgb ==
+        expected_frame(101, 67, 9).rgb,
+        'expected_for: 565 gray widened, other formats exact')
 
 
 def check_files(tmp):
@@ -341,6 +404,7 @@ def main():
         check_files(tmp)
         check_565(tmp)
         check_compare()
+        check_screendump_until(tmp)
         check_speed()
         check_png_speed(tmp)
     return tap.done('gui_images')
