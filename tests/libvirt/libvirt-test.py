@@ -122,20 +122,21 @@ def domain_xml(name, graphics, ramfb=False):
 
 
 CASES = (
-    # name, graphics, ramfb, client
+    # name, graphics, ramfb, client, the path ui/ takes (x-display-gl=auto:
+    # displays that read back, egl-headless and VNC, get the CPU shadow)
     ('vnc', "<graphics type='vnc' port='5901' listen='127.0.0.1'/>",
-     False, 'vnc'),
+     False, 'vnc', 'cpu-shadow'),
     ('spice', "<graphics type='spice' port='5902' autoport='no' "
-     "listen='127.0.0.1'/>", False, 'spice'),
+     "listen='127.0.0.1'/>", False, 'spice', 'cpu-shadow'),
     # local SPICE with GL (a unix socket libvirt hands to virt-viewer):
     # libvirt refuses a second GL display next to it ("multiple OpenGL
     # displays are not supported by QEMU"), so egl-headless goes with VNC
     ('spice-gl', "<graphics type='spice'><listen type='none'/>"
-     "<gl enable='yes'/></graphics>", False, 'attach'),
+     "<gl enable='yes'/></graphics>", False, 'attach', 'gl-dmabuf'),
     ('vnc-egl', "<graphics type='vnc' port='5903' listen='127.0.0.1'/>\n"
-     "    <graphics type='egl-headless'/>", False, 'vnc'),
+     "    <graphics type='egl-headless'/>", False, 'vnc', 'cpu-shadow'),
     ('ramfb', "<graphics type='vnc' port='5904' listen='127.0.0.1'/>",
-     True, 'vnc'),
+     True, 'vnc', 'cpu-shadow'),
 )
 
 
@@ -243,16 +244,19 @@ class Weston:
 
 
 def stats(dom):
+    """The engine's counters through libvirt (qom-get on the hostdev,
+    which libvirt names hostdev0): a dict, and the raw answer."""
     cmd = json.dumps({'execute': 'qom-get', 'arguments': {
         'path': '/machine/peripheral/hostdev0',
         'property': 'x-display-dmabuf-stats'}})
     r = virsh('qemu-monitor-command', dom, cmd)
     if r.returncode != 0:
-        return None, r.stderr.strip()
-    return json.loads(r.stdout).get('return'), r.stdout.strip()
+        return {}, r.stderr.strip()
+    ret = json.loads(r.stdout).get('return', '')
+    return dict(w.split('=', 1) for w in ret.split() if '=' in w), ret
 
 
-def run_case(name, graphics, ramfb, client):
+def run_case(name, graphics, ramfb, client, path):
     dom = 'vgpu-' + name
     known_state(UUID, mode='%dx%d' % MODE)
     ctl('cursor_hot', '0 0')
@@ -306,15 +310,22 @@ def run_case(name, graphics, ramfb, client):
         tap(n == 0, '%s: after a flip, virsh screenshot shows frame %d'
             % (name, frame_now()), why)
         st, raw = stats(dom)
-        tap(st is not None and '"frames"' in json.dumps(st) or
-            (isinstance(st, str) and 'frames' in st),
-            '%s: virsh qemu-monitor-command qom-get x-display-dmabuf-stats'
-            % name, raw)
+        tap(st.get('path', '').startswith(path) and
+            int(st.get('frames_shown', 0)) >= 2 and
+            int(st.get('flips_seen', 0)) >= 1,
+            '%s: virsh qemu-monitor-command qom-get x-display-dmabuf-stats: '
+            'path %s, frames_shown %s, flips_seen %s' % (
+                name, st.get('path'), st.get('frames_shown'),
+                st.get('flips_seen')), raw)
     finally:
         if weston is not None:
             weston.stop()
         r = virsh('destroy', dom, timeout=120)
         tap(r.returncode == 0, '%s: virsh destroy' % name, r.stderr)
+        # QEMU's command line as libvirt wrote it, and its messages
+        log = '/var/log/libvirt/qemu/%s.log' % dom
+        if os.path.exists(log):
+            shutil.copy(log, os.path.join(OUTDIR, dom + '.qemu.log'))
     deadline = time.time() + 20
     while live_dmabufs() != live0 and time.time() < deadline:
         time.sleep(0.5)
