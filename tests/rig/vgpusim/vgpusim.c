@@ -479,6 +479,7 @@ struct vgs_dev {
 	struct vfio_region_gfx_edid edid_regs;
 	u8 edid[VGS_EDID_MAX_SIZE];
 	bool edid_follow;
+	bool edid_hidden;	/* sysfs edid_region 0: no EDID region */
 	bool edid_valid;
 	bool edid_applied;
 	u32 edid_w;
@@ -1680,7 +1681,7 @@ static ssize_t vgs_rw(struct vfio_device *vdev, char __user *ubuf,
 		ret = vgs_reg_rw(vgs, ubuf, count, off, write, false);
 		break;
 	case VGS_EDID_REGION_INDEX:
-		if (off >= VGS_EDID_REGION_SIZE)
+		if (READ_ONCE(vgs->edid_hidden) || off >= VGS_EDID_REGION_SIZE)
 			return -EINVAL;
 		ret = vgs_edid_rw(vgs, ubuf, count, off, write);
 		break;
@@ -1981,6 +1982,8 @@ static int vgs_ioctl_region_info(struct vgs_dev *vgs, void __user *arg)
 		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		break;
 	case VGS_EDID_REGION_INDEX:
+		if (READ_ONCE(vgs->edid_hidden))
+			break;	/* as a device without EDID: size 0, no caps */
 		info.size = VGS_EDID_REGION_SIZE;
 		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
 			     VFIO_REGION_INFO_FLAG_CAPS;
@@ -3239,6 +3242,31 @@ static ssize_t edid_follow_store(struct device *dev, struct device_attribute *at
 }
 static DEVICE_ATTR_RW(edid_follow);
 
+/* edid_region 0: the EDID region is absent (size 0, no capability) */
+static ssize_t edid_region_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct vgs_dev *vgs = dev_to_vgs(dev);
+
+	return sysfs_emit(buf, "%d\n", !READ_ONCE(vgs->edid_hidden));
+}
+
+static ssize_t edid_region_store(struct device *dev,
+				 struct device_attribute *attr,
+				 const char *buf, size_t count)
+{
+	struct vgs_dev *vgs = dev_to_vgs(dev);
+	bool b;
+	int ret;
+
+	ret = kstrtobool(buf, &b);
+	if (ret)
+		return ret;
+	WRITE_ONCE(vgs->edid_hidden, !b);
+	return count;
+}
+static DEVICE_ATTR_RW(edid_region);
+
 static ssize_t edid_show(struct device *dev, struct device_attribute *attr,
 			 char *buf)
 {
@@ -3283,6 +3311,7 @@ static struct attribute *vgs_attrs[] = {
 	&dev_attr_state.attr,
 	&dev_attr_edid_link.attr,
 	&dev_attr_edid_follow.attr,
+	&dev_attr_edid_region.attr,
 	&dev_attr_edid.attr,
 	NULL,
 };
