@@ -244,6 +244,29 @@ static unsigned int storm_hz;
 module_param(storm_hz, uint, 0444);
 MODULE_PARM_DESC(storm_hz, "display event storm of new instances, signals per second (0: off, at most 100000)");
 
+/*
+ * Profiles: how strict the device is, per instance (sysfs `profile`); the
+ * module parameter names the profile of new instances. A profile is a
+ * property of the device, not of its power-on state: a reset keeps it.
+ */
+enum vgs_profile {
+	VGS_PROFILE_DEFAULT,	/* today's vgpusim: mmappable dma-bufs, ... */
+	VGS_PROFILE_GVT,	/* as strict as GVT-g (docs/vgpusim.md) */
+	VGS_PROFILE_NR,
+};
+
+static const char * const vgs_profile_names[VGS_PROFILE_NR] = {
+	[VGS_PROFILE_DEFAULT]	= "default",
+	[VGS_PROFILE_GVT]	= "gvt",
+};
+
+static char *profile = "default";
+module_param(profile, charp, 0444);
+MODULE_PARM_DESC(profile, "profile of new instances: default, gvt");
+
+/* the module parameter, checked at load */
+static enum vgs_profile vgs_def_profile;
+
 static u32 vgs_vram_mb(void)
 {
 	return roundup_pow_of_two(clamp_t(u32, vram_mb, 4, 1024));
@@ -376,6 +399,7 @@ struct vgs_plane {
 	u32 stride;
 	u32 size;
 	u64 modifier;
+	enum vgs_profile profile;	/* an export behaves as its profile */
 };
 
 struct vgs_dev;
@@ -435,6 +459,7 @@ struct vgs_dev {
 	struct vfio_device vdev;	/* must be first (vfio_alloc_device) */
 	struct mdev_device *mdev;
 	struct mutex lock;		/* everything below unless noted */
+	enum vgs_profile profile;	/* READ_ONCE outside the lock */
 	/*
 	 * the display event (VFIO_DEVICE_SET_IRQS): the eventfd, whose
 	 * reference is ours, and the mask; written under lock and trig_lock,
@@ -1073,7 +1098,7 @@ static bool vgs_plane_eq(const struct vgs_plane *a, const struct vgs_plane *b)
 	       a->npages == b->npages && a->fourcc == b->fourcc &&
 	       a->width == b->width && a->height == b->height &&
 	       a->stride == b->stride && a->size == b->size &&
-	       a->modifier == b->modifier;
+	       a->modifier == b->modifier && a->profile == b->profile;
 }
 
 static struct vgs_buf *vgs_buf_lookup(struct vgs_dev *vgs,
@@ -2290,6 +2315,7 @@ static int vgs_ioctl_query_plane(struct vgs_dev *vgs, void __user *arg)
 		goto out_unlock;
 	}
 
+	key.profile = vgs->profile;
 	b = vgs_buf_lookup(vgs, &key);
 	if (!b) {
 		ret = -ENOMEM;
@@ -2490,6 +2516,7 @@ static int vgs_init_dev(struct vfio_device *vdev)
 	vgs->edid_regs.max_yres = max_height;
 	vgs->edid_regs.link_state = VFIO_DEVICE_GFX_LINK_STATE_UP;
 	vgs->edid_follow = true;
+	vgs->profile = vgs_def_profile;
 
 	mutex_lock(&vgs->lock);
 	vgs_reset_locked(vgs);
@@ -3180,6 +3207,8 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 	len += sysfs_emit_at(buf, len, "listed_ids=%u\n", vgs->nr_listed);
 	len += sysfs_emit_at(buf, len, "next_id=%u\n", vgs->next_id);
 	len += sysfs_emit_at(buf, len, "link=%s\n", vgs_link_down(vgs) ? "down" : "up");
+	len += sysfs_emit_at(buf, len, "profile=%s\n",
+			     vgs_profile_names[vgs->profile]);
 	mutex_unlock(&vgs->lock);
 	return len;
 }
@@ -3290,7 +3319,31 @@ static ssize_t edid_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(edid);
 
+/* profile: default | gvt (docs/vgpusim.md, "Profiles") */
+static ssize_t profile_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  vgs_profile_names[READ_ONCE(dev_to_vgs(dev)->profile)]);
+}
+
+static ssize_t profile_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	struct vgs_dev *vgs = dev_to_vgs(dev);
+	int p = sysfs_match_string(vgs_profile_names, buf);
+
+	if (p < 0)
+		return -EINVAL;
+	mutex_lock(&vgs->lock);
+	WRITE_ONCE(vgs->profile, p);
+	mutex_unlock(&vgs->lock);
+	return count;
+}
+static DEVICE_ATTR_RW(profile);
+
 static struct attribute *vgs_attrs[] = {
+	&dev_attr_profile.attr,
 	&dev_attr_mode.attr,
 	&dev_attr_format.attr,
 	&dev_attr_stride.attr,
@@ -3450,6 +3503,12 @@ static int __init vgs_module_init(void)
 		pr_err("max_width/max_height out of range\n");
 		return -EINVAL;
 	}
+	ret = match_string(vgs_profile_names, VGS_PROFILE_NR, profile);
+	if (ret < 0) {
+		pr_err("profile=%s: not one of default, gvt\n", profile);
+		return -EINVAL;
+	}
+	vgs_def_profile = ret;
 	vgs_driver.max_instances = max_instances;
 
 	ret = mdev_register_driver(&vgs_driver);
