@@ -4,8 +4,9 @@
 # encoding, 32 bpp. It asks for updates back to back, applies each
 # FramebufferUpdate to its own copy of the screen and, after every whole
 # update message, decodes the frame number from the pixels and checks that
-# the picture is one complete frame (band, colour bars and moving block
-# all agree). Used by the benchmark (tests/bench/bench.py). Standard
+# the whole picture is that frame: every pixel of every row equals
+# tests/gui/gui_images.py's expected_frame() for the number it decodes
+# (FrameCheck). Used by the benchmark (tests/bench/bench.py). Standard
 # library only.
 #
 #   rfbview.py HOST PORT SECONDS [FRAME_TIMES_PATH]  -> one JSON line
@@ -18,14 +19,19 @@ import sys
 import time
 import zlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vfio_display import bars_ok, decode_frame  # noqa: E402
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+# in the repository the GUI helpers sit in tests/gui; in the rig VM's
+# driver directory (tests/qtest/prepare.sh) next to this file
+sys.path.insert(0, os.path.join(_HERE, '..', 'gui'))
+from vfio_display import decode_frame  # noqa: E402
+from gui_images import (BAND_H, STRIP_H, Image, compare,  # noqa: E402
+                        expected_frame)
 
 ENC_RAW = 0
 ENC_DESKTOP_SIZE = -223
-# the moving block of the pattern (vgpusim.c: VGS_STRIP_H, VGS_BLOCK_W)
-STRIP_H = 16
-BLOCK_W = 16
+# incomplete pictures described in full (each costs a whole-picture compare)
+EXAMPLES = 3
 
 
 class Screen:
@@ -34,6 +40,10 @@ class Screen:
     def __init__(self, w, h):
         self.w, self.h = w, h
         self.fb = bytearray(w * h * 4)
+        # 1 for each row changed since FrameCheck last found it equal to
+        # the colour bars' row (the only rows that are the same in every
+        # frame); the X byte of each pixel is kept 0 (_raw)
+        self.unchecked = bytearray(b'\x01' * h)
 
     def px(self, x, y):
         o = (y * self.w + x) * 4
@@ -62,33 +72,102 @@ class Screen:
             f.write(chunk(b'IDAT', zlib.compress(raw, 1)))
             f.write(chunk(b'IEND', b''))
 
-    def save_ppm(self, path):
-        """What the viewer shows, as a binary PPM."""
+    def image(self):
+        """The screen as a gui_images/vfio_display Image (packed RGB)."""
         rgb = bytearray(self.w * self.h * 3)
         rgb[0::3] = self.fb[2::4]
         rgb[1::3] = self.fb[1::4]
         rgb[2::3] = self.fb[0::4]
+        return Image(self.w, self.h, bytes(rgb))
+
+    def save_ppm(self, path):
+        """What the viewer shows, as a binary PPM."""
         with open(path, 'wb') as f:
             f.write(b'P6 %d %d 255\n' % (self.w, self.h))
-            f.write(rgb)
+            f.write(self.image().rgb)
 
 
-def block_ok(img, frame):
-    """The white block of @frame at its place in the bottom strip."""
-    if img.w <= BLOCK_W:
-        return False
-    bx = (frame * 4) % (img.w - BLOCK_W + 1)
-    y = img.h - STRIP_H // 2
-    inside = img.px(bx + BLOCK_W // 2, y)
-    return min(inside) > 200
+def _bgr0(rgb):
+    """Packed RGB as the viewer's 32 bpp pixels (B, G, R, 0)."""
+    out = bytearray(len(rgb) // 3 * 4)
+    out[0::4] = rgb[2::3]
+    out[1::4] = rgb[1::3]
+    out[2::4] = rgb[0::3]
+    return bytes(out)
+
+
+class FrameCheck:
+    """Is a Screen one whole vgpusim frame? The frame number is decoded
+    from the band (decode_frame); then every row of the picture must equal
+    that frame's row in gui_images.expected_frame(): the band (rows 0-7)
+    and the strip with the moving block (the last 16 rows) at every check,
+    and each row between (the colour bars, the same in every frame) when
+    it changed since it was last found equal. So the whole picture is
+    compared with the frame it decodes, at the cost of the rows received
+    (a bar row that an update did not touch still holds what was
+    compared). A bottom strip, a bar or a band row left from another frame
+    or mode makes the update incomplete."""
+
+    def __init__(self, w, h):
+        self.w, self.h = w, h
+        self.frame = None
+        self.top = self.bar = self.bottom = b''
+        self.examples = []
+
+    def _expect(self, frame):
+        if frame == self.frame:
+            return
+        # expected_frame(w, h) is the band, (h - 24) rows of the same bar
+        # row and the strip: one bar row gives the rest of any height
+        small = expected_frame(self.w, BAND_H + 1 + STRIP_H, frame)
+        px, s = _bgr0(small.rgb), self.w * 4
+        self.top = px[:BAND_H * s]
+        self.bar = px[BAND_H * s:(BAND_H + 1) * s]
+        self.bottom = px[(BAND_H + 1) * s:]
+        self.frame = frame
+
+    def _whole(self, sc):
+        s, h, fb = self.w * 4, self.h, sc.fb
+        if fb[:BAND_H * s] != self.top or fb[(h - STRIP_H) * s:] != self.bottom:
+            return False
+        y = sc.unchecked.find(1, BAND_H, h - STRIP_H)
+        while y >= 0:
+            if fb[y * s:(y + 1) * s] != self.bar:
+                return False
+            sc.unchecked[y] = 0
+            y = sc.unchecked.find(1, y + 1, h - STRIP_H)
+        return True
+
+    def check(self, sc):
+        """(frame, True) when @sc holds exactly one whole frame, else
+        (frame or None, False). The first EXAMPLES failures are described
+        in .examples (a whole-picture gui_images.compare())."""
+        f = decode_frame(sc)
+        if f is None:
+            self._example(sc, None)
+            return None, False
+        if self.w < 64 or self.h < BAND_H + STRIP_H + 1:
+            return f, False
+        self._expect(f)
+        if self._whole(sc):
+            return f, True
+        self._example(sc, f)
+        return f, False
+
+    def _example(self, sc, f):
+        if len(self.examples) >= EXAMPLES:
+            return
+        if f is None:
+            self.examples.append('no frame number in the band')
+            return
+        n, first = compare(sc.image(), expected_frame(sc.w, sc.h, f))
+        self.examples.append('frame %d: %d pixels differ; %s' % (f, n, first))
 
 
 def complete_frame(img):
-    """(frame, True) when the screen holds one whole frame, else (f, False)."""
-    f = decode_frame(img)
-    if f is None:
-        return None, False
-    return f, not bars_ok(img) and block_ok(img, f)
+    """(frame, True) when the Screen @img holds one whole frame, else
+    (frame or None, False): a whole-picture compare, for one-off use."""
+    return FrameCheck(img.w, img.h).check(img)
 
 
 class Viewer:
@@ -191,11 +270,15 @@ class Viewer:
                                % (x, y, w, h, sc.w, sc.h))
         fb = memoryview(sc.fb)
         row = w * 4
+        sc.unchecked[y:y + h] = b'\x01' * h
         if x == 0 and w == sc.w:
             self._recv_into(fb[y * row:(y + h) * row])
+            # the padding byte is whatever the server's surface holds
+            fb[y * row + 3:(y + h) * row:4] = bytes(w * h)
             return
         tmp = bytearray(row * h)
         self._recv_into(memoryview(tmp))
+        tmp[3::4] = bytes(w * h)
         for i in range(h):
             o = ((y + i) * sc.w + x) * 4
             fb[o:o + row] = tmp[i * row:(i + 1) * row]
@@ -213,6 +296,8 @@ def watch(host, port, seconds, on_frame=None):
     updates = complete = incomplete = rects_total = 0
     arrivals = []
     last = None
+    check = FrameCheck(v.screen.w, v.screen.h)
+    examples = []
     start = time.monotonic()
     start_bytes = None          # counted from the end of the first update
     while True:
@@ -233,7 +318,10 @@ def watch(host, port, seconds, on_frame=None):
             start_bytes = v.bytes   # the first, full, picture is not counted
         updates += 1
         rects_total += len(rects)
-        f, ok = complete_frame(v.screen)
+        if (check.w, check.h) != (v.screen.w, v.screen.h):
+            examples += check.examples      # a new desktop size
+            check = FrameCheck(v.screen.w, v.screen.h)
+        f, ok = check.check(v.screen)
         if not ok:
             incomplete += 1
             continue
@@ -249,6 +337,7 @@ def watch(host, port, seconds, on_frame=None):
         'rects': rects_total, 'frames': len(arrivals),
         'bytes_per_s': (v.bytes - (start_bytes or v.bytes)) / elapsed,
         'seconds': elapsed, 'width': v.screen.w, 'height': v.screen.h,
+        'incomplete_examples': (examples + check.examples)[:EXAMPLES],
     }
     v.close()
     return res, arrivals
