@@ -75,6 +75,9 @@ def table(rows, base):
                                       pct(v['frames'], made)) if made else \
                 '%d' % v['frames']
             inc = '%d of %d' % (v['incomplete'], v['updates'])
+            if v.get('complete_with_cursor'):
+                inc += ' (%d whole with the cursor blended in)' % \
+                    v['complete_with_cursor']
             lat = '%s / %s' % (fmt(v.get('latency_p50_ms')),
                                fmt(v.get('latency_p99_ms')))
             kbs = '%.0f' % (v['bytes_per_s'] / 1024)

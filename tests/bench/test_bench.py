@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'qtest'))
 sys.path.insert(0, os.path.join(HERE, '..', 'gui'))
 import rfbview  # noqa: E402
-from gui_images import expected_frame  # noqa: E402
+from gui_images import expected_frame, with_cursor  # noqa: E402
 from vfio_display import Tap  # noqa: E402
 
 tap = Tap()
@@ -92,6 +92,18 @@ def test_viewer():
            'viewer: band and strip of the next frame in one update: whole')
     old = rfbview.complete_frame(f.v.screen)
     tap(old == (43, True), 'viewer: complete_frame() agrees')
+    for at in ((100, 20), (-10, 40), (W - 40, H - 50)):
+        cur = with_cursor(c, *at)
+        tap(f.update(cur, [(0, 0, W, H)]) == (43, True) and
+            f.check.with_cursor > 0,
+            'viewer: the frame with the cursor image at %d,%d over it is '
+            'whole (egl-headless blends it)' % at)
+    rgb = bytearray(with_cursor(c, 100, 20).rgb)
+    o = (H // 2 * W + 10) * 3
+    rgb[o:o + 3] = b'\x10\x20\x30'
+    bad.rgb = bytes(rgb)
+    tap(f.update(bad, [(0, 0, W, H)]) == (43, False),
+        'viewer: ... but not with one more wrong pixel away from it')
 
 
 # ---------------------------------------------------------------- report
