@@ -5,8 +5,12 @@
  * Invariant: the verdict agrees with an independent 64-bit recomputation
  * of the documented limits (docs/architecture.md "Validation"): an
  * accepted plane really is within them, a refused one really breaks one,
- * an "empty" one really is all zero. A violation abort()s, so libFuzzer
- * reports it as a crash; ASan/UBSan catch the rest.
+ * an "empty" one really is all zero. Because that copy of the rules cannot
+ * find a rule missing from both, an accepted plane is also checked against
+ * what a reader of it would touch, computed in 128 bits from the geometry
+ * alone (reader_end()): every byte must lie inside the dma-buf. A
+ * violation abort()s, so libFuzzer reports it as a crash; ASan/UBSan catch
+ * the rest.
  *
  * Input: byte 0 picks the plane asked for (bit 0), whether the answer
  * echoes that type (bit 1) and whether the fourcc comes from the known
@@ -101,6 +105,23 @@ static bool within_limits(const struct vfio_device_gfx_plane_info *p,
     return true;
 }
 
+/*
+ * One past the last byte a reader of the plane touches: rows 0..h-1 start
+ * at offset + row * stride and are w * cpp bytes long (the uapi has no
+ * offset: the plane starts at the dma-buf's first byte). 128-bit, so no
+ * input wraps; 0 for a plane with no pixels or an unknown format.
+ */
+static unsigned __int128 reader_end(const struct vfio_device_gfx_plane_info *p)
+{
+    unsigned __int128 offset = 0, cpp = known_cpp(p->drm_format);
+
+    if (!p->width || !p->height || !cpp) {
+        return 0;
+    }
+    return offset + (unsigned __int128)(p->height - 1) * p->stride +
+           (unsigned __int128)p->width * cpp;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -139,6 +160,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK((uint64_t)p.stride * p.height <= p.size);
         FUZZ_CHECK(dmabuf_format_cpp(p.drm_format) * (uint64_t)p.width <=
                    p.stride);
+        /* differential: a reader stays inside the dma-buf's size */
+        FUZZ_CHECK(known_cpp(p.drm_format) != 0);
+        FUZZ_CHECK(reader_end(&p) > 0 && reader_end(&p) <= p.size);
     }
     return 0;
 }

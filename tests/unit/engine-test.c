@@ -1227,7 +1227,7 @@ typedef struct HostileCase {
     const char *name;
     uint32_t type;
     uint32_t fourcc, w, h, stride;
-    uint64_t size;
+    uint32_t size;      /* __u32 in the uapi: a wider value does not fit */
     uint32_t id, hot_x, hot_y, answer_type;
     VFIODmabufPlaneCheck expect;
     uint32_t x_pos, y_pos;
@@ -1244,8 +1244,12 @@ static const HostileCase hostile[] = {
       VFIO_DMABUF_PLANE_BAD_FOURCC },
     { "fourcc NV12 (multi-planar)", P, DRM_FORMAT_NV12, 640, 480, 640, 460800,
       1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_FOURCC },
-    { "fourcc YUYV", P, DRM_FORMAT_YUYV, 640, 480, 1280, 614400, 1, 0, 0, P,
-      VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "fourcc C8 (indexed: no palette in the ABI)", P, DRM_FORMAT_C8, 640,
+      480, 640, 307200, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_FOURCC },
+    { "fourcc YUYV at an odd width (half a pixel pair)", P, DRM_FORMAT_YUYV,
+      639, 480, 1280, 614400, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    { "fourcc UYVY stride short of width * 2", P, DRM_FORMAT_UYVY, 640, 480,
+      1278, 614400, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
     { "width 0", P, DRM_FORMAT_XRGB8888, 0, 480, 2560, 1228800, 1, 0, 0, P,
       VFIO_DMABUF_PLANE_BAD_SIZE },
     { "height 0", P, DRM_FORMAT_XRGB8888, 640, 0, 2560, 1228800, 1, 0, 0, P,
@@ -1254,7 +1258,7 @@ static const HostileCase hostile[] = {
       P, VFIO_DMABUF_PLANE_BAD_SIZE },
     { "width huge", P, DRM_FORMAT_XRGB8888, 0x7fffffff, 1, 0xfffffffc,
       0xfffffffc, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
-    { "height huge", P, DRM_FORMAT_XRGB8888, 64, 0x80000000u, 256, 1ULL << 40,
+    { "height huge", P, DRM_FORMAT_XRGB8888, 64, 0x80000000u, 256, 0xffffffffu,
       1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
     { "width max+1", P, DRM_FORMAT_XRGB8888, VFIO_DMABUF_MAX_DIM + 1, 16,
       65540 * 4, 65540ULL * 4 * 16, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
@@ -1273,10 +1277,18 @@ static const HostileCase hostile[] = {
       1228800, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
     { "stride < width*cpp RGB888", P, DRM_FORMAT_RGB888, 640, 480, 1919,
       1228800, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "width*cpp wraps 32 bits", P, DRM_FORMAT_XRGB8888, 16384, 16, 0, 0x100000,
-      1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
-    { "stride*height wraps 32 bits", P, DRM_FORMAT_XRGB8888, 16384, 16384,
-      0x10000, 0x10000, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    /* 0x40000000 * 4 = 2^32: 0 in 32 bits, so stride 0 would pass */
+    { "width*cpp wraps 32 bits", P, DRM_FORMAT_XRGB8888, 0x40000000u, 1, 0,
+      4096, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    /* 0x55555556 * 3 = 2^32 + 2: 2 in 32 bits, so stride 4 would pass */
+    { "width*cpp wraps 32 bits (RGB888)", P, DRM_FORMAT_RGB888, 0x55555556u,
+      1, 4, 4096, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_SIZE },
+    /* 0x40000 * 16384 = 2^32: 0 in 32 bits, so any size would pass */
+    { "stride*height wraps 32 bits to 0", P, DRM_FORMAT_XRGB8888, 16384,
+      16384, 0x40000, 0x40000, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
+    /* 0x40004 * 16384 = 2^32 + 0x10000: the size given is the wrapped one */
+    { "stride*height wraps 32 bits to the size", P, DRM_FORMAT_XRGB8888, 16384,
+      16384, 0x40004, 0x10000, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
     { "stride*height over the limit", P, DRM_FORMAT_XRGB8888, 16384, 16384,
       0xffffffffu, 0xffffffffu, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_STRIDE },
     { "size 0", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 0, 1, 0, 0, P,
@@ -1287,10 +1299,10 @@ static const HostileCase hostile[] = {
       0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
     { "size with padded stride short", P, DRM_FORMAT_XRGB8888, 640, 480, 4096,
       1228800, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "size huge", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 1ULL << 62, 1, 0, 0,
-      P, VFIO_DMABUF_PLANE_BAD_LENGTH },
-    { "size UINT64_MAX", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, UINT64_MAX, 1,
-      0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size one page over the limit", P, DRM_FORMAT_XRGB8888, 640, 480, 2560,
+      VFIO_DMABUF_MAX_SIZE + 4096, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
+    { "size UINT32_MAX (the most the field carries)", P, DRM_FORMAT_XRGB8888,
+      640, 480, 2560, UINT32_MAX, 1, 0, 0, P, VFIO_DMABUF_PLANE_BAD_LENGTH },
     { "dmabuf_id 0", P, DRM_FORMAT_XRGB8888, 640, 480, 2560, 1228800, 0, 0, 0,
       P, VFIO_DMABUF_PLANE_BAD_ID },
     { "answer for cursor when primary asked", P, DRM_FORMAT_XRGB8888, 640, 480,
@@ -1342,9 +1354,24 @@ static void fill_hostile(struct vfio_device_gfx_plane_info *p,
 
 static void test_hostile_table(void)
 {
-    unsigned int i;
+    unsigned int i, j;
 
     g_assert_cmpuint(G_N_ELEMENTS(hostile), >=, 30);
+    /* each case is its own: none repeats another's plane and question */
+    for (i = 0; i < G_N_ELEMENTS(hostile); i++) {
+        for (j = i + 1; j < G_N_ELEMENTS(hostile); j++) {
+            struct vfio_device_gfx_plane_info a, b;
+
+            fill_hostile(&a, &hostile[i]);
+            fill_hostile(&b, &hostile[j]);
+            if (hostile[i].type == hostile[j].type &&
+                !memcmp(&a, &b, sizeof(a))) {
+                g_test_message("hostile cases \"%s\" and \"%s\" are the "
+                               "same plane", hostile[i].name, hostile[j].name);
+                g_assert_not_reached();
+            }
+        }
+    }
     for (i = 0; i < G_N_ELEMENTS(hostile); i++) {
         const HostileCase *hc = &hostile[i];
         struct vfio_device_gfx_plane_info p;
