@@ -34,6 +34,11 @@ static const struct {
     { DRM_FORMAT_BGR888, 3 },
     { DRM_FORMAT_RGB565, 2 },
     { DRM_FORMAT_BGR565, 2 },
+    /* packed YUV 4:2:2: two pixels in four bytes (GVT-g on Skylake+) */
+    { DRM_FORMAT_YUYV, 2 },
+    { DRM_FORMAT_YVYU, 2 },
+    { DRM_FORMAT_UYVY, 2 },
+    { DRM_FORMAT_VYUY, 2 },
 };
 
 void dmabuf_plane_init(DmabufPlane *p)
@@ -93,6 +98,12 @@ unsigned int dmabuf_format_cpp(uint32_t fourcc)
         }
     }
     return 0;
+}
+
+bool dmabuf_format_is_yuv422(uint32_t fourcc)
+{
+    return fourcc == DRM_FORMAT_YUYV || fourcc == DRM_FORMAT_YVYU ||
+           fourcc == DRM_FORMAT_UYVY || fourcc == DRM_FORMAT_VYUY;
 }
 
 const char *dmabuf_format_name(uint32_t fourcc, char buf[5])

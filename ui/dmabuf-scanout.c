@@ -62,6 +62,8 @@
  * not be. When source and destination share a layout, no copy is made.
  */
 typedef struct RowConv {
+    uint32_t fourcc;           /* the source's DRM format */
+    bool yuv;                  /* packed YUV 4:2:2, converted by yuv_row() */
     pixman_format_code_t src_fmt, dst_fmt;
     uint32_t width;
     size_t src_bytes;          /* bytes of one source row */
@@ -149,6 +151,14 @@ static const struct {
     { DRM_FORMAT_BGR888, PIXMAN_b8g8r8 },
     { DRM_FORMAT_RGB565, PIXMAN_r5g6b5 },
     { DRM_FORMAT_BGR565, PIXMAN_b5g6r5 },
+    /*
+     * packed YUV 4:2:2: pixman's yuy2 only gives the size of a pixel (16
+     * bits); the rows are converted by yuv_row(), whatever the byte order
+     */
+    { DRM_FORMAT_YUYV, PIXMAN_yuy2 },
+    { DRM_FORMAT_YVYU, PIXMAN_yuy2 },
+    { DRM_FORMAT_UYVY, PIXMAN_yuy2 },
+    { DRM_FORMAT_VYUY, PIXMAN_yuy2 },
 };
 
 pixman_format_code_t dmabuf_scanout_format_pixman(uint32_t fourcc)
@@ -203,25 +213,85 @@ static void rowconv_finish(RowConv *rc)
     memset(rc, 0, sizeof(*rc));
 }
 
-/* false: pixman cannot describe it (an unknown format) */
-static bool rowconv_init(RowConv *rc, pixman_format_code_t src,
+static uint8_t clamp_u8(int v)
+{
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/*
+ * One row of packed YUV 4:2:2 (@fourcc: YUYV, YVYU, UYVY or VYUY; @width
+ * even) to x8r8g8b8: BT.601, limited range (Y 16-235, Cb/Cr 16-240), as
+ * GVT-g's guests scan out video overlays and consoles; 8-bit fixed point:
+ *   R = (298 (Y - 16) + 409 (V - 128) + 128) >> 8
+ *   G = (298 (Y - 16) - 100 (U - 128) - 208 (V - 128) + 128) >> 8
+ *   B = (298 (Y - 16) + 516 (U - 128) + 128) >> 8
+ * each clamped to 0-255.
+ */
+static void yuv_row(uint32_t fourcc, const uint8_t *src, uint32_t *dst,
+                    uint32_t width)
+{
+    /* byte offsets of Y0, U, Y1, V in each four-byte pair */
+    unsigned int y0, u, y1, v;
+    uint32_t x;
+
+    switch (fourcc) {
+    case DRM_FORMAT_YVYU:
+        y0 = 0, v = 1, y1 = 2, u = 3;
+        break;
+    case DRM_FORMAT_UYVY:
+        u = 0, y0 = 1, v = 2, y1 = 3;
+        break;
+    case DRM_FORMAT_VYUY:
+        v = 0, y0 = 1, u = 2, y1 = 3;
+        break;
+    default: /* DRM_FORMAT_YUYV */
+        y0 = 0, u = 1, y1 = 2, v = 3;
+        break;
+    }
+    for (x = 0; x < width; x += 2, src += 4) {
+        int d = src[u] - 128, e = src[v] - 128;
+        int ys[2] = { 298 * (src[y0] - 16), 298 * (src[y1] - 16) };
+        unsigned int i;
+
+        for (i = 0; i < 2 && x + i < width; i++) {
+            uint32_t r = clamp_u8((ys[i] + 409 * e + 128) >> 8);
+            uint32_t g = clamp_u8((ys[i] - 100 * d - 208 * e + 128) >> 8);
+            uint32_t b = clamp_u8((ys[i] + 516 * d + 128) >> 8);
+
+            dst[x + i] = 0xff000000u | r << 16 | g << 8 | b;
+        }
+    }
+}
+
+/*
+ * Converting rows of DRM format @fourcc to @dst (32 bpp). false: no CPU
+ * conversion for it (an unknown format).
+ */
+static bool rowconv_init(RowConv *rc, uint32_t fourcc,
                          pixman_format_code_t dst, uint32_t width)
 {
+    pixman_format_code_t src = dmabuf_scanout_format_pixman(fourcc);
     size_t src_stride, dst_stride;
 
     memset(rc, 0, sizeof(*rc));
     if (!src || !width) {
         return false;
     }
-    rc->src_fmt = src;
+    rc->fourcc = fourcc;
+    rc->yuv = dmabuf_format_is_yuv422(fourcc);
     rc->dst_fmt = dst;
     rc->width = width;
     rc->src_bytes = (size_t)width * (PIXMAN_FORMAT_BPP(src) / 8);
+    if (rc->yuv) {
+        /* yuv_row() makes x8r8g8b8 in src_buf; pixman goes on from there */
+        src = PIXMAN_x8r8g8b8;
+    }
+    rc->src_fmt = src;
     rc->same = same_layout(src, dst);
-    if (rc->same) {
+    if (rc->same && !rc->yuv) {
         return true;
     }
-    src_stride = ROUND_UP(rc->src_bytes, 4);
+    src_stride = rc->yuv ? (size_t)width * 4 : ROUND_UP(rc->src_bytes, 4);
     dst_stride = (size_t)width * 4;
     rc->src_buf = g_malloc0(src_stride);
     rc->dst_buf = g_malloc0(dst_stride);
@@ -239,10 +309,17 @@ static bool rowconv_init(RowConv *rc, pixman_format_code_t src,
 /* @src: one source row (any alignment); returns width * 4 bytes */
 static const uint8_t *rowconv_run(RowConv *rc, const uint8_t *src)
 {
-    if (rc->same) {
+    if (rc->same && !rc->yuv) {
         return src;
     }
-    memcpy(rc->src_buf, src, rc->src_bytes);
+    if (rc->yuv) {
+        yuv_row(rc->fourcc, src, rc->src_buf, rc->width);
+        if (rc->same) {
+            return (const uint8_t *)rc->src_buf;
+        }
+    } else {
+        memcpy(rc->src_buf, src, rc->src_bytes);
+    }
     pixman_image_composite(PIXMAN_OP_SRC, rc->src_img, NULL, rc->dst_img,
                            0, 0, 0, 0, 0, 0, rc->width, 1);
     return (const uint8_t *)rc->dst_buf;
@@ -341,7 +418,7 @@ static bool read_rows(DmabufScanoutBuffer *b, pixman_format_code_t dst_fmt,
     uint32_t rows, y;
     char name[5];
 
-    if (!fmt || !rowconv_init(&conv, fmt, dst_fmt, p->width)) {
+    if (!fmt || !rowconv_init(&conv, p->fourcc, dst_fmt, p->width)) {
         error_setg(errp, "the frame's format %s cannot be converted",
                    dmabuf_format_name(p->fourcc, name));
         return false;
@@ -540,7 +617,7 @@ static bool shadow_refresh(DmabufScanout *s, DmabufScanoutBuffer *b,
     }
     if (!s->shadow || surface_width(s->shadow) != (int)p->width ||
         surface_height(s->shadow) != (int)rows ||
-        s->shadow_conv.src_fmt != fmt) {
+        s->shadow_conv.fourcc != p->fourcc) {
         pixman_image_t *img = pixman_image_create_bits(PIXMAN_x8r8g8b8,
                                                        p->width, rows,
                                                        NULL, 0);
@@ -549,7 +626,7 @@ static bool shadow_refresh(DmabufScanout *s, DmabufScanoutBuffer *b,
         if (!img) {
             return false;
         }
-        if (!rowconv_init(&conv, fmt, PIXMAN_x8r8g8b8, p->width)) {
+        if (!rowconv_init(&conv, p->fourcc, PIXMAN_x8r8g8b8, p->width)) {
             pixman_image_unref(img);
             return false;
         }
@@ -715,6 +792,17 @@ static DmabufScanoutPath choose(DmabufScanout *s)
      */
     if ((caps & DPY_GL_READS_BACK) && s->gl == DMABUF_SCANOUT_GL_AUTO &&
         !s->mode_cpu_failed) {
+        return DMABUF_SCANOUT_PATH_CPU;
+    }
+    /*
+     * Packed YUV: QEMU's GL displays sample a GL_TEXTURE_2D, which EGL
+     * gives only for RGB dma-bufs on most drivers (YUV is external-only,
+     * and would show black): converted on the CPU while it can map the
+     * buffer; one it cannot map moves the mode to GL, where the display
+     * tries its own import.
+     */
+    if (dmabuf_format_is_yuv422(s->mode_fourcc) &&
+        s->gl == DMABUF_SCANOUT_GL_AUTO && !s->mode_cpu_failed) {
         return DMABUF_SCANOUT_PATH_CPU;
     }
     if (caps & DPY_GL_CURSOR_IMAGE) {

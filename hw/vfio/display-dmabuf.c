@@ -17,6 +17,7 @@
 
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "standard-headers/drm/drm_fourcc.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "hw/vfio/vfio-gfx-irq.h"
 #include "trace.h"
@@ -145,6 +146,10 @@ vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
         info->width > max_dim || info->height > max_dim) {
         return VFIO_DMABUF_PLANE_BAD_SIZE;
     }
+    /* 4:2:2: a pixel pair shares its chroma; DRM wants whole pairs */
+    if (dmabuf_format_is_yuv422(info->drm_format) && info->width % 2) {
+        return VFIO_DMABUF_PLANE_BAD_SIZE;
+    }
     /* 64-bit arithmetic: all factors are 32-bit, no product overflows */
     if ((uint64_t)info->stride < (uint64_t)info->width * cpp) {
         return VFIO_DMABUF_PLANE_BAD_STRIDE;
@@ -215,6 +220,18 @@ static void refuse(VFIODisplayDmabuf *d,
     trace_vfio_display_dmabuf_refused(info->drm_plane_type, check_names[c],
                                       info->drm_format, info->width,
                                       info->height, info->stride, info->size);
+    if (c == VFIO_DMABUF_PLANE_BAD_FOURCC &&
+        info->drm_format == DRM_FORMAT_C8) {
+        /* GVT-g reports 8-bit indexed scanouts: say why, not just "bad" */
+        warn_limited(d, c, "device reported a %s plane in C8 (%s: 8-bit "
+                     "indexed, and the vfio display ABI carries no palette, "
+                     "so its colours are unknown); keeping the last good "
+                     "frame: set a true-colour (16/24/32-bit) mode in the "
+                     "guest",
+                     info->drm_plane_type == PLANE_CURSOR ? "cursor" :
+                     "primary", check_names[c]);
+        return;
+    }
     warn_limited(d, c, "device reported a bad %s plane (%s: %s %ux%u "
                  "stride %u size %llu); keeping the last good frame",
                  info->drm_plane_type == PLANE_CURSOR ? "cursor" : "primary",

@@ -70,10 +70,20 @@ bool dmabuf_plane_dup(DmabufPlane *dst, const DmabufPlane *src);
  * dmabuf_format_cpp:
  * @fourcc: a DRM_FORMAT_* code
  *
- * Returns: bytes per pixel of a packed single-plane RGB format this
- * project supports, or 0 for any other (unknown or unsupported) code.
+ * Returns: bytes per pixel of a packed single-plane format this project
+ * supports (RGB, and packed YUV 4:2:2 at 2 bytes a pixel), or 0 for any
+ * other (unknown or unsupported) code.
  */
 unsigned int dmabuf_format_cpp(uint32_t fourcc);
+
+/**
+ * dmabuf_format_is_yuv422:
+ * @fourcc: a DRM_FORMAT_* code
+ *
+ * Returns: whether @fourcc is packed YUV 4:2:2 (YUYV, YVYU, UYVY, VYUY):
+ * two pixels share four bytes, so the width must be even.
+ */
+bool dmabuf_format_is_yuv422(uint32_t fourcc);
 
 /**
  * dmabuf_format_name:

@@ -49,6 +49,10 @@ static const struct {
     { DRM_FORMAT_BGR888, 3 },
     { DRM_FORMAT_RGB565, 2 },
     { DRM_FORMAT_BGR565, 2 },
+    { DRM_FORMAT_YUYV, 2 },
+    { DRM_FORMAT_YVYU, 2 },
+    { DRM_FORMAT_UYVY, 2 },
+    { DRM_FORMAT_VYUY, 2 },
 };
 
 static uint64_t known_cpp(uint32_t fourcc)
@@ -83,6 +87,12 @@ static bool within_limits(const struct vfio_device_gfx_plane_info *p,
         return false;
     }
     if (w < 1 || h < 1 || w > max_dim || h > max_dim) {
+        return false;
+    }
+    /* packed 4:2:2 YUV: whole pixel pairs only */
+    if ((p->drm_format == DRM_FORMAT_YUYV || p->drm_format == DRM_FORMAT_YVYU ||
+         p->drm_format == DRM_FORMAT_UYVY || p->drm_format == DRM_FORMAT_VYUY) &&
+        w % 2) {
         return false;
     }
     if (stride < w * cpp || stride * h > gib || size < stride * h ||

@@ -2071,6 +2071,167 @@ static void test_free_takes_all_off(void)
 }
 
 /* The module's format table agrees with pixman's names for each format */
+/* ------------------------------------------------------------------ */
+/* packed YUV 4:2:2 on the cpu path */
+
+typedef struct YuvDef {
+    const char *name;
+    uint32_t fourcc;
+    const char order[5];        /* the four bytes of a pixel pair */
+} YuvDef;
+
+static const YuvDef yuvs[] = {
+    { "YUYV", DRM_FORMAT_YUYV, "YUyV" },
+    { "YVYU", DRM_FORMAT_YVYU, "YVyU" },
+    { "UYVY", DRM_FORMAT_UYVY, "UYVy" },
+    { "VYUY", DRM_FORMAT_VYUY, "VYUy" },
+};
+
+/*
+ * BT.601 limited range to RGB, written from the standard's matrix in
+ * floating point (independent of the code's fixed point): 0x00RRGGBB.
+ */
+static uint32_t bt601_rgb(int y, int u, int v)
+{
+    double c = 255.0 / 219.0 * (y - 16), d = u - 128.0, e = v - 128.0;
+    double ch[3] = {
+        c + 255.0 / 112.0 * 0.701 * e,
+        c - 255.0 / 112.0 * 0.886 * 0.114 / 0.587 * d -
+            255.0 / 112.0 * 0.701 * 0.299 / 0.587 * e,
+        c + 255.0 / 112.0 * 0.886 * d,
+    };
+    uint32_t out = 0;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        double x = ch[i] < 0 ? 0 : ch[i] > 255 ? 255 : ch[i];
+
+        out = out << 8 | (uint32_t)(x + 0.5);
+    }
+    return out;
+}
+
+static bool close_rgb(uint32_t a, uint32_t b)
+{
+    int i;
+
+    for (i = 0; i < 24; i += 8) {
+        if (abs((int)((a >> i) & 0xff) - (int)((b >> i) & 0xff)) > 1) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Each packed YUV 4:2:2 byte order, at a width of 66 (33 pairs), rows
+ * padded to 192 bytes, on a display without GL: every pixel of the shadow
+ * is the BT.601 (limited range) colour of its Y and its pair's U and V,
+ * within 1 per channel of the exact value; then the same buffer on a GL
+ * display that does not read back (x-display-gl=auto) is converted on the
+ * CPU too, not given to GL as a texture it cannot sample.
+ */
+static const FmtDef yuv_fmt = { "yuv", 0, 2, { 0 }, { 0 }, false };
+
+/* A @yd buffer of 66x8 (33 pairs a row), rows 192 bytes apart, and its
+ * expected colours (BT.601 of each Y with its pair's U and V) */
+static TestBuf *tbuf_yuv(const YuvDef *yd)
+{
+    const uint32_t w = 66, h = 8, stride = 192;
+    TestBuf *t = g_new0(TestBuf, 1);
+    g_autofree uint8_t *row = g_malloc0(stride);
+    uint32_t x, y;
+
+    t->fmt = &yuv_fmt;
+    dmabuf_plane_init(&t->plane);
+    t->plane.fourcc = yd->fourcc;
+    t->plane.width = w;
+    t->plane.height = h;
+    t->plane.size = (uint64_t)stride * h;
+    t->plane.n_fds = 1;
+    t->plane.stride[0] = stride;
+    t->plane.fd[0] = fake_dmabuf_memfd(t->plane.size);
+    t->expect = g_new0(uint32_t, (size_t)w * h);
+    t->argb = g_new0(uint32_t, (size_t)w * h);
+    for (y = 0; y < h; y++) {
+        for (x = 0; x < w; x += 2) {
+            /* the whole range of each component, clamping included */
+            int y0 = hash32(1, x, y) & 0xff, y1 = hash32(2, x, y) & 0xff;
+            int u = hash32(3, x, y) & 0xff, v = hash32(4, x, y) & 0xff;
+            int i;
+
+            for (i = 0; i < 4; i++) {
+                char c = yd->order[i];
+
+                row[x * 2 + i] = c == 'Y' ? y0 : c == 'y' ? y1 :
+                                 c == 'U' ? u : v;
+            }
+            t->expect[y * w + x] = bt601_rgb(y0, u, v);
+            t->expect[y * w + x + 1] = bt601_rgb(y1, u, v);
+        }
+        g_assert_cmpint(pwrite(t->plane.fd[0], row, stride,
+                               (off_t)y * stride), ==, stride);
+    }
+    return t;
+}
+
+/* the shadow holds @t's expected colours, within 1 per channel */
+static void assert_shadow_close(Fx *fx, const TestBuf *t, const char *name)
+{
+    pixman_image_t *img = st(fx)->surface->image;
+    uint32_t x, y, bad = 0, w = t->plane.width;
+
+    g_assert_cmpint(st(fx)->scanout, ==, FAKE_SCANOUT_SURFACE);
+    g_assert_cmpint(pixman_image_get_width(img), ==, w);
+    for (y = 0; y < t->plane.height; y++) {
+        const uint32_t *got = (const uint32_t *)
+            ((const uint8_t *)pixman_image_get_data(img) +
+             (size_t)y * pixman_image_get_stride(img));
+
+        for (x = 0; x < w; x++) {
+            if (!close_rgb(got[x] & 0xffffff, t->expect[y * w + x]) &&
+                !bad++) {
+                g_test_message("%s: pixel %u,%u is %06x, want %06x", name,
+                               x, y, got[x] & 0xffffff, t->expect[y * w + x]);
+            }
+        }
+    }
+    g_assert_cmpuint(bad, ==, 0);
+}
+
+/*
+ * Each packed YUV 4:2:2 byte order on a display without GL: every pixel
+ * of the shadow is the BT.601 (limited range) colour of its Y and its
+ * pair's U and V, within 1 per channel of the exact value. On a GL display
+ * that imports (x-display-gl=auto) the same buffer is converted on the CPU
+ * too, not given to GL as a texture it cannot sample; the GL display gets
+ * no dma-buf.
+ */
+static void test_cpu_yuv(gconstpointer data)
+{
+    const YuvDef *yd = data;
+    TestBuf *t;
+    Fx fx;
+
+    fx_init(&fx, DMABUF_SCANOUT_GL_AUTO, false, false, 0);
+    t = fx_add(&fx, tbuf_yuv(yd));
+    fx_refresh(&fx);
+    fx_flip(&fx, t);
+    g_assert_cmpint(dmabuf_scanout_path(fx.s), ==, DMABUF_SCANOUT_PATH_CPU);
+    assert_shadow_close(&fx, t, yd->name);
+    fx_finish(&fx);
+
+    fx_init(&fx, DMABUF_SCANOUT_GL_AUTO, true, true, 0);
+    t = fx_add(&fx, tbuf_yuv(yd));
+    fx_refresh(&fx);
+    fx_flip(&fx, t);
+    g_assert_cmpint(dmabuf_scanout_path(fx.s), ==, DMABUF_SCANOUT_PATH_CPU);
+    assert_shadow_close(&fx, t, yd->name);
+    g_assert_cmpuint(fake_console_count(fx.con, "dpy_gl_scanout_dmabuf"), ==,
+                     0);
+    fx_finish(&fx);
+}
+
 static void test_format_table(void)
 {
     size_t i;
@@ -2100,6 +2261,12 @@ int main(int argc, char **argv)
 
         g_test_add_data_func(cpu, &fmts[i], test_cpu_pixels);
         g_test_add_data_func(snap, &fmts[i], test_snapshot_pixels);
+    }
+    for (i = 0; i < G_N_ELEMENTS(yuvs); i++) {
+        g_autofree char *name = g_strdup_printf(
+            "/scanout/cpu/yuv422-bt601/%s", yuvs[i].name);
+
+        g_test_add_data_func(name, &yuvs[i], test_cpu_yuv);
     }
     g_test_add_func("/scanout/format-table-has-the-15-formats",
                     test_format_table);
