@@ -660,6 +660,475 @@ static void display_event_checks(void)
     close(efd);
 }
 
+/*
+ * ---- the gvt profile, real tiling, GVT-g's formats, cursor sizes ----
+ * Everything below reads the pixels through the BAR0 mapping of VRAM (the
+ * vfio device's region 0), never through the dma-buf, so it works under
+ * gvt too, where the dma-buf cannot be mapped.
+ */
+
+enum { LIN, XT, YT };
+
+/*
+ * Byte @xb of row @y of a tiled surface of @stride bytes, as Intel's
+ * documentation decomposes the address inside a 4 KiB tile (no bit-6
+ * swizzle): X: bits 8:0 = x[8:0], bits 11:9 = y[2:0]; Y (legacy): bits
+ * 3:0 = x[3:0], bits 8:4 = y[4:0], bits 11:9 = x[6:4]. Tiles are numbered
+ * row-major: tile row y >> 3 (X) or y >> 5 (Y), tile column x >> 9 or
+ * x >> 7.
+ */
+static size_t tiled_at(int tiling, unsigned stride, unsigned xb, unsigned y)
+{
+    size_t tile;
+    unsigned in;
+
+    switch (tiling) {
+    case XT:
+        tile = (size_t)(y >> 3) * (stride >> 9) + (xb >> 9);
+        in = (xb & 0x1ff) | (y & 7) << 9;
+        return tile << 12 | in;
+    case YT:
+        tile = (size_t)(y >> 5) * (stride >> 7) + (xb >> 7);
+        in = (xb & 0xf) | (y & 0x1f) << 4 | ((xb >> 4) & 7) << 9;
+        return tile << 12 | in;
+    default:
+        return (size_t)y * stride + xb;
+    }
+}
+
+/* a plane's picture from VRAM, de-tiled, as rows of w * cpp bytes */
+static uint8_t *read_picture(const uint8_t *vram, uint64_t fb, int tiling,
+                             unsigned stride, unsigned w, unsigned h, unsigned cpp)
+{
+    uint8_t *pic = malloc((size_t)w * cpp * h);
+    unsigned x, y;
+
+    for (y = 0; y < h; y++) {
+        for (x = 0; x < w * cpp; x++) {
+            pic[(size_t)y * w * cpp + x] = vram[fb + tiled_at(tiling, stride, x, y)];
+        }
+    }
+    return pic;
+}
+
+/* pixels are live state: the front buffer of the paused engine */
+static uint64_t front_offset(void)
+{
+    return kv("state", "fb_offset");
+}
+
+/*
+ * Format @name at WxH, paused: the linear picture of the front buffer,
+ * then the same frame under @tiling (x-tiled or y-tiled) de-tiled from
+ * VRAM must be byte for byte the same; the plane's stride and size meet
+ * the tiling; a flip draws the next frame tiled too.
+ */
+static void check_tiling(const uint8_t *vram, const char *name, unsigned cpp,
+                         unsigned w, unsigned h, int tiling)
+{
+    const char *mod = tiling == XT ? "x-tiled" : "y-tiled";
+    unsigned tw = tiling == XT ? 512 : 128, th = tiling == XT ? 8 : 32;
+    unsigned want_stride = (w * cpp + tw - 1) / tw * tw;
+    unsigned want_size = want_stride * ((h + th - 1) / th * th);
+    struct vfio_device_gfx_plane_info p;
+    uint8_t *lin, *til, *raw;
+    long long frame;
+    char v[32];
+    int same, naive, r;
+
+    snprintf(v, sizeof(v), "%ux%u", w, h);
+    sysw("modifier", "linear");
+    sysw("mode", v);
+    sysw("format", name);
+    sysw("step", "1");
+    frame = kv("state", "frame");
+    r = query(1, &p);
+    lin = read_picture(vram, front_offset(), LIN, p.stride, w, h, cpp);
+    sysw("modifier", mod);
+    r |= query(1, &p);
+    check(r == 0 && p.drm_format_mod == (tiling == XT ? I915_FORMAT_MOD_X_TILED :
+                                         I915_FORMAT_MOD_Y_TILED) &&
+          p.stride == want_stride && p.size == ((want_size + 4095) & ~4095u) &&
+          kv("state", "stride") == want_stride && kv("state", "frame") == frame,
+          "%s %s %ux%u: stride %u (want %u), size %u (want %u: height padded "
+          "to %u rows)", name, mod, w, h, p.stride, want_stride, p.size,
+          want_size, (h + th - 1) / th * th);
+    til = read_picture(vram, front_offset(), tiling, p.stride, w, h, cpp);
+    raw = read_picture(vram, front_offset(), LIN, p.stride, w, h, cpp);
+    same = !memcmp(lin, til, (size_t)w * cpp * h);
+    naive = !memcmp(lin, raw, (size_t)w * cpp * h);
+    check(same && !naive,
+          "%s %s %ux%u frame %lld: de-tiled picture = the linear one (%s), "
+          "read as linear it is not (%s)", name, mod, w, h, frame,
+          same ? "same" : "differs", naive ? "same" : "differs");
+    free(til);
+    free(raw);
+    /* the engine's next frame, drawn by the flip, tiled as well */
+    sysw("step", "1");
+    r = query(1, &p);
+    til = read_picture(vram, front_offset(), tiling, p.stride, w, h, cpp);
+    check(r == 0 && kv("state", "frame") == frame + 1 &&
+          !memcmp(til + (size_t)100 * w * cpp, lin + (size_t)100 * w * cpp,
+                  (size_t)w * cpp * (h - 120)) &&
+          ((cpp == 4 && decode(til, DRM_FORMAT_XRGB8888) == frame + 1) || cpp != 4),
+          "%s %s: the next frame (flip to buffer %lld) tiled too, bars equal, "
+          "frame %lld", name, mod, kv("state", "front"), frame + 1);
+    free(til);
+    free(lin);
+    sysw("modifier", "linear");
+}
+
+/*
+ * GVT-g's primary formats, and what a known pixel is in each: the values
+ * of docs/vgpusim.md written out by hand. 2101010 gray: 0x80 as 10 bits
+ * 0x202. C8: the index in an RGB332 palette. Packed YUV: BT.601 limited
+ * range: white 235/128/128, black 16/128/128, gray 126/128/128, red
+ * 82/90/240, yellow 210/16/146.
+ */
+static const struct gvt_fmt {
+    const char *name;
+    uint32_t fourcc;
+    unsigned cpp;
+    uint8_t white[4], black[4], red[4], gray[4];   /* bytes in memory */
+} gvt_fmts[] = {
+    { "RGB565", DRM_FORMAT_RGB565, 2,
+      { 0xff, 0xff }, { 0, 0 }, { 0x00, 0xf8 }, { 0x10, 0x84 } },
+    { "XRGB8888", DRM_FORMAT_XRGB8888, 4, { 0xff, 0xff, 0xff, 0xff },
+      { 0, 0, 0, 0xff }, { 0, 0, 0xff, 0xff }, { 0x80, 0x80, 0x80, 0xff } },
+    { "XBGR8888", DRM_FORMAT_XBGR8888, 4, { 0xff, 0xff, 0xff, 0xff },
+      { 0, 0, 0, 0xff }, { 0xff, 0, 0, 0xff }, { 0x80, 0x80, 0x80, 0xff } },
+    { "ARGB8888", DRM_FORMAT_ARGB8888, 4, { 0xff, 0xff, 0xff, 0xff },
+      { 0, 0, 0, 0xff }, { 0, 0, 0xff, 0xff }, { 0x80, 0x80, 0x80, 0xff } },
+    { "ABGR8888", DRM_FORMAT_ABGR8888, 4, { 0xff, 0xff, 0xff, 0xff },
+      { 0, 0, 0, 0xff }, { 0xff, 0, 0, 0xff }, { 0x80, 0x80, 0x80, 0xff } },
+    /* x:R:G:B 2:10:10:10 = 0xfff00000 red, 0xe0280a02 gray */
+    { "XRGB2101010", DRM_FORMAT_XRGB2101010, 4, { 0xff, 0xff, 0xff, 0xff },
+      { 0, 0, 0, 0xc0 }, { 0x00, 0x00, 0xf0, 0xff }, { 0x02, 0x0a, 0x28, 0xe0 } },
+    /* x:B:G:R: red 0xc00003ff */
+    { "XBGR2101010", DRM_FORMAT_XBGR2101010, 4, { 0xff, 0xff, 0xff, 0xff },
+      { 0, 0, 0, 0xc0 }, { 0xff, 0x03, 0x00, 0xc0 }, { 0x02, 0x0a, 0x28, 0xe0 } },
+    { "C8", DRM_FORMAT_C8, 1, { 0xff }, { 0x00 }, { 0xe0 }, { 0x92 } },
+    /* two pixels of one colour: Y0 Cb Y1 Cr and its orders */
+    { "YUYV", DRM_FORMAT_YUYV, 2, { 235, 128, 235, 128 }, { 16, 128, 16, 128 },
+      { 82, 90, 82, 240 }, { 126, 128, 126, 128 } },
+    { "UYVY", DRM_FORMAT_UYVY, 2, { 128, 235, 128, 235 }, { 128, 16, 128, 16 },
+      { 90, 82, 240, 82 }, { 128, 126, 128, 126 } },
+    { "YVYU", DRM_FORMAT_YVYU, 2, { 235, 128, 235, 128 }, { 16, 128, 16, 128 },
+      { 82, 240, 82, 90 }, { 126, 128, 126, 128 } },
+    { "VYUY", DRM_FORMAT_VYUY, 2, { 128, 235, 128, 235 }, { 128, 16, 128, 16 },
+      { 240, 82, 90, 82 }, { 128, 126, 128, 126 } },
+};
+
+#define NGVT ((int)(sizeof(gvt_fmts) / sizeof(gvt_fmts[0])))
+
+/* frame number from the first row: white pixels (YUV: Y above 128) are 1 */
+static long long decode_gvt(const uint8_t *row, const struct gvt_fmt *f)
+{
+    uint32_t v = 0, c = 0;
+    int i, bit;
+
+    for (i = 0; i < 64; i++) {
+        switch (f->fourcc) {
+        case DRM_FORMAT_YUYV:
+        case DRM_FORMAT_YVYU:       /* Y0 at byte 0, Y1 at byte 2 */
+            bit = row[(i / 2) * 4 + (i % 2) * 2] > 128;
+            break;
+        case DRM_FORMAT_UYVY:
+        case DRM_FORMAT_VYUY:       /* Y0 at byte 1, Y1 at byte 3 */
+            bit = row[(i / 2) * 4 + 1 + (i % 2) * 2] > 128;
+            break;
+        default:
+            bit = !memcmp(row + (size_t)i * f->cpp, f->white, f->cpp);
+            break;
+        }
+        if (i < 32) {
+            v = v << 1 | bit;
+        } else {
+            c = c << 1 | bit;
+        }
+    }
+    return (v ^ c) == 0xffffffffu ? (long long)v : -1;
+}
+
+/* cpp bytes (2 pixels' 4 for YUV) at pixel @x, row @y, linear */
+static void px_bytes(const uint8_t *vram, uint64_t fb, unsigned stride,
+                     const struct gvt_fmt *f, unsigned x, unsigned y, uint8_t *out)
+{
+    int yuv = f->fourcc == DRM_FORMAT_YUYV || f->fourcc == DRM_FORMAT_UYVY ||
+              f->fourcc == DRM_FORMAT_YVYU || f->fourcc == DRM_FORMAT_VYUY;
+
+    memset(out, 0, 4);
+    if (yuv) {
+        memcpy(out, vram + fb + (size_t)y * stride + (x & ~1u) * 2, 4);
+    } else {
+        memcpy(out, vram + fb + (size_t)y * stride + (size_t)x * f->cpp, f->cpp);
+    }
+}
+
+static int bytes_eq(const uint8_t *a, const uint8_t *b, unsigned n)
+{
+    return !memcmp(a, b, n);
+}
+
+/* the cursor image of docs/vgpusim.md at @size, pixel (x, y) */
+static uint32_t cursor_px(unsigned size, unsigned x, unsigned y)
+{
+    int k = size / 64, cx = x / k, cy = y / k;
+    int d2 = (cx - 32) * (cx - 32) + (cy - 32) * (cy - 32);
+
+    if (d2 >= 22 * 22 && d2 < 26 * 26) {
+        return 0xffffffff;
+    }
+    if (d2 >= 26 * 26 && d2 < 29 * 29) {
+        return 0xff000000;
+    }
+    if ((cx == 32 || cy == 32) && d2 < 22 * 22) {
+        return 0xffff0000;
+    }
+    return 0;
+}
+
+static void check_cursor_size(const uint8_t *vram, uint64_t vram_size, unsigned size)
+{
+    struct vfio_device_gfx_plane_info p;
+    unsigned x, y, bad = 0, bytes = size * size * 4;
+    uint64_t off;
+    char v[16];
+    int r;
+
+    snprintf(v, sizeof(v), "%u", size);
+    sysw("cursor_size", v);
+    r = query(2, &p);
+    off = kv("state", "cursor_offset");
+    for (y = 0; y < size; y++) {
+        for (x = 0; x < size; x++) {
+            uint32_t got;
+
+            memcpy(&got, vram + off + ((size_t)y * size + x) * 4, 4);
+            bad += got != cursor_px(size, x, y);
+        }
+    }
+    check(r == 0 && p.width == size && p.height == size && p.stride == size * 4 &&
+          p.size == bytes && p.drm_format == DRM_FORMAT_ARGB8888 &&
+          p.drm_format_mod == 0 && p.x_hot == size / 2 && p.y_hot == size / 2 &&
+          off == vram_size - bytes && kv("state", "cursor_size") == size && !bad,
+          "cursor_size %u: plane %ux%u stride %u size %u hot %u,%u, image at "
+          "VRAM end - %u, %u pixels off the formula", size, p.width, p.height,
+          p.stride, p.size, p.x_hot, p.y_hot, bytes, bad);
+}
+
+static void gvt_checks(uint8_t *vram, uint64_t vram_size)
+{
+    static const char *const not_gvt[] = {
+        "RGBX8888", "BGRX8888", "RGBA8888", "BGRA8888", "ARGB2101010",
+        "RGB888", "BGR888", "BGR565",
+    };
+    struct vfio_device_gfx_plane_info p, c;
+    char v[32];
+    void *m;
+    int fd, cfd, r, i, refused, ok;
+    long long n0, n1;
+
+    sysw("pause", "1");
+    sysw("front_buffer", "0");
+    sysw("fault", "clear");
+    sysw("enable", "1");
+    sysw("nbufs", "3");
+    sysw("modifier", "linear");
+    sysw("format", "XRGB8888");
+    sysw("mode", "640x480");
+    sysw("cursor", "on");
+    sysw("cursor_pos", "10 10");
+
+    /* the control */
+    check(!strcmp(sysr("profile"), "default\n") &&
+          strstr(sysr("state"), "\nprofile=default\n") != NULL,
+          "profile reads default (state too)");
+    check(sysw_err("profile", "strict") == EINVAL, "profile strict -> EINVAL");
+
+    /* default: the CPU may map, vmap and sync */
+    r = query(1, &p);
+    fd = r ? -1 : getbuf(p.dmabuf_id);
+    snprintf(v, sizeof(v), "%d", fd);
+    m = fd < 0 ? MAP_FAILED : mmap(NULL, p.size, PROT_READ, MAP_SHARED, fd, 0);
+    {
+        struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+
+        check(m != MAP_FAILED && sysw_err("importer_vmap", v) == 0 &&
+              ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) == 0 &&
+              kv("stats", "mmap_refused") == 0 && kv("stats", "vmap_refused") == 0 &&
+              kv("stats", "cpu_access_refused") == 0,
+              "default profile: dma-buf mmap, kernel vmap (importer_vmap), "
+              "CPU access all work, nothing refused");
+        s.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+        ioctl(fd, DMA_BUF_IOCTL_SYNC, &s);
+    }
+    if (m != MAP_FAILED) {
+        munmap(m, p.size);
+    }
+    close(fd);
+    fd = open("/dev/null", O_RDONLY);
+    snprintf(v, sizeof(v), "%d", fd);
+    check(sysw_err("importer_vmap", v) == EINVAL,
+          "importer_vmap of a file that is no dma-buf -> EINVAL");
+    close(fd);
+
+    /* a format outside GVT-g's list while switching: XRGB8888 */
+    sysw("format", "RGB888");
+    sysw("profile", "gvt");
+    check(!strcmp(sysr("profile"), "gvt\n") && !strcmp(sysr("format"), "XRGB8888\n"),
+          "profile gvt (RGB888 live: the format falls back to XRGB8888)");
+
+    /* gvt: the proxy refuses the CPU, a device still imports */
+    sysw("reset_stats", "1");
+    r = query(1, &c);
+    fd = r ? -1 : getbuf(c.dmabuf_id);
+    check(r == 0 && c.dmabuf_id && c.dmabuf_id != p.dmabuf_id && fd >= 0,
+          "gvt: a new id for the same picture (%u, was %u), GET works",
+          c.dmabuf_id, p.dmabuf_id);
+    errno = 0;
+    m = mmap(NULL, c.size, PROT_READ, MAP_SHARED, fd, 0);
+    check(m == MAP_FAILED && errno == ENODEV && kv("stats", "mmap_refused") == 1,
+          "gvt: dma-buf mmap -> ENODEV (%s), mmap_refused 1", strerror(errno));
+    snprintf(v, sizeof(v), "%d", fd);
+    check(sysw_err("importer_vmap", v) == ENXIO && kv("stats", "vmap_refused") == 1,
+          "gvt: vmap by a kernel importer -> ENXIO, vmap_refused 1");
+    {
+        struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+
+        errno = 0;
+        r = ioctl(fd, DMA_BUF_IOCTL_SYNC, &s);
+        check(r < 0 && errno == ENXIO && kv("stats", "cpu_access_refused") == 1,
+              "gvt: DMA_BUF_IOCTL_SYNC start (begin_cpu_access) -> ENXIO");
+    }
+    cfd = open("/dev/dri/card0", O_RDWR);
+    if (cfd >= 0) {
+        struct drm_prime_handle prime = { 0 };
+
+        prime.fd = fd;
+        r = ioctl(cfd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime);
+        check(r == 0 && prime.handle,
+              "gvt: vgem imports the dma-buf (attach, map_dma_buf), handle %u",
+              prime.handle);
+        close(cfd);
+    } else {
+        printf("skip: no /dev/dri/card0\n");
+    }
+    close(fd);
+    r = query(2, &c);
+    fd = r ? -1 : getbuf(c.dmabuf_id);
+    errno = 0;
+    m = fd < 0 ? MAP_FAILED : mmap(NULL, c.size, PROT_READ, MAP_SHARED, fd, 0);
+    check(fd >= 0 && m == MAP_FAILED && errno == ENODEV &&
+          kv("stats", "mmap_refused") == 2,
+          "gvt: the cursor's dma-buf cannot be mapped either");
+    close(fd);
+    check(kv("stats", "live_dmabufs") == 0, "gvt: live_dmabufs back to 0");
+
+    /* formats: only GVT-g's */
+    refused = 0;
+    for (i = 0; i < (int)(sizeof(not_gvt) / sizeof(not_gvt[0])); i++) {
+        refused += sysw_err("format", not_gvt[i]) == EINVAL;
+    }
+    check(refused == (int)(sizeof(not_gvt) / sizeof(not_gvt[0])) &&
+          !strcmp(sysr("format"), "XRGB8888\n"),
+          "gvt: the %d formats fb_decoder does not report -> EINVAL", refused);
+    check(sysw_err("format", "YUYV") == 0 && sysw_err("mode", "641x480") == EINVAL &&
+          sysw_err("format", "XRGB8888") == 0,
+          "packed YUV: odd widths refused");
+
+    /* each format: exact bytes at known places, the frame in the band */
+    sysw("mode", "648x480");    /* bar 1 starts at x = 81: odd */
+    for (i = 0; i < NGVT; i++) {
+        const struct gvt_fmt *f = &gvt_fmts[i];
+        uint8_t w[4], k[4], rd[4], g[4];
+        unsigned stride, n = f->cpp == 2 && f->fourcc != DRM_FORMAT_RGB565 ? 4 : f->cpp;
+        uint64_t fb;
+        long long frame;
+
+        sysw("format", f->name);
+        sysw("step", "1");
+        r = query(1, &p);
+        fb = front_offset();
+        stride = p.stride;
+        px_bytes(vram, fb, stride, f, 40, 240, w);       /* bar 0 */
+        px_bytes(vram, fb, stride, f, 450, 240, rd);     /* bar 5 */
+        px_bytes(vram, fb, stride, f, 600, 240, k);      /* bar 7 */
+        px_bytes(vram, fb, stride, f, 100, 4, g);        /* band */
+        frame = decode_gvt(vram + fb, f);
+        ok = r == 0 && p.drm_format == f->fourcc && stride == 648 * f->cpp &&
+             bytes_eq(w, f->white, n) && bytes_eq(k, f->black, n) &&
+             bytes_eq(rd, f->red, n) && bytes_eq(g, f->gray, n) &&
+             frame == kv("state", "frame");
+        check(ok, "gvt %s: stride %u, white %02x%02x%02x%02x black "
+              "%02x%02x%02x%02x red %02x%02x%02x%02x gray %02x%02x%02x%02x "
+              "(bytes), frame %lld", f->name, stride, w[0], w[1], w[2], w[3],
+              k[0], k[1], k[2], k[3], rd[0], rd[1], rd[2], rd[3], g[0], g[1],
+              g[2], g[3], frame);
+        if (f->fourcc == DRM_FORMAT_YUYV) {
+            /* pixels 80 (white) and 81 (yellow): chroma of the even one */
+            static const uint8_t pair[4] = { 235, 128, 210, 128 };
+            static const uint8_t yellow[4] = { 210, 16, 210, 146 };
+            uint8_t a[4], b[4];
+
+            px_bytes(vram, fb, stride, f, 80, 240, a);
+            px_bytes(vram, fb, stride, f, 82, 240, b);
+            check(bytes_eq(a, pair, 4) && bytes_eq(b, yellow, 4),
+                  "YUYV: pair (80 white, 81 yellow) = %u %u %u %u (Cb, Cr of "
+                  "the even pixel), yellow pair = %u %u %u %u", a[0], a[1],
+                  a[2], a[3], b[0], b[1], b[2], b[3]);
+        }
+        if (f->fourcc == DRM_FORMAT_C8) {
+            uint8_t y8[1];
+
+            px_bytes(vram, fb, stride, f, 100, 240, y8);  /* bar 1, yellow */
+            check(y8[0] == 0xfc, "C8: yellow is RGB332 index 0xfc (0x%02x)", y8[0]);
+        }
+    }
+    sysw("format", "XRGB8888");
+
+    /* tiling under gvt: X-tiled YUYV (the dma-buf is GVT-g's usual tiled) */
+    check_tiling(vram, "YUYV", 2, 970, 690, XT);
+
+    /* cursor sizes */
+    check_cursor_size(vram, vram_size, 128);
+    check_cursor_size(vram, vram_size, 256);
+    check(sysw_err("cursor_size", "100") == EINVAL &&
+          sysw_err("cursor_size", "512") == EINVAL, "cursor_size 100, 512 -> EINVAL");
+    check_cursor_size(vram, vram_size, 64);
+
+    /* a reset keeps the profile */
+    ioctl(dev, VFIO_DEVICE_RESET);
+    check(!strcmp(sysr("profile"), "gvt\n"), "a device reset keeps the profile");
+    sysw("profile", "default");
+    sysw("pause", "1");
+    n0 = kv("stats", "mmap_refused");
+    r = query(1, &p);
+    fd = r ? -1 : getbuf(p.dmabuf_id);
+    m = fd < 0 ? MAP_FAILED : mmap(NULL, p.size, PROT_READ, MAP_SHARED, fd, 0);
+    n1 = kv("stats", "mmap_refused");
+    check(m != MAP_FAILED && n1 == n0, "profile default again: mmap works");
+    if (m != MAP_FAILED) {
+        munmap(m, p.size);
+    }
+    close(fd);
+
+    /* real tiling in the default profile, independent de-tiler */
+    check_tiling(vram, "XRGB8888", 4, 970, 690, XT);
+    check_tiling(vram, "XRGB8888", 4, 970, 690, YT);
+    check_tiling(vram, "RGB565", 2, 1366, 768, YT);
+    check_tiling(vram, "C8", 1, 700, 500, XT);
+    check(sysw_err("stride", "3900") == 0 && sysw_err("modifier", "x-tiled") == EINVAL &&
+          sysw_err("stride", "4096") == 0 && sysw_err("modifier", "x-tiled") == 0 &&
+          sysw_err("stride", "4000") == EINVAL,
+          "tiled: an explicit stride must be whole tiles (3900 then x-tiled, "
+          "4000 under x-tiled refused)");
+    sysw("modifier", "linear");
+    sysw("mode", "640x480");
+    sysw("format", "XRGB8888");
+    sysw("cursor", "off");
+}
+
 int main(int argc, char **argv)
 {
     struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -1083,6 +1552,9 @@ int main(int argc, char **argv)
         }
         check(kv("stats", "live_dmabufs") == 0, "all closed: live_dmabufs 0");
     }
+
+    /* the gvt profile, tiling, GVT-g's formats, cursor sizes */
+    gvt_checks(vram, vram_size);
 
     /* device close with a dma-buf open, then mdev removal */
     munmap(vram, vram_size);    /* a live BAR mapping would block the removal */

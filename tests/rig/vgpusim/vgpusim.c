@@ -151,10 +151,11 @@ static_assert(sizeof(struct vgs_v6_irq_cap_display) == 24);
 #define VGS_MIN_H		64
 #define VGS_MAX_BUFS		8
 #define VGS_MAX_HZ		240
+/* the cursor image is drawn at 64x64 and scaled to 128 or 256 */
 #define VGS_CURSOR_W		64
 #define VGS_CURSOR_H		64
-#define VGS_CURSOR_BYTES	(VGS_CURSOR_W * VGS_CURSOR_H * 4)
-#define VGS_CURSOR_AREA		PAGE_ALIGN(VGS_CURSOR_BYTES)
+/* VRAM the cursor image of @size x @size ARGB8888 takes, at its end */
+#define VGS_CURSOR_AREA(size)	PAGE_ALIGN((size) * (size) * 4)
 #define VGS_MAX_LISTED		64
 #define VGS_LAT_RING		1024
 /* frames whose draw time is kept for the frame_times attribute */
@@ -275,27 +276,71 @@ static u32 vgs_vram_mb(void)
 struct vgs_format {
 	const char *name;
 	u32 fourcc;
-	u32 cpp;
+	u32 cpp;		/* bytes per pixel (packed YUV 4:2:2: 2) */
+	bool gvt;		/* one of GVT-g's primary formats */
+	bool yuv;		/* packed YUV 4:2:2: 2 pixels in 4 bytes */
 };
 
-/* the formats the display engine accepts (ui/dmabuf-plane.c) */
+/*
+ * the formats the display engine accepts (ui/dmabuf-plane.c), then C8 and
+ * packed YUV 4:2:2, which only GVT-g's fb_decoder adds (bdw/skl primary
+ * formats); under the gvt profile only those marked gvt
+ */
 static const struct vgs_format vgs_formats[] = {
-	{ "XRGB8888",    DRM_FORMAT_XRGB8888,    4 },
-	{ "ARGB8888",    DRM_FORMAT_ARGB8888,    4 },
-	{ "XBGR8888",    DRM_FORMAT_XBGR8888,    4 },
-	{ "ABGR8888",    DRM_FORMAT_ABGR8888,    4 },
+	{ "XRGB8888",    DRM_FORMAT_XRGB8888,    4, true },
+	{ "ARGB8888",    DRM_FORMAT_ARGB8888,    4, true },
+	{ "XBGR8888",    DRM_FORMAT_XBGR8888,    4, true },
+	{ "ABGR8888",    DRM_FORMAT_ABGR8888,    4, true },
 	{ "RGBX8888",    DRM_FORMAT_RGBX8888,    4 },
 	{ "BGRX8888",    DRM_FORMAT_BGRX8888,    4 },
 	{ "RGBA8888",    DRM_FORMAT_RGBA8888,    4 },
 	{ "BGRA8888",    DRM_FORMAT_BGRA8888,    4 },
-	{ "XRGB2101010", DRM_FORMAT_XRGB2101010, 4 },
+	{ "XRGB2101010", DRM_FORMAT_XRGB2101010, 4, true },
 	{ "ARGB2101010", DRM_FORMAT_ARGB2101010, 4 },
-	{ "XBGR2101010", DRM_FORMAT_XBGR2101010, 4 },
+	{ "XBGR2101010", DRM_FORMAT_XBGR2101010, 4, true },
 	{ "RGB888",      DRM_FORMAT_RGB888,      3 },
 	{ "BGR888",      DRM_FORMAT_BGR888,      3 },
-	{ "RGB565",      DRM_FORMAT_RGB565,      2 },
+	{ "RGB565",      DRM_FORMAT_RGB565,      2, true },
 	{ "BGR565",      DRM_FORMAT_BGR565,      2 },
+	{ "C8",          DRM_FORMAT_C8,          1, true },
+	{ "YUYV",        DRM_FORMAT_YUYV,        2, true, true },
+	{ "UYVY",        DRM_FORMAT_UYVY,        2, true, true },
+	{ "YVYU",        DRM_FORMAT_YVYU,        2, true, true },
+	{ "VYUY",        DRM_FORMAT_VYUY,        2, true, true },
 };
+
+/* Intel's tilings that vgpusim lays pixels out in (no bit-6 swizzling) */
+enum vgs_tiling {
+	VGS_TILE_NONE,
+	VGS_TILE_X,	/* 4 KiB tiles of 512 bytes x 8 rows */
+	VGS_TILE_Y,	/* 4 KiB tiles of 128 bytes x 32 rows, 16 byte columns */
+};
+
+static enum vgs_tiling vgs_tiling_of(u64 modifier)
+{
+	if (modifier == I915_FORMAT_MOD_X_TILED)
+		return VGS_TILE_X;
+	if (modifier == I915_FORMAT_MOD_Y_TILED)
+		return VGS_TILE_Y;
+	return VGS_TILE_NONE;	/* linear, and any modifier not drawn */
+}
+
+/* a tile's width in bytes and height in rows (1 x 1 for linear) */
+static u32 vgs_tile_w(enum vgs_tiling t)
+{
+	return t == VGS_TILE_X ? 512 : t == VGS_TILE_Y ? 128 : 1;
+}
+
+static u32 vgs_tile_h(enum vgs_tiling t)
+{
+	return t == VGS_TILE_X ? 8 : t == VGS_TILE_Y ? 32 : 1;
+}
+
+/* bytes a surface of @stride x @h rows takes: whole tile rows, pages */
+static u64 vgs_surface_size(u32 stride, u32 h, enum vgs_tiling t)
+{
+	return PAGE_ALIGN((u64)stride * ALIGN(h, vgs_tile_h(t)));
+}
 
 enum vgs_cursor_mode {
 	VGS_CURSOR_OFF,
@@ -334,7 +379,6 @@ static const char * const vgs_hostile_names[VGS_HOSTILE_NR] = {
 
 #define VGS_BAD_FOURCC		fourcc_code('V', 'G', 'S', '?')
 #define VGS_HUGE_WIDTH		(1U << 20)
-#define VGS_BAD_HOT_X		64
 #define VGS_BAD_HOT_Y		1000000
 
 /* latency histogram bucket upper bounds in microseconds, last is +inf */
@@ -453,6 +497,7 @@ struct vgs_geom {
 	u32 stride;
 	u32 cpp;
 	u32 fourcc;
+	enum vgs_tiling tiling;
 };
 
 struct vgs_dev {
@@ -480,7 +525,8 @@ struct vgs_dev {
 	struct page **pages;
 	unsigned int npages;
 	u32 vram_size;
-	u32 cursor_offset;
+	u32 cursor_offset;		/* vram_size - VGS_CURSOR_AREA(size) */
+	u32 cursor_size;		/* 64, 128 or 256 (sysfs cursor_size) */
 	void *vram;
 
 	u8 cfg[VGS_CFG_SIZE];
@@ -540,6 +586,10 @@ struct vgs_dev {
 	} frame_log[VGS_FRAME_LOG];
 	atomic64_t exports;
 	atomic64_t export_errors;
+	/* CPU access a gvt profile's dma-buf refused (any context) */
+	atomic64_t mmap_refused;
+	atomic64_t vmap_refused;
+	atomic64_t cpu_access_refused;
 	atomic64_t ticks_dropped;	/* also written from the hrtimer */
 
 	/* pattern engine */
@@ -622,52 +672,142 @@ static u32 vgs_pixel(u32 fourcc, u32 rgb)
 	}
 }
 
-static void vgs_fill(struct vgs_dev *vgs, const struct vgs_geom *g,
-		     u32 x, u32 y, u32 w, u32 h, u32 rgb)
+/* 0xRRGGBB as C8: the index of the colour in an RGB332 palette (R3:G3:B2) */
+static u8 vgs_c8(u32 rgb)
 {
-	u32 px = vgs_pixel(g->fourcc, rgb);
-	u64 end;
-	u32 row;
-	void *p;
+	return (((rgb >> 16) & 0xe0) | (((rgb >> 8) & 0xe0) >> 3) |
+		((rgb & 0xc0) >> 6));
+}
 
-	if (x >= g->width || y >= g->height)
-		return;
-	w = min(w, g->width - x);
-	h = min(h, g->height - y);
-	if (!w || !h)
-		return;
-	end = (u64)g->offset + (u64)(y + h - 1) * g->stride + (u64)(x + w) * g->cpp;
-	if (end > vgs->vram_size)
-		return;
+/*
+ * BT.601 limited range from 8 bit R'G'B', in integers (>> is a floor
+ * division by 256: the compiler's arithmetic shift):
+ *   Y  = ((  66 R + 129 G +  25 B + 128) >> 8) + 16
+ *   Cb = (( -38 R -  74 G + 112 B + 128) >> 8) + 128
+ *   Cr = (( 112 R -  94 G -  18 B + 128) >> 8) + 128
+ */
+static void vgs_ycbcr(u32 rgb, u8 *y, u8 *cb, u8 *cr)
+{
+	int r = (rgb >> 16) & 0xff, g = (rgb >> 8) & 0xff, b = rgb & 0xff;
 
-	p = vgs->vram + g->offset + (size_t)y * g->stride + (size_t)x * g->cpp;
-	if (g->cpp == 3) {
-		/* first row byte by byte, then copies of it */
-		u8 *q = p;
-		u32 i;
+	*y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
+	*cb = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
+	*cr = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
+}
 
-		for (i = 0; i < w; i++, q += 3) {
-			q[0] = px;
-			q[1] = px >> 8;
-			q[2] = px >> 16;
+/*
+ * @w pixels of 0xRRGGBB colours as the bytes of a row of @fourcc. Packed
+ * YUV: each pair of pixels (x even, x + 1) is Y of each and the Cb, Cr of
+ * the even one (co-sited), in DRM's byte order: YUYV Y0 Cb Y1 Cr, UYVY Cb
+ * Y0 Cr Y1, YVYU Y0 Cr Y1 Cb, VYUY Cr Y0 Cb Y1 (@w is even).
+ */
+static void vgs_row_bytes(u32 fourcc, u32 cpp, const u32 *rgb, u32 w, u8 *out)
+{
+	u8 y0, y1, cb, cr, u;
+	u32 x;
+
+	switch (fourcc) {
+	case DRM_FORMAT_C8:
+		for (x = 0; x < w; x++)
+			out[x] = vgs_c8(rgb[x]);
+		return;
+	case DRM_FORMAT_YUYV:
+	case DRM_FORMAT_UYVY:
+	case DRM_FORMAT_YVYU:
+	case DRM_FORMAT_VYUY:
+		for (x = 0; x + 1 < w; x += 2, out += 4) {
+			/* the odd pixel's chroma is not kept */
+			vgs_ycbcr(rgb[x + 1], &y1, &cb, &cr);
+			vgs_ycbcr(rgb[x], &y0, &cb, &cr);
+			switch (fourcc) {
+			case DRM_FORMAT_YUYV:
+				out[0] = y0; out[1] = cb; out[2] = y1; out[3] = cr;
+				break;
+			case DRM_FORMAT_UYVY:
+				out[0] = cb; out[1] = y0; out[2] = cr; out[3] = y1;
+				break;
+			case DRM_FORMAT_YVYU:
+				out[0] = y0; out[1] = cr; out[2] = y1; out[3] = cb;
+				break;
+			default:	/* VYUY */
+				out[0] = cr; out[1] = y0; out[2] = cb; out[3] = y1;
+				break;
+			}
 		}
-		for (row = 1; row < h; row++)
-			memcpy(p + (size_t)row * g->stride, p, (size_t)w * 3);
 		return;
 	}
-	for (row = 0; row < h; row++, p += g->stride) {
-		if (g->cpp == 4)
-			memset32(p, px, w);
-		else
-			memset16(p, px, w);
+	for (x = 0; x < w; x++, out += cpp) {
+		u32 px = vgs_pixel(fourcc, rgb[x]);
+
+		for (u = 0; u < cpp; u++)
+			out[u] = px >> (8 * u);
 	}
+}
+
+/*
+ * where byte @xb of row @y of a surface lies, from its start, and how many
+ * bytes from there on are contiguous in that row (at most @n)
+ */
+static u32 vgs_tiled_off(const struct vgs_geom *g, u32 xb, u32 y, u32 n,
+			 u32 *run)
+{
+	u32 tw = vgs_tile_w(g->tiling), th = vgs_tile_h(g->tiling);
+	u32 tile = (y / th) * (g->stride / tw) + xb / tw;
+
+	switch (g->tiling) {
+	case VGS_TILE_X:
+		/* rows of 512 bytes inside the tile */
+		*run = min(n, 512 - xb % 512);
+		return tile * 4096 + (y % 8) * 512 + xb % 512;
+	case VGS_TILE_Y:
+		/* 8 columns of 16 bytes x 32 rows inside the tile */
+		*run = min(n, 16 - xb % 16);
+		return tile * 4096 + (xb % 128) / 16 * 512 + (y % 32) * 16 +
+		       xb % 16;
+	default:
+		*run = n;
+		return y * g->stride + xb;
+	}
+}
+
+/* bytes [@xb, @xb + @n) of row @y, from @row (a whole row's bytes) */
+static void vgs_put_row(struct vgs_dev *vgs, const struct vgs_geom *g, u32 y,
+			const u8 *row, u32 xb, u32 n)
+{
+	void *base = vgs->vram + g->offset;
+	u32 run, off;
+
+	while (n) {
+		off = vgs_tiled_off(g, xb, y, n, &run);
+		memcpy(base + off, row + xb, run);
+		xb += run;
+		n -= run;
+	}
+}
+
+/* rows [@y0, @y1) all of @row (their first @n bytes) */
+static void vgs_put_rows(struct vgs_dev *vgs, const struct vgs_geom *g,
+			 u32 y0, u32 y1, const u8 *row, u32 n)
+{
+	u32 y;
+
+	if (g->tiling == VGS_TILE_NONE) {
+		for (y = y0; y < y1; y++)
+			memcpy(vgs->vram + g->offset + (size_t)y * g->stride,
+			       row, n);
+		return;
+	}
+	for (y = y0; y < y1; y++)
+		vgs_put_row(vgs, g, y, row, 0, n);
 }
 
 /*
  * Test pattern, see docs/vgpusim.md: rows 0-7 carry the frame number
  * (pixels 0-31, MSB first, white = 1) and its complement (pixels 32-63),
  * then eight colour bars, then a 16 pixel strip with a white block that
- * moves 4 pixels per frame.
+ * moves 4 pixels per frame. Each of the three kinds of row is made once,
+ * in the format's bytes, then copied to its rows (through the tiling).
+ * Without @full only the frame number and the strip are drawn.
  */
 static void vgs_draw(struct vgs_dev *vgs, const struct vgs_geom *g, u32 frame,
 		     bool full)
@@ -676,47 +816,79 @@ static void vgs_draw(struct vgs_dev *vgs, const struct vgs_geom *g, u32 frame,
 		0xffffff, 0xffff00, 0x00ffff, 0x00ff00,
 		0xff00ff, 0xff0000, 0x0000ff, 0x000000,
 	};
-	u32 w = g->width, h = g->height, i, bx;
+	u32 w = g->width, h = g->height, i, x, bx, rowbytes;
+	u32 *rgb;
+	u8 *row;
 
-	if (full) {
-		vgs_fill(vgs, g, 0, 0, w, VGS_BAND_H, VGS_GRAY);
-		for (i = 0; i < 8; i++) {
-			u32 x0 = w * i / 8, x1 = w * (i + 1) / 8;
-
-			vgs_fill(vgs, g, x0, VGS_BAND_H, x1 - x0,
-				 h - VGS_BAND_H - VGS_STRIP_H, bars[i]);
-		}
+	if (w < VGS_MIN_W || h < VGS_MIN_H ||
+	    (u64)g->offset + vgs_surface_size(g->stride, h, g->tiling) >
+	    vgs->vram_size)
+		return;
+	rowbytes = w * g->cpp;
+	rgb = kvmalloc_array(w, sizeof(*rgb), GFP_KERNEL);
+	row = kvmalloc(rowbytes, GFP_KERNEL);
+	if (!rgb || !row) {
+		pr_warn_ratelimited("no memory to draw a frame\n");
+		goto out;
 	}
+
+	/* the band: frame number and complement, then gray */
+	for (x = 0; x < w; x++)
+		rgb[x] = VGS_GRAY;
 	for (i = 0; i < 32; i++) {
 		bool bit = frame & BIT(31 - i);
 
-		vgs_fill(vgs, g, i, 0, 1, VGS_BAND_H, bit ? VGS_WHITE : VGS_BLACK);
-		vgs_fill(vgs, g, 32 + i, 0, 1, VGS_BAND_H,
-			 bit ? VGS_BLACK : VGS_WHITE);
+		rgb[i] = bit ? VGS_WHITE : VGS_BLACK;
+		rgb[32 + i] = bit ? VGS_BLACK : VGS_WHITE;
 	}
-	vgs_fill(vgs, g, 0, h - VGS_STRIP_H, w, VGS_STRIP_H, VGS_BLACK);
+	vgs_row_bytes(g->fourcc, g->cpp, rgb, w, row);
+	/* the band beyond pixel 63 is gray in every frame */
+	vgs_put_rows(vgs, g, 0, VGS_BAND_H, row, full ? rowbytes : 64 * g->cpp);
+
+	if (full) {
+		for (i = 0; i < 8; i++)
+			for (x = w * i / 8; x < w * (i + 1) / 8; x++)
+				rgb[x] = bars[i];
+		vgs_row_bytes(g->fourcc, g->cpp, rgb, w, row);
+		vgs_put_rows(vgs, g, VGS_BAND_H, h - VGS_STRIP_H, row, rowbytes);
+	}
+
 	bx = (u32)(((u64)frame * 4) % (w - VGS_BLOCK_W + 1));
-	vgs_fill(vgs, g, bx, h - VGS_STRIP_H, VGS_BLOCK_W, VGS_STRIP_H, VGS_WHITE);
+	for (x = 0; x < w; x++)
+		rgb[x] = x >= bx && x < bx + VGS_BLOCK_W ? VGS_WHITE : VGS_BLACK;
+	vgs_row_bytes(g->fourcc, g->cpp, rgb, w, row);
+	vgs_put_rows(vgs, g, h - VGS_STRIP_H, h, row, rowbytes);
+out:
+	kvfree(row);
+	kvfree(rgb);
 }
 
-/* 64x64 ARGB8888: white ring with a black rim, red cross through (32,32) */
+/*
+ * The cursor image, @size x @size ARGB8888 (64, 128 or 256): the 64x64
+ * image scaled up by k = size / 64, nearest neighbour: pixel (x, y) is the
+ * 64x64 image's pixel (x / k, y / k), in which (dx, dy) = (x - 32, y - 32),
+ * d2 = dx^2 + dy^2: white ring for 22^2 <= d2 < 26^2, black rim for
+ * 26^2 <= d2 < 29^2, red cross where x == 32 or y == 32 inside the ring,
+ * transparent (0) elsewhere.
+ */
 static void vgs_draw_cursor(struct vgs_dev *vgs)
 {
+	u32 size = vgs->cursor_size, k = size / VGS_CURSOR_W, x, y;
 	u32 *p = vgs->vram + vgs->cursor_offset;
-	int x, y;
 
-	for (y = 0; y < VGS_CURSOR_H; y++) {
-		for (x = 0; x < VGS_CURSOR_W; x++) {
-			int dx = x - 32, dy = y - 32, d2 = dx * dx + dy * dy;
+	for (y = 0; y < size; y++) {
+		for (x = 0; x < size; x++) {
+			int cx = x / k, cy = y / k;
+			int dx = cx - 32, dy = cy - 32, d2 = dx * dx + dy * dy;
 			u32 v = 0;
 
 			if (d2 >= 22 * 22 && d2 < 26 * 26)
 				v = 0xffffffff;
 			else if (d2 >= 26 * 26 && d2 < 29 * 29)
 				v = 0xff000000;
-			else if ((x == 32 || y == 32) && d2 < 22 * 22)
+			else if ((cx == 32 || cy == 32) && d2 < 22 * 22)
 				v = 0xffff0000;
-			p[y * VGS_CURSOR_W + x] = v;
+			p[y * size + x] = v;
 		}
 	}
 }
@@ -724,11 +896,26 @@ static void vgs_draw_cursor(struct vgs_dev *vgs)
 /* ------------------------------------------------------------------ */
 /* modes, flips, state                                                 */
 
+/* the tiling a state's buffers are sized for (alternate: x-tiled's) */
+static enum vgs_tiling vgs_layout_of(const struct vgs_state *s)
+{
+	return s->mod_alternate ? VGS_TILE_X : vgs_tiling_of(s->modifier);
+}
+
+/* width * cpp, up to a whole number of tiles across when tiled */
+static u32 vgs_auto_stride(const struct vgs_format *f, u32 w,
+			   enum vgs_tiling t)
+{
+	return ALIGN(w * f->cpp, vgs_tile_w(t));
+}
+
 static u32 vgs_stride_of(const struct vgs_state *s)
 {
 	const struct vgs_format *f = vgs_find_format(s->fourcc);
 
-	return s->stride ? s->stride : s->width * (f ? f->cpp : 4);
+	if (s->stride)
+		return s->stride;
+	return f ? vgs_auto_stride(f, s->width, vgs_layout_of(s)) : s->width * 4;
 }
 
 /*
@@ -744,21 +931,36 @@ static u64 vgs_modifier_of(struct vgs_dev *vgs)
 						    DRM_FORMAT_MOD_LINEAR;
 }
 
+/* a format the device shows under its profile */
+static bool vgs_format_ok(struct vgs_dev *vgs, const struct vgs_format *f)
+{
+	return f && (vgs->profile != VGS_PROFILE_GVT || f->gvt);
+}
+
+/*
+ * A mode laid out in tiling @t: strides of whole tiles (linear: of whole
+ * pixels, of 4 bytes for packed YUV), even widths for packed YUV, and
+ * buffers of whole tile rows below the cursor.
+ */
 static int vgs_check_mode(struct vgs_dev *vgs, u32 w, u32 h, u32 stride,
-			  u32 fourcc, u32 *bufsz)
+			  u32 fourcc, enum vgs_tiling t, u32 *bufsz)
 {
 	const struct vgs_format *f = vgs_find_format(fourcc);
+	u32 align;
 	u64 sz;
 
-	if (!f)
+	if (!vgs_format_ok(vgs, f))
 		return -EINVAL;
 	if (w < VGS_MIN_W || h < VGS_MIN_H || w > max_width || h > max_height)
 		return -EINVAL;
-	if (!stride)
-		stride = w * f->cpp;
-	if (stride < w * f->cpp || stride % f->cpp)
+	if (f->yuv && w % 2)
 		return -EINVAL;
-	sz = PAGE_ALIGN((u64)stride * h);
+	if (!stride)
+		stride = vgs_auto_stride(f, w, t);
+	align = t != VGS_TILE_NONE ? vgs_tile_w(t) : f->yuv ? 4 : f->cpp;
+	if (stride < w * f->cpp || stride % align)
+		return -EINVAL;
+	sz = vgs_surface_size(stride, h, t);
 	if (sz > vgs->cursor_offset)
 		return -ENOSPC;
 	if (bufsz)
@@ -776,6 +978,12 @@ static void vgs_geom_at(struct vgs_dev *vgs, u32 offset, struct vgs_geom *g)
 	g->stride = vgs_stride_of(&vgs->cur);
 	g->cpp = f ? f->cpp : 4;
 	g->fourcc = vgs->cur.fourcc;
+	/* as vgs_modifier_of() reports it for a buffer at @offset */
+	if (vgs->cur.mod_alternate)
+		g->tiling = vgs->bufsz && (offset / vgs->bufsz) & 1 ?
+			    VGS_TILE_X : VGS_TILE_NONE;
+	else
+		g->tiling = vgs_tiling_of(vgs->cur.modifier);
 }
 
 static void vgs_sync_shadow(struct vgs_dev *vgs)
@@ -1004,7 +1212,8 @@ static void vgs_show_buffer(struct vgs_dev *vgs, u32 idx, bool draw)
 /* live mode (cur) changed; cur must already be valid */
 static void vgs_mode_changed(struct vgs_dev *vgs, bool draw)
 {
-	vgs->bufsz = PAGE_ALIGN((u64)vgs_stride_of(&vgs->cur) * vgs->cur.height);
+	vgs->bufsz = vgs_surface_size(vgs_stride_of(&vgs->cur), vgs->cur.height,
+				      vgs_layout_of(&vgs->cur));
 	vgs_recompute_bufs(vgs);
 	vgs->gen++;
 	vgs_sync_shadow(vgs);
@@ -1041,8 +1250,9 @@ static void vgs_cursor_step(struct vgs_dev *vgs)
 	if (vgs->cur.cursor != VGS_CURSOR_AUTO)
 		return;
 	a = vgs->cursor_angle = (vgs->cursor_angle + 1) % 64;
-	x = (s32)(w / 2) + r * vgs_sin64[(a + 16) % 64] / 1024 - VGS_CURSOR_W / 2;
-	y = (s32)(h / 2) + r * vgs_sin64[a] / 1024 - VGS_CURSOR_H / 2;
+	x = (s32)(w / 2) + r * vgs_sin64[(a + 16) % 64] / 1024 -
+	    (s32)vgs->cursor_size / 2;
+	y = (s32)(h / 2) + r * vgs_sin64[a] / 1024 - (s32)vgs->cursor_size / 2;
 	vgs->cur.cursor_x = max(x, 0);
 	vgs->cur.cursor_y = max(y, 0);
 	vgs_display_event(vgs, VGS_EV_CURSOR);
@@ -1287,7 +1497,8 @@ static void vgs_set_link(struct vgs_dev *vgs, u32 state)
 	vgs->edid_w = w;
 	vgs->edid_h = h;
 	if (!vgs->edid_follow ||
-	    vgs_check_mode(vgs, w, h, 0, vgs->cur.fourcc, NULL))
+	    vgs_check_mode(vgs, w, h, 0, vgs->cur.fourcc,
+			   vgs_layout_of(&vgs->cur), NULL))
 		return;
 	vgs->def.width = vgs->cur.width = w;
 	vgs->def.height = vgs->cur.height = h;
@@ -1341,8 +1552,9 @@ static void vgs_commit(struct vgs_dev *vgs)
 {
 	struct vgs_shadow *s = &vgs->shadow;
 	struct vgs_state *c = &vgs->cur;
+	enum vgs_tiling t;
 	u32 bufsz, stride;
-	bool geom;
+	bool alt, geom;
 
 	vgs->status = VGS_STATUS_ERROR;
 	if (!s->enable) {
@@ -1351,23 +1563,28 @@ static void vgs_commit(struct vgs_dev *vgs)
 		vgs_engine_sync(vgs);
 		return;
 	}
-	if (vgs_check_mode(vgs, s->width, s->height, s->stride, s->fourcc, &bufsz))
+	/* a guest that programs its own modifier ends `modifier alternate` */
+	alt = c->mod_alternate && s->modifier == c->modifier;
+	t = alt ? VGS_TILE_X : vgs_tiling_of(s->modifier);
+	if (vgs_check_mode(vgs, s->width, s->height, s->stride, s->fourcc, t,
+			   &bufsz))
 		return;
-	stride = s->stride ? s->stride : s->width * vgs_find_format(s->fourcc)->cpp;
+	stride = s->stride ? s->stride :
+		 vgs_auto_stride(vgs_find_format(s->fourcc), s->width, t);
 	if (!PAGE_ALIGNED(s->fb_offset) ||
-	    (u64)s->fb_offset + (u64)stride * s->height > vgs->vram_size)
+	    (u64)s->fb_offset + vgs_surface_size(stride, s->height, t) >
+	    vgs->vram_size)
 		return;
 
 	geom = !c->enabled || c->width != s->width || c->height != s->height ||
-	       c->stride != s->stride || c->fourcc != s->fourcc;
+	       c->stride != s->stride || c->fourcc != s->fourcc ||
+	       vgs_layout_of(c) != t;
 	c->enabled = true;
 	c->width = s->width;
 	c->height = s->height;
 	c->stride = s->stride;
 	c->fourcc = s->fourcc;
-	/* a guest that programs its own modifier ends `modifier alternate` */
-	if (s->modifier != c->modifier)
-		c->mod_alternate = false;
+	c->mod_alternate = alt;
 	c->modifier = s->modifier;
 	if (geom) {
 		/* vgs_mode_changed() resyncs the shadow: keep the guest's offset */
@@ -1785,8 +2002,27 @@ static const struct vm_operations_struct vgs_dmabuf_vm_ops = {
 	.fault = vgs_dmabuf_fault,
 };
 
+/*
+ * GVT-g's dma-bufs wrap a GEM proxy object over the guest's pages: no shmem
+ * file, so i915's dma-buf mmap fails (-ENODEV), and the proxy refuses to
+ * pin and map its pages to kernel space (-ENXIO: vmap, CPU access).
+ * Import by a device (attach, map_dma_buf) works.
+ */
+static bool vgs_dmabuf_proxy(struct dma_buf *db)
+{
+	struct vgs_buf *b = db->priv;
+
+	return b->p.profile == VGS_PROFILE_GVT;
+}
+
 static int vgs_dmabuf_mmap(struct dma_buf *db, struct vm_area_struct *vma)
 {
+	struct vgs_buf *b = db->priv;
+
+	if (vgs_dmabuf_proxy(db)) {
+		atomic64_inc(&b->vgs->mmap_refused);
+		return -ENODEV;
+	}
 	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
@@ -1879,17 +2115,30 @@ static int vgs_dmabuf_cpu_access(struct dma_buf *db,
 
 static int vgs_dmabuf_begin_cpu(struct dma_buf *db, enum dma_data_direction dir)
 {
+	if (vgs_dmabuf_proxy(db)) {
+		atomic64_inc(&((struct vgs_buf *)db->priv)->vgs->cpu_access_refused);
+		return -ENXIO;
+	}
 	return vgs_dmabuf_cpu_access(db, dir, true);
 }
 
 static int vgs_dmabuf_end_cpu(struct dma_buf *db, enum dma_data_direction dir)
 {
+	if (vgs_dmabuf_proxy(db)) {
+		atomic64_inc(&((struct vgs_buf *)db->priv)->vgs->cpu_access_refused);
+		return -ENXIO;
+	}
 	return vgs_dmabuf_cpu_access(db, dir, false);
 }
 
 static int vgs_dmabuf_vmap(struct dma_buf *db, struct iosys_map *map)
 {
 	struct vgs_buf *b = db->priv;
+
+	if (vgs_dmabuf_proxy(db)) {
+		atomic64_inc(&b->vgs->vmap_refused);
+		return -ENXIO;
+	}
 
 	/* VRAM is permanently vmapped; the export keeps the device alive */
 	iosys_map_set_vaddr(map, b->vgs->vram + b->p.offset);
@@ -2182,7 +2431,8 @@ static bool vgs_primary_plane(struct vgs_dev *vgs, struct vgs_plane *key,
 	key->width = vgs->cur.width;
 	key->height = vgs->cur.height;
 	key->stride = vgs_stride_of(&vgs->cur);
-	size = PAGE_ALIGN((u64)key->stride * key->height);
+	size = vgs_surface_size(key->stride, key->height,
+				vgs_layout_of(&vgs->cur));
 
 	switch (vgs->hostile) {
 	case VGS_HOSTILE_STRIDE_SHORT:
@@ -2241,17 +2491,17 @@ static bool vgs_cursor_plane(struct vgs_dev *vgs, struct vgs_plane *key,
 		return false;
 	key->type = VGS_PLANE_CURSOR;
 	key->offset = vgs->cursor_offset;
-	key->npages = VGS_CURSOR_AREA >> PAGE_SHIFT;
+	key->npages = VGS_CURSOR_AREA(vgs->cursor_size) >> PAGE_SHIFT;
 	key->fourcc = DRM_FORMAT_ARGB8888;
 	key->modifier = DRM_FORMAT_MOD_LINEAR;
-	key->width = VGS_CURSOR_W;
-	key->height = VGS_CURSOR_H;
-	key->stride = VGS_CURSOR_W * 4;
-	key->size = VGS_CURSOR_AREA;
+	key->width = vgs->cursor_size;
+	key->height = vgs->cursor_size;
+	key->stride = vgs->cursor_size * 4;
+	key->size = VGS_CURSOR_AREA(vgs->cursor_size);
 	p->x_pos = vgs->cur.cursor_x;
 	p->y_pos = vgs->cur.cursor_y;
 	if (vgs->hostile == VGS_HOSTILE_BAD_HOTSPOT) {
-		p->x_hot = VGS_BAD_HOT_X;
+		p->x_hot = vgs->cursor_size;	/* just outside the image */
 		p->y_hot = VGS_BAD_HOT_Y;
 	} else {
 		p->x_hot = vgs->cur.hot_x;
@@ -2486,10 +2736,15 @@ static int vgs_init_dev(struct vfio_device *vdev)
 	atomic64_set(&vgs->exports, 0);
 	atomic64_set(&vgs->export_errors, 0);
 	atomic64_set(&vgs->ticks_dropped, 0);
+	atomic64_set(&vgs->mmap_refused, 0);
+	atomic64_set(&vgs->vmap_refused, 0);
+	atomic64_set(&vgs->cpu_access_refused, 0);
 
 	vgs->vram_size = vgs_vram_mb() << 20;
 	vgs->npages = vgs->vram_size >> PAGE_SHIFT;
-	vgs->cursor_offset = vgs->vram_size - VGS_CURSOR_AREA;
+	vgs->cursor_size = VGS_CURSOR_W;
+	vgs->cursor_offset = vgs->vram_size - VGS_CURSOR_AREA(vgs->cursor_size);
+	vgs->profile = vgs_def_profile;
 	vgs->pages = kvcalloc(vgs->npages, sizeof(*vgs->pages), GFP_KERNEL);
 	if (!vgs->pages)
 		goto err;
@@ -2505,7 +2760,7 @@ static int vgs_init_dev(struct vfio_device *vdev)
 	vgs_init_cfg(vgs);
 	vgs_init_state(&vgs->def);
 	if (vgs_check_mode(vgs, vgs->def.width, vgs->def.height, 0,
-			   vgs->def.fourcc, NULL)) {
+			   vgs->def.fourcc, VGS_TILE_NONE, NULL)) {
 		vgs->def.width = 640;
 		vgs->def.height = 480;
 	}
@@ -2516,7 +2771,6 @@ static int vgs_init_dev(struct vfio_device *vdev)
 	vgs->edid_regs.max_yres = max_height;
 	vgs->edid_regs.link_state = VFIO_DEVICE_GFX_LINK_STATE_UP;
 	vgs->edid_follow = true;
-	vgs->profile = vgs_def_profile;
 
 	mutex_lock(&vgs->lock);
 	vgs_reset_locked(vgs);
@@ -2582,7 +2836,8 @@ static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
 static int vgs_set_geometry(struct vgs_dev *vgs, u32 w, u32 h, u32 stride,
 			    u32 fourcc)
 {
-	int ret = vgs_check_mode(vgs, w, h, stride, fourcc, NULL);
+	int ret = vgs_check_mode(vgs, w, h, stride, fourcc,
+				 vgs_layout_of(&vgs->cur), NULL);
 
 	if (ret)
 		return ret;
@@ -2686,6 +2941,49 @@ static ssize_t modifier_show(struct device *dev, struct device_attribute *attr,
 	return n;
 }
 
+/*
+ * A new modifier (live and power-on). The pixels follow it: when the
+ * tiling changes, the buffers are laid out anew; if the stride or buffer
+ * size changes with it, as a mode change (buffer 0, redrawn, a flip), else
+ * the front buffer is redrawn in place (a primary update at the next
+ * vblank) and the others at their next use.
+ */
+static int vgs_set_modifier(struct vgs_dev *vgs, u64 mod, bool alternate)
+{
+	struct vgs_state n = vgs->cur;
+	u32 stride = vgs_stride_of(&vgs->cur);
+	bool relayout = vgs->cur.mod_alternate != alternate ||
+			vgs_tiling_of(vgs->cur.modifier) != vgs_tiling_of(mod);
+	struct vgs_geom g;
+	u32 bufsz;
+	int ret;
+
+	n.modifier = mod;
+	n.mod_alternate = alternate;
+	ret = vgs_check_mode(vgs, n.width, n.height, n.stride, n.fourcc,
+			     vgs_layout_of(&n), &bufsz);
+	if (ret)
+		return ret;
+	vgs->def.modifier = vgs->cur.modifier = mod;
+	vgs->def.mod_alternate = vgs->cur.mod_alternate = alternate;
+	vgs->shadow.modifier = mod;
+	if (!relayout)
+		return 0;
+	if (bufsz != vgs->bufsz || stride != vgs_stride_of(&n)) {
+		vgs_mode_changed(vgs, true);
+		vgs_engine_sync(vgs);
+		return 0;
+	}
+	vgs->gen++;
+	if (vgs->fb_offset == vgs->front * vgs->bufsz) {
+		vgs_geom_at(vgs, vgs->fb_offset, &g);
+		vgs_draw(vgs, &g, vgs->frame, true);
+		vgs->drawn_gen[vgs->front] = vgs->gen;
+	}
+	vgs_display_event(vgs, VGS_EV_PRIMARY);
+	return 0;
+}
+
 static ssize_t modifier_store(struct device *dev, struct device_attribute *attr,
 			      const char *buf, size_t count)
 {
@@ -2712,11 +3010,9 @@ static ssize_t modifier_store(struct device *dev, struct device_attribute *attr,
 			return ret;
 	}
 	mutex_lock(&vgs->lock);
-	vgs->def.modifier = vgs->cur.modifier = mod;
-	vgs->def.mod_alternate = vgs->cur.mod_alternate = alternate;
-	vgs->shadow.modifier = mod;
+	ret = vgs_set_modifier(vgs, mod, alternate);
 	mutex_unlock(&vgs->lock);
-	return count;
+	return ret ? ret : count;
 }
 static DEVICE_ATTR_RW(modifier);
 
@@ -3053,6 +3349,12 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 			     (s64)atomic64_read(&vgs->exports));
 	len += sysfs_emit_at(buf, len, "export_errors=%lld\n",
 			     (s64)atomic64_read(&vgs->export_errors));
+	len += sysfs_emit_at(buf, len, "mmap_refused=%lld\n",
+			     (s64)atomic64_read(&vgs->mmap_refused));
+	len += sysfs_emit_at(buf, len, "vmap_refused=%lld\n",
+			     (s64)atomic64_read(&vgs->vmap_refused));
+	len += sysfs_emit_at(buf, len, "cpu_access_refused=%lld\n",
+			     (s64)atomic64_read(&vgs->cpu_access_refused));
 	len += sysfs_emit_at(buf, len, "live_dmabufs=%d\n",
 			     atomic_read(&vgs->live_dmabufs));
 	len += sysfs_emit_at(buf, len, "live_buffers=%d\n",
@@ -3113,6 +3415,9 @@ static ssize_t reset_stats_store(struct device *dev, struct device_attribute *at
 	atomic64_set(&vgs->export_errors, 0);
 	atomic64_set(&vgs->ticks_dropped, 0);
 	atomic64_set(&vgs->storm_signals, 0);
+	atomic64_set(&vgs->mmap_refused, 0);
+	atomic64_set(&vgs->vmap_refused, 0);
+	atomic64_set(&vgs->cpu_access_refused, 0);
 	mutex_unlock(&vgs->lock);
 	return count;
 }
@@ -3201,6 +3506,7 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 	len += sysfs_emit_at(buf, len, "cursor_pos=%d %d\n",
 			     vgs->cur.cursor_x, vgs->cur.cursor_y);
 	len += sysfs_emit_at(buf, len, "cursor_offset=0x%x\n", vgs->cursor_offset);
+	len += sysfs_emit_at(buf, len, "cursor_size=%u\n", vgs->cursor_size);
 	len += sysfs_emit_at(buf, len, "vram_size=%u\n", vgs->vram_size);
 	len += sysfs_emit_at(buf, len, "primary_id=%u\n", vgs->last_primary_id);
 	len += sysfs_emit_at(buf, len, "cursor_id=%u\n", vgs->last_cursor_id);
@@ -3333,17 +3639,120 @@ static ssize_t profile_store(struct device *dev, struct device_attribute *attr,
 	struct vgs_dev *vgs = dev_to_vgs(dev);
 	int p = sysfs_match_string(vgs_profile_names, buf);
 
+	const struct vgs_format *f;
+	enum vgs_profile was;
+	int ret = 0;
+
 	if (p < 0)
 		return -EINVAL;
 	mutex_lock(&vgs->lock);
+	was = vgs->profile;
+	if (was == p)
+		goto out;
 	WRITE_ONCE(vgs->profile, p);
+	/* a format the new profile does not show: XRGB8888, stride auto */
+	f = vgs_find_format(vgs->cur.fourcc);
+	if (!vgs_format_ok(vgs, f) ||
+	    !vgs_format_ok(vgs, vgs_find_format(vgs->def.fourcc))) {
+		ret = vgs_set_geometry(vgs, vgs->cur.width, vgs->cur.height, 0,
+				       DRM_FORMAT_XRGB8888);
+		if (ret)
+			WRITE_ONCE(vgs->profile, was);
+		goto out;
+	}
+	/* new ids (the profile is part of them), redrawn: as a mode change */
+	vgs_mode_changed(vgs, true);
+	vgs_engine_sync(vgs);
+out:
 	mutex_unlock(&vgs->lock);
-	return count;
+	return ret ? ret : count;
 }
 static DEVICE_ATTR_RW(profile);
 
+/* cursor_size: 64, 128 or 256; the image's pixels, see vgs_draw_cursor() */
+static ssize_t cursor_size_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(dev_to_vgs(dev)->cursor_size));
+}
+
+static ssize_t cursor_size_store(struct device *dev,
+				 struct device_attribute *attr,
+				 const char *buf, size_t count)
+{
+	struct vgs_dev *vgs = dev_to_vgs(dev);
+	u32 size, off;
+	int ret;
+
+	ret = kstrtou32(buf, 0, &size);
+	if (ret)
+		return ret;
+	if (size != 64 && size != 128 && size != 256)
+		return -EINVAL;
+	off = vgs->vram_size - VGS_CURSOR_AREA(size);
+	mutex_lock(&vgs->lock);
+	/* the mode's buffers stay below the cursor image */
+	if (vgs->bufsz > off) {
+		mutex_unlock(&vgs->lock);
+		return -ENOSPC;
+	}
+	WRITE_ONCE(vgs->cursor_size, size);
+	vgs->cursor_offset = off;
+	vgs_recompute_bufs(vgs);
+	if (vgs->front >= vgs->nbufs_eff)
+		vgs_show_buffer(vgs, 0, true);
+	vgs_draw_cursor(vgs);
+	vgs->def.hot_x = vgs->cur.hot_x = size / 2;
+	vgs->def.hot_y = vgs->cur.hot_y = size / 2;
+	vgs_display_event(vgs, VGS_EV_CURSOR);
+	mutex_unlock(&vgs->lock);
+	return count;
+}
+static DEVICE_ATTR_RW(cursor_size);
+
+/*
+ * importer_vmap (write-only): the fd of a vgpusim dma-buf in the writing
+ * process; the device vmaps it as a kernel importer would
+ * (dma_buf_vmap_unlocked()), checks the mapping shows the buffer's first
+ * bytes and unmaps it. The write fails with vmap's error (gvt: ENXIO);
+ * EBADF for no dma-buf, EINVAL for another exporter's.
+ */
+static ssize_t importer_vmap_store(struct device *dev,
+				   struct device_attribute *attr,
+				   const char *buf, size_t count)
+{
+	struct iosys_map map;
+	struct dma_buf *db;
+	struct vgs_buf *b;
+	int fd, ret;
+
+	ret = kstrtoint(buf, 0, &fd);
+	if (ret)
+		return ret;
+	db = dma_buf_get(fd);
+	if (IS_ERR(db))
+		return PTR_ERR(db);
+	if (db->ops != &vgs_dmabuf_ops) {
+		ret = -EINVAL;
+		goto out;
+	}
+	b = db->priv;
+	ret = dma_buf_vmap_unlocked(db, &map);
+	if (ret)
+		goto out;
+	if (map.is_iomem || memcmp(map.vaddr, b->vgs->vram + b->p.offset, 64))
+		ret = -EIO;
+	dma_buf_vunmap_unlocked(db, &map);
+out:
+	dma_buf_put(db);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(importer_vmap);
+
 static struct attribute *vgs_attrs[] = {
 	&dev_attr_profile.attr,
+	&dev_attr_cursor_size.attr,
+	&dev_attr_importer_vmap.attr,
 	&dev_attr_mode.attr,
 	&dev_attr_format.attr,
 	&dev_attr_stride.attr,
