@@ -816,7 +816,9 @@ def suite_alternate():
     if not tap(q.alive(), 'QEMU starts with egl-headless', q.output()):
         q.quit()
         return
-    ctl('step', 2)
+    # one frame: buffer 1, x-tiled (a second step in the same write would
+    # replace it within microseconds, before the vblank's signal is read)
+    ctl('step', 1)
     # the first tiled buffer has moved the mode to the GL path (once)
     tap(wait_for(lambda: q.stats().get('path') == 'gl-dmabuf', timeout=10),
         'the first tiled buffer: the GL path', str(q.stats()))
