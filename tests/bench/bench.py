@@ -55,12 +55,15 @@ PINNED = 'ours pinned to upstream policy (30 ms)'
 EVENT = 'ours display event (vgpusim, v6 ABI)'
 POLL = ',x-display-event=off'
 
-# vgpusim profiles as extra rows, where they can run (issue 16): each is
-# (label, sysfs profile value, QEMU display arguments, device extras,
-# scenario names). Empty until vgpusim has the profiles; see
-# docs/benchmarks.md, "Adding the profile rows". Example of an entry:
-#   ('ours region profile (polling)', 'region', VNC, POLL,
-#    ('1024x768@60Hz', 'idle 1024x768')),
+# vgpusim profiles as extra rows, where they can run (issue 16). Each entry
+# is a dict: 'label' (the rows' config), 'profile' (vgpusim's sysfs
+# `profile` value, set before QEMU starts and set back to 'default'
+# after), 'display' (QEMU's display arguments), 'device' (extra -device
+# properties, e.g. POLL), 'controls' (more vgpusim settings, each
+# (name, value, value to restore), e.g. ('modifier', 'x-tiled', 'linear'))
+# and 'scenarios' (names of the scenarios in main()). Empty until vgpusim
+# has the profiles; see docs/benchmarks.md, "Adding the profile rows".
+VNC = ['-display', 'none', '-vnc', '127.0.0.1:0']
 PROFILES = []
 
 
@@ -280,7 +283,7 @@ def main():
     # QEMU differ is part of the noise of every CPU figure
     base1 = baseline_cpu(qemu, uuid, outdir, BASELINE_SECONDS)
     note('BENCH-BASELINE: %.2f %s' % (mean(base1), base1))
-    vnc = ['-display', 'none', '-vnc', '127.0.0.1:0']
+    vnc = VNC
     rows = []
     # the targets: our adaptive poll, as on every device without the
     # display event (all mainline drivers)
@@ -310,13 +313,19 @@ def main():
     rows += run_qemu('ours egl-headless x-display-gl=on', qemu,
                      egl + device_args(uuid, ',x-display-gl=on' + POLL),
                      outdir, uuid, sixty, seconds, True)
-    for label, profile, dargs, extra_dev, names in PROFILES:
-        ctl(uuid, 'profile', profile)
+    for pr in PROFILES:
+        ctl(uuid, 'profile', pr['profile'])
+        for name, value, _ in pr.get('controls', ()):
+            ctl(uuid, name, value)
         try:
-            rows += run_qemu(label, qemu, dargs + device_args(uuid, extra_dev),
-                             outdir, uuid, [(byname[n], True) for n in names],
+            rows += run_qemu(pr['label'], qemu,
+                             pr['display'] + device_args(uuid, pr['device']),
+                             outdir, uuid,
+                             [(byname[n], True) for n in pr['scenarios']],
                              seconds, True)
         finally:
+            for name, _, restore in pr.get('controls', ()):
+                ctl(uuid, name, restore)
             ctl(uuid, 'profile', 'default')
     if os.path.exists('/dev/dri'):
         rows += run_qemu('upstream 10.2.2 spice gl=on (vgem, no client)',
