@@ -232,8 +232,8 @@ set ylabel '%% of flips'
 set yrange [0:105]
 set key bottom left
 set xtics (30, 60, 120, 144)
-plot '%s' u 1:3 w lp lw 2 t 'ours: seen by QEMU', \\
-     '' u 1:2 w lp lw 2 t 'ours: delivered to viewer', \\
+plot '%s' u 1:3 w lp lw 2 t 'ours polling: seen by QEMU', \\
+     '' u 1:2 w lp lw 2 t 'ours polling: delivered to viewer', \\
      '' u 1:5 w lp lw 2 dt 2 t 'upstream policy (30 ms): seen', \\
      '' u 1:4 w lp lw 2 dt 2 t 'upstream policy (30 ms): delivered'
 ''' % (png, dat)
