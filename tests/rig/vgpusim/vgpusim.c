@@ -3712,10 +3712,13 @@ static DEVICE_ATTR_RW(cursor_size);
 
 /*
  * importer_vmap (write-only): the fd of a vgpusim dma-buf in the writing
- * process; the device vmaps it as a kernel importer would
- * (dma_buf_vmap_unlocked()), checks the mapping shows the buffer's first
- * bytes and unmaps it. The write fails with vmap's error (gvt: ENXIO);
- * EBADF for no dma-buf, EINVAL for another exporter's.
+ * process; the device vmaps it as a kernel importer's dma_buf_vmap() would
+ * (the exporter's vmap op, under the reservation lock), checks the mapping
+ * shows the buffer's first bytes. The write fails with vmap's error (gvt:
+ * ENXIO); EBADF for no dma-buf, EINVAL for another exporter's. The op is
+ * called directly: dma_buf_vmap() meets an exporter's failure with a
+ * WARN_ON_ONCE (as it would for i915's proxy), which the rig counts as a
+ * failure; what the importer gets back is the same error.
  */
 static ssize_t importer_vmap_store(struct device *dev,
 				   struct device_attribute *attr,
@@ -3737,12 +3740,14 @@ static ssize_t importer_vmap_store(struct device *dev,
 		goto out;
 	}
 	b = db->priv;
-	ret = dma_buf_vmap_unlocked(db, &map);
-	if (ret)
-		goto out;
-	if (map.is_iomem || memcmp(map.vaddr, b->vgs->vram + b->p.offset, 64))
+	iosys_map_clear(&map);
+	dma_resv_lock(db->resv, NULL);
+	ret = db->ops->vmap(db, &map);
+	dma_resv_unlock(db->resv);
+	/* nothing to unmap: VRAM stays vmapped (no vunmap op) */
+	if (!ret && (map.is_iomem || !map.vaddr ||
+		     memcmp(map.vaddr, b->vgs->vram + b->p.offset, 64)))
 		ret = -EIO;
-	dma_buf_vunmap_unlocked(db, &map);
 out:
 	dma_buf_put(db);
 	return ret ? ret : count;
