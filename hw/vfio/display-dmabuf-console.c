@@ -5,6 +5,10 @@
  * ui/dmabuf-scanout.c, which presents them on every display of the console
  * (include/ui/dmabuf-scanout.h).
  *
+ * A failed init leaves nothing behind (vfio_display_finalize() undoes what
+ * it built); vfio-pci's realize tears the display down on any later error
+ * (patches/qemu-10.2/0008).
+ *
  * Ownership: VFIODisplay.dmabuf owns the VFIODmabufConsole, which owns the
  * engine (every dma-buf fd), the poll timer, the display event's
  * EventNotifier (its eventfd) and window timer while it is armed, and the
@@ -609,19 +613,28 @@ bool vfio_display_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
     if (vdev->enable_ramfb) {
         dpy->ramfb = ramfb_setup(vdev->use_legacy_x86_rom, errp);
         if (!dpy->ramfb) {
-            return false;
+            goto fail;
         }
     }
     if (!vfio_display_edid_init(vdev, errp)) {
-        return false;
+        goto fail;
     }
     c->min_gap_ns = (int64_t)MAX(cfg.refresh_min_ms, 1u) * SCALE_MS;
     c->timer = timer_new_ns(QEMU_CLOCK_REALTIME, poll_tick, c);
     if (!display_event_arm(c, errp)) {
-        return false;
+        goto fail;
     }
     timer_mod(c->timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     return true;
+
+fail:
+    /*
+     * Nothing half-built stays: the console (and its strong link to the
+     * device), the engine and its fds, the timers, the EDID state; the
+     * display is torn down as at unplug and vdev->dpy is NULL again.
+     */
+    vfio_display_finalize(vdev);
+    return false;
 }
 
 void vfio_display_dmabuf_console_reset(VFIODisplay *dpy)
@@ -647,6 +660,7 @@ void vfio_display_dmabuf_console_finalize(VFIODisplay *dpy)
     if (!c) {
         return;
     }
+    trace_vfio_display_dmabuf_console_finalize(c->vdev->vbasedev.name);
     display_event_disarm(c);
     if (c->event_timer) {
         timer_free(c->event_timer);

@@ -8,7 +8,8 @@
 # against what the device shows (docs/vgpusim.md: pattern and encoding).
 #
 # Usage: display-test.py QEMU SUITE UUID OUTDIR [QEMU-ARGS...]
-#   SUITE: vgpusim | vgpusim-egl | mbochs | compare | unplug
+#   SUITE: vgpusim | vgpusim-egl | mbochs | compare | unplug |
+#          realize-errors | ... (main())
 # Prints TAP; exit 0 when all pass.
 import os
 import select
@@ -154,26 +155,64 @@ def suite_vgpusim(display='none', path='cpu-shadow', dev_opts=''):
         'cursor moves without a new cursor image', str(st))
     ctl('cursor', 'off')
 
-    # 6. a hostile plane: QEMU keeps running, the last good frame stays
-    ctl('step', 1)
-    good = int(kv(ctl('state'))['frame'])
-    img, _ = shot_until(q, 'before-hostile', lambda i: decode_frame(i) == good)
-    refused0 = int(q.stats().get('planes_refused', 0))
-    for kind in ('stride_short', 'size_short', 'zero_width', 'huge_width',
-                 'bad_fourcc', 'overflow'):
+    # 6. a hostile plane: QEMU keeps running, the last good frame stays.
+    # The device flips while each hostile plane is up (the fault first,
+    # then the step): a plane wrongly accepted would show the new frame,
+    # a refused one leaves the last good frame, whose buffer the device
+    # does not redraw meanwhile (3 buffers, 2 steps per kind). The engine
+    # warns once per kind of refusal (its check name) every
+    # VFIO_DMABUF_WARN_INTERVAL_S: the six faults are four kinds.
+    warn_interval_s = 10
+    kinds = (('stride_short', 'bad stride'),
+             ('size_short', 'buffer size too small or too large'),
+             ('bad_fourcc', 'unknown fourcc'),
+             ('zero_width', 'bad width/height'),
+             ('huge_width', 'bad width/height'),
+             ('overflow', 'bad width/height'))
+    for _ in range(3):                        # all 3 buffers fetched
+        ctl('step', 1)
+        f = int(kv(ctl('state'))['frame'])
+        shot_until(q, 'pre-hostile', lambda i: decode_frame(i) == f)
+    st0 = q.stats()
+    warned = {}                               # check name -> time warned
+    for kind, check in kinds:
+        ctl('fault', 'plane none')
+        ctl('step', 1)
+        good = int(kv(ctl('state'))['frame'])
+        shot_until(q, 'before-' + kind, lambda i: decode_frame(i) == good)
+        before = q.output().count('device reported a bad')
+        refused = int(q.stats().get('planes_refused', 0))
         ctl('fault', 'plane ' + kind)
+        ctl('step', 1)                        # frame good+1, hostile plane
+        wait_for(lambda: int(q.stats().get('planes_refused', 0)) > refused,
+                 timeout=3)
         time.sleep(0.3)
         img, err = q.screendump('hostile-' + kind)
         tap(q.alive() and img is not None and decode_frame(img) == good,
-            'hostile plane %s: QEMU alive, last good frame %r kept' % (kind, good),
+            'hostile plane %s while the device flips: QEMU alive, last good '
+            'frame %d kept (not %d)' % (kind, good, good + 1),
             err or (img and 'decoded %r' % decode_frame(img)))
+        out = q.output()
+        lines = [ln for ln in out.splitlines()
+                 if 'device reported a bad' in ln][before:]
+        now = time.monotonic()
+        fresh = check not in warned or now - warned[check] > warn_interval_s
+        if fresh:
+            warned[check] = now
+        tap(len(lines) == int(fresh) and all(check in ln for ln in lines),
+            'hostile plane %s: %s warning "%s"' % (
+                kind, 'one' if fresh else 'no new', check),
+            '\n'.join(lines) or 'no warning')
     ctl('fault', 'plane none')
     st = q.stats()
-    tap(int(st.get('planes_refused', 0)) > refused0,
-        'hostile planes counted as refused', str(st))
+    tap(int(st.get('planes_refused', 0)) >= int(st0.get('planes_refused', 0))
+        + len(kinds) and st.get('gets') == st0.get('gets'),
+        'hostile planes counted as refused, none fetched (gets %s -> %s)'
+        % (st0.get('gets'), st.get('gets')), str(st))
     warn = q.output().count('device reported a bad')
-    tap(1 <= warn <= 6, 'one warning per kind, not one per frame (%d)' % warn,
-        q.output()[-2000:])
+    tap(warn == len(set(c for _, c in kinds)),
+        'one warning per kind of refusal, not one per frame or fault: %d '
+        'for 6 faults of 4 kinds' % warn, q.output()[-2000:])
 
     # 6b. the buffer on screen keeps its id but gets a new geometry: the
     # console lets go of the old one before it is closed, then shows the new
@@ -212,8 +251,8 @@ def suite_vgpusim(display='none', path='cpu-shadow', dev_opts=''):
     img, _ = shot_until(q, 'vnc-ref', lambda i: decode_frame(i) == 2)
     vnc_check(img)
 
-    q.quit()
-    tap(not q.alive(), 'QEMU quits cleanly')
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
     # 9. EDID: QEMU writes a monitor with xres x yres into the device's EDID
     # region; the simulated vGPU applies its preferred mode at link up
     q = start_qemu(['-display', display, '-device',
@@ -330,8 +369,8 @@ def suite_mbochs():
     tap(q.alive() and out.count('cannot be read by the CPU') == 1,
         'unmappable dma-buf: one clear warning for two screendumps, QEMU '
         'keeps running', out)
-    q.quit()
-    tap(not q.alive(), 'QEMU quits cleanly')
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
 
     # the same with a GL display on the software renderer: importing the
     # read-only dma-buf would crash llvmpipe; the import guard refuses it
@@ -354,8 +393,8 @@ def suite_mbochs():
     tap(q.alive() and out.count('cannot import the dma-buf') == 1,
         'egl-headless: the read-only dma-buf is refused before import, '
         'one warning, QEMU alive (no llvmpipe crash)', out[-1500:])
-    q.quit()
-    tap(not q.alive(), 'QEMU quits cleanly')
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
 
 
 # display configurations compared between upstream and ours
@@ -685,8 +724,8 @@ def suite_event():
         else:
             tap(events == 0, pre + 'no display events signalled (%d)'
                 % events)
-        q.quit()
-        tap(not q.alive(), pre + 'QEMU quits cleanly')
+        tap(q.quit(), pre + 'QEMU quits cleanly: exit 0 by itself after quit',
+            '%s\n%s' % (q.status(), q.output()[-1500:]))
 
 
 def suite_storm():
@@ -750,8 +789,8 @@ def suite_storm():
     tap(int(dev['flips_seen']) >= int(dev['flips_made']) - 1,
         'flips under the storm: %s of %s seen' % (dev['flips_seen'],
                                                  dev['flips_made']))
-    q.quit()
-    tap(not q.alive(), 'QEMU quits cleanly')
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
 
 
 def suite_egl_auto():
@@ -765,29 +804,48 @@ def suite_egl_auto():
     if not tap(q.alive(), 'QEMU starts with egl-headless', q.output()):
         q.quit()
         return
+    def exact(name, frame, mode=(640, 480)):
+        """screendumps until one equals the device's frame pixel for pixel:
+        (differing pixels, -1 for none or another size; what was wrong)"""
+        want = gui_images.expected_for('XRGB8888', mode[0], mode[1], frame)
+        _, n, why = gui_images.screendump_until(q, name, want)
+        return n, why
+
     ctl('step', 3)
-    img, err = shot_until(q, 'auto-linear', lambda i: decode_frame(i) == 3)
-    tap(img is not None and q.stats().get('path') == 'cpu-shadow',
-        'linear frame 3: screendump shows it, the CPU maps it (cpu-shadow)',
-        err or q.stats().get('path'))
+    n, why = exact('auto-linear', 3)
+    tap(n == 0 and q.stats().get('path') == 'cpu-shadow',
+        'linear frame 3: screendump pixel-exact, the CPU maps it '
+        '(cpu-shadow)', '%s; path %s' % (why, q.stats().get('path')))
     ctl('modifier', 'x-tiled')
     ctl('step', 1)
     tap(wait_for(lambda: q.stats().get('path') == 'gl-dmabuf', timeout=5),
         'a tiled frame: the GL path (gl-dmabuf)', q.stats().get('path'))
+    # vgpusim's x-tiled label leaves its pixels linear (docs/vgpusim.md):
+    # an import that takes the buffer as the device lays it out shows
+    # frame 4 exactly; a display that cannot import the modifier must say
+    # so. Known to fail: Mesa's llvmpipe cannot import X-tiled and QEMU
+    # shows black without a word (issue 16, "What to build" 2)
+    before = q.output().count('modifier')
+    n, why = exact('auto-tiled', 4)
+    said = q.output().count('modifier') - before
+    name = ('the tiled frame 4 on the GL path: screendump pixel-exact, or '
+            'one message naming the modifier the display cannot import')
+    tap.known[name] = ('issue 16: llvmpipe cannot import X-tiled; QEMU '
+                       'shows black without a message')
+    tap(n == 0 or said == 1, name, '%s; %d messages' % (why, said))
     ctl('modifier', 'linear')
     ctl('step', 1)
-    img, err = shot_until(q, 'auto-back', lambda i: decode_frame(i) == 5)
-    tap(img is not None and q.stats().get('path') == 'gl-dmabuf',
-        'linear again in the same mode: frame 5 shown, the GL path stays '
-        '(chosen once per mode, not per buffer)',
-        err or q.stats().get('path'))
+    n, why = exact('auto-back', 5)
+    tap(n == 0 and q.stats().get('path') == 'gl-dmabuf',
+        'linear again in the same mode: frame 5 pixel-exact, the GL path '
+        'stays (chosen once per mode, not per buffer)',
+        '%s; path %s' % (why, q.stats().get('path')))
     ctl('mode', '800x600')
     ctl('step', 1)
-    img, err = shot_until(q, 'auto-mode', lambda i: decode_frame(i) == 6 and
-                          i.w == 800)
-    tap(img is not None and q.stats().get('path') == 'cpu-shadow',
-        'a new mode (800x600, linear): chosen again, the CPU path',
-        err or q.stats().get('path'))
+    n, why = exact('auto-mode', 6, (800, 600))
+    tap(n == 0 and q.stats().get('path') == 'cpu-shadow',
+        'a new mode (800x600, linear): frame 6 pixel-exact, chosen again, '
+        'the CPU path', '%s; path %s' % (why, q.stats().get('path')))
     st = q.stats()
     live = int(kv(ctl('stats'))['live_dmabufs'])
     tap(int(st.get('fds_open', -1)) == live,
@@ -963,8 +1021,8 @@ def suite_screendump(console):
             'warning, QEMU alive, last good frame %d kept' % (console, good),
             err or '%s %s' % (st, out[-800:]))
         ctl('fault', 'clear')
-    q.quit()
-    tap(not q.alive(), '%s: QEMU quits cleanly' % console)
+    tap(q.quit(), '%s: QEMU quits cleanly: exit 0 by itself after quit'
+        % console, '%s\n%s' % (q.status(), q.output()[-1500:]))
 
 
 def suite_spice_noack():
@@ -1021,8 +1079,149 @@ def suite_spice_noack():
     finally:
         client.kill()
         client.wait()
-    q.quit()
-    tap(not q.alive(), 'QEMU quits cleanly')
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
+
+
+# ---------------------------------------------------------------- realize
+
+def qemu_fds(q):
+    """QEMU's open file descriptors (/proc/PID/fd): {fd: what it is}."""
+    d = '/proc/%d/fd' % q.proc.pid
+    out = {}
+    try:
+        for fd in os.listdir(d):
+            try:
+                out[fd] = os.readlink(os.path.join(d, fd))
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+# QEMU never frees a graphic console: graphic_console_close() leaves it,
+# with its placeholder surface (a memfd named "displaysurface"), for the
+# next graphic_console_init() to reuse. The first console QEMU ever makes
+# is one such fd for the life of the process, by QEMU's design (the same
+# after an unplug), and never more than one: a closed console is reused.
+CONSOLE_SURFACE = '/memfd:displaysurface'
+
+
+# vfio-pci realize errors reached with device_add, in the order realize
+# meets them: (what, device properties, the error's words, mdev); 'mbochs'
+# is the stock sample (no display event), the others vgpusim.
+REALIZE_ERRORS = [
+    ('a bound of the console (before it builds anything)',
+     {'x-display-refresh-min-ms': 20000}, 'must be at most', 'vgpusim'),
+    ('x-display-event=on on a device without one (inside the console\'s '
+     'init, after the engine, console, EDID and timer)',
+     {'x-display-event': 'on'}, 'offers no display event', 'mbochs'),
+    ('xres/yres on a device without EDID (after the probe)',
+     {'xres': 1024, 'yres': 768}, 'need edid support', 'vgpusim'),
+    ('enable-migration=on on a device without migration (after the probe, '
+     'the last step)',
+     {'enable-migration': 'on'}, 'migration', 'vgpusim'),
+]
+
+
+def suite_realize_errors():
+    """Every vfio-pci realize error after the display probe, through
+    device_add into one QEMU: the QMP error comes back, QEMU stays alive,
+    its fds and the device's live dma-bufs are back where they were, the
+    device's query counter stops (no poll left behind), and the device
+    can be added again. Then the errors only the command line reaches
+    (vfio-pci-nohotplug's ramfb): the display is torn down (trace) before
+    QEMU exits with the error."""
+    known_state(UUID)
+    ctl('pause', 0)                # the device flips: a poll would fetch
+    mbochs = os.environ.get('MBOCHS_UUID', '')
+    sysfs = {'vgpusim': SYSFS,
+             'mbochs': mbochs and '/sys/bus/mdev/devices/%s' % mbochs}
+
+    def dev(name):
+        return int(kv(ctl('stats'))[name])
+
+    q = start_qemu(['-display', 'none'] + EXTRA)
+    if not tap(q.alive(), 'QEMU starts without the device', q.output()):
+        q.quit()
+        return
+    try:
+        time.sleep(0.5)
+        fds0, live0 = qemu_fds(q), dev('live_dmabufs')
+        console_fds = set()        # QEMU's console surface, once made
+        for what, props, words, mdev in REALIZE_ERRORS:
+            if not sysfs[mdev]:
+                tap(True, '%s # SKIP no %s mdev' % (what, mdev))
+                continue
+            if 'xres' in props:
+                ctl('edid_region', 0)
+            try:
+                r = q.cmd('device_add', driver='vfio-pci',
+                          sysfsdev=sysfs[mdev], display='on', id='vgpu',
+                          addr='05.0', **props)
+            finally:
+                ctl('edid_region', 1)
+            err = r.get('error', {}).get('desc', '')
+            tap(q.alive() and words.lower() in err.lower(),
+                '%s: device_add fails with "%s", QEMU alive' % (what, err),
+                '%s\n%s' % (r, q.output()[-1500:]))
+            time.sleep(0.5)        # a poll left behind would have ticked
+            q0 = dev('queries')
+            time.sleep(1.0)
+            q1 = dev('queries')
+            fds, live = qemu_fds(q), dev('live_dmabufs')
+            new = {fd: t for fd, t in fds.items() if fds0.get(fd) != t}
+            console_fds |= {fd for fd, t in new.items()
+                            if t.startswith(CONSOLE_SURFACE)}
+            extra = sorted('%s -> %s' % (fd, t) for fd, t in new.items()
+                           if fd not in console_fds)
+            gone = sorted(set(fds0) - set(fds))
+            tap(q.alive() and not extra and not gone and
+                len(console_fds) <= 1 and live == live0 and q1 == q0,
+                '%s: QEMU fds as before (%d; %d of them the console surface '
+                'QEMU keeps for reuse), device live_dmabufs %d (before %d), '
+                'device queries %d -> %d in 1 s' % (
+                    what, len(fds0), len(console_fds), live, live0, q0, q1),
+                'new fds: %s; gone: %s' % (extra, gone))
+        # the device was let go: it can be added again, and shows frames
+        r = q.cmd('device_add', driver='vfio-pci', sysfsdev=SYSFS,
+                  display='on', id='vgpu', addr='05.0')
+        tap('return' in r and bool(wait_for(lambda: q.stats(), timeout=10)),
+            'after the errors the same device is added and its display runs',
+            '%s\n%s' % (r, q.output()[-1500:]))
+    finally:
+        ok = q.quit()
+        ctl('pause', 1)
+    tap(ok, 'QEMU quits cleanly: exit 0 by itself after quit', q.status())
+
+    # vfio-pci-nohotplug (ramfb) only on the command line: QEMU exits with
+    # the error; the display is torn down first (its teardown traced)
+    trace = ['-trace', 'vfio_display_dmabuf_console_init',
+             '-trace', 'vfio_display_dmabuf_console_finalize']
+    for what, opts, extra, words in (
+            ('x-ramfb-migrate=on without migration (after the probe)',
+             ',ramfb=on,x-ramfb-migrate=on,enable-migration=off', [],
+             'x-ramfb-migrate requires enable-migration'),
+            ('ramfb=on without fw_cfg DMA (inside the console\'s init)',
+             ',ramfb=on', ['-global', 'fw_cfg_io.dma_enabled=off'],
+             'requires fw_cfg with DMA')):
+        q = start_qemu(['-display', 'none', '-device',
+                        'vfio-pci-nohotplug,sysfsdev=%s,display=on,id=vgpu,'
+                        'addr=05.0%s' % (SYSFS, opts)] + extra + trace + EXTRA)
+        try:
+            q.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        out = q.output()
+        lines = [ln for ln in out.splitlines()
+                 if 'vfio_display_dmabuf_console_' in ln]
+        tap(q.status() == 'exit 1' and words in out and
+            any('_init' in ln for ln in lines) and
+            '_finalize' in (lines[-1] if lines else ''),
+            '%s: QEMU exits 1 with "%s", the display torn down first'
+            % (what, words), '%s\n%s' % (q.status(), out[-1500:]))
+        q.quit()
 
 
 def main():
@@ -1041,7 +1240,8 @@ def main():
      'storm': suite_storm,
      'mbochs': suite_mbochs,
      'compare': suite_compare,
-     'unplug': suite_unplug}[SUITE]()
+     'unplug': suite_unplug,
+     'realize-errors': suite_realize_errors}[SUITE]()
     return tap.done(SUITE)
 
 

@@ -22,6 +22,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'gui'))
+import gui_images  # noqa: E402
 import rfbview  # noqa: E402
 from vfio_display import (Qemu, Tap, ctl as ctl_of,  # noqa: E402
                           decode_frame, known_state, kv, note, shot_until,
@@ -363,11 +366,19 @@ def soak():
     tap(lv == int(st.get('fds_open', -1)),
         'paused, no fault: live_dmabufs - %d (%d) == fds_open exactly'
         % (live0, lv), str(st))
-    want = int(kv(ctl('state'))['frame'])
-    img, err = shot_until(q, 'soak-final', lambda i: decode_frame(i) == want)
-    got = img and decode_frame(img)
-    tap(got is not None, 'final screendump decodes a frame (%r; device at %d)'
-        % (got, want), err)
+    # the last good frame on screen, pixel for pixel (the cursor, which
+    # screendump composites, off first)
+    ctl('cursor', 'off')
+    state = kv(ctl('state'))
+    want = int(state['frame'])
+    w, h = (int(v) for v in state['mode'].split('x'))
+    with lock:
+        img, n, why = gui_images.screendump_until(
+            q, 'soak-final', gui_images.expected_for(state['format'], w, h,
+                                                     want))
+    tap(n == 0, 'the last good frame %d (%s %s) on screen at the end: '
+        'screendump pixel-exact' % (want, state['mode'], state['format']),
+        '%s; decoded %r' % (why, img and decode_frame(img)))
     f, r = proc_sample(q.proc.pid)
     fds.append(f)
     rss.append(r)
@@ -380,8 +391,8 @@ def soak():
     warn = q.output().count('device reported a bad')
     note('QEMU warnings about bad planes: %d' % warn)
 
-    q.quit()
-    tap(not q.alive(), 'QEMU quits cleanly')
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
     restore_device()
     dmesg1 = dmesg_lines()
     if dmesg0 is None or dmesg1 is None:

@@ -133,10 +133,13 @@ class Qemu:
         return self.qt is not None and self.proc.poll() is None
 
     def status(self):
-        """How QEMU ended: 'running', 'exit N' or 'killed by signal N'."""
+        """How QEMU ended: 'running', 'exit N', 'killed by signal N', or
+        'killed by the test after quit' (it did not exit by itself)."""
         rc = self.proc.poll()
         if rc is None:
             return 'running'
+        if getattr(self, 'killed', False):
+            return 'killed by the test after quit (no exit in 20 s)'
         return 'killed by signal %d' % -rc if rc < 0 else 'exit %d' % rc
 
     def output(self):
@@ -207,10 +210,14 @@ class Qemu:
         return (read_ppm(path) if fmt == 'ppm' else path), None
 
     def quit(self):
+        """QMP quit, then wait up to 20 s; kill it if it is still there.
+        Returns True only if QEMU exited by itself with status 0 (not
+        killed, not crashed, not already gone with an error)."""
         if self.qt is None:
-            self.proc.kill()
+            if self.proc.poll() is None:
+                self.proc.kill()
             self.proc.wait()
-            return
+            return False
         try:
             self.cmd('quit')
         except (RuntimeError, OSError):
@@ -220,6 +227,9 @@ class Qemu:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            self.killed = True
+            return False
+        return self.proc.returncode == 0
 
 
 def read_ppm(path):
