@@ -37,6 +37,7 @@ qtest-screendump-spice-gl sh -c '$py screendump-spice-gl "\$RIG_MDEV_vgpusim" /m
 qtest-spice-noack sh -c '$py spice-noack "\$RIG_MDEV_vgpusim" /mnt/spice-noack'
 qtest-event sh -c 'ifconfig lo 127.0.0.1 up && $py event "\$RIG_MDEV_vgpusim" /mnt/event'
 qtest-event-storm sh -c 'ifconfig lo 127.0.0.1 up && $py storm "\$RIG_MDEV_vgpusim" /mnt/event-storm'
+qtest-gvt sh -c 'ifconfig lo 127.0.0.1 up && rig-chroot env $san python3 $DRIVERS/gvt-test.py $QEMU_IN_ROOT "\$RIG_MDEV_vgpusim" /mnt/gvt'
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'
 qtest-unplug sh -c 'ifconfig lo 127.0.0.1 up && $py unplug "\$RIG_MDEV_vgpusim" /mnt/unplug'
 qtest-realize-errors sh -c 'MBOCHS_UUID="\$RIG_MDEV_mbochs" $py realize-errors "\$RIG_MDEV_vgpusim" /mnt/realize-errors'

@@ -24,7 +24,7 @@ for f in "$here/vfio_display.py" "$here/display-test.py" "$here/demo.py" \
     "$here/demo-live.py" "$here/rfbview.py" "$here/soak.py" \
     "$repo/tests/bench/bench.py" \
     "$repo/tests/gui/gui-test.py" "$repo/tests/gui/gui_images.py" \
-    "$repo/tests/gui/spice_gl_client.py"; do
+    "$repo/tests/gui/spice_gl_client.py" "$here/gvt-test.py"; do
     dest=$root$drivers/$(basename "$f")
     cmp -s "$f" "$dest" || cp "$f" "$dest"
 done
