@@ -1149,7 +1149,6 @@ def suite_realize_errors():
     try:
         time.sleep(0.5)
         fds0, live0 = qemu_fds(q), dev('live_dmabufs')
-        console_fds = set()        # QEMU's console surface, once made
         for what, props, words, mdev in REALIZE_ERRORS:
             if not sysfs[mdev]:
                 tap(True, '%s # SKIP no %s mdev' % (what, mdev))
@@ -1172,17 +1171,17 @@ def suite_realize_errors():
             q1 = dev('queries')
             fds, live = qemu_fds(q), dev('live_dmabufs')
             new = {fd: t for fd, t in fds.items() if fds0.get(fd) != t}
-            console_fds |= {fd for fd, t in new.items()
-                            if t.startswith(CONSOLE_SURFACE)}
+            console = [fd for fd, t in new.items()
+                       if t.startswith(CONSOLE_SURFACE)]
             extra = sorted('%s -> %s' % (fd, t) for fd, t in new.items()
-                           if fd not in console_fds)
+                           if fd not in console)
             gone = sorted(set(fds0) - set(fds))
-            tap(q.alive() and not extra and not gone and
-                len(console_fds) <= 1 and live == live0 and q1 == q0,
-                '%s: QEMU fds as before (%d; %d of them the console surface '
-                'QEMU keeps for reuse), device live_dmabufs %d (before %d), '
-                'device queries %d -> %d in 1 s' % (
-                    what, len(fds0), len(console_fds), live, live0, q0, q1),
+            tap(q.alive() and not extra and not gone and len(console) <= 1
+                and live == live0 and q1 == q0,
+                '%s: QEMU fds as before (%d, and %d console surface QEMU '
+                'keeps for reuse), device live_dmabufs %d (before %d), device '
+                'queries %d -> %d in 1 s' % (
+                    what, len(fds0), len(console), live, live0, q0, q1),
                 'new fds: %s; gone: %s' % (extra, gone))
         # the device was let go: it can be added again, and shows frames
         r = q.cmd('device_add', driver='vfio-pci', sysfsdev=SYSFS,
