@@ -130,22 +130,32 @@ int dmabuf_plane_map(const DmabufPlane *p, DmabufMapping *m)
     void *addr;
 
     memset(m, 0, sizeof(*m));
-    if (p->modifier != 0 || p->n_fds < 1 || p->fd[0] < 0 || !p->stride[0] ||
-        !p->height || want > SIZE_MAX) {
+    if (p->modifier != 0 || !p->stride[0] || !p->height || want > SIZE_MAX) {
         return -EINVAL;
     }
-    len = want;
-    addr = mmap(NULL, len, PROT_READ, MAP_SHARED, p->fd[0], 0);
-    if (addr == MAP_FAILED && errno == EINVAL && len > page) {
-        /* some exporters only map whole pages of a non page-sized buffer */
-        len &= ~(page - 1);
+    if (p->n_fds == 0 && p->pixels) {
+        /* the producer's mapping (a region plane): borrowed as it is */
+        m->data = p->pixels;
+        m->len = p->pixels_len;
+        m->borrowed = true;
+    } else {
+        if (p->n_fds < 1 || p->fd[0] < 0) {
+            return -EINVAL;
+        }
+        len = want;
         addr = mmap(NULL, len, PROT_READ, MAP_SHARED, p->fd[0], 0);
+        if (addr == MAP_FAILED && errno == EINVAL && len > page) {
+            /* some exporters map only whole pages of a non page-sized one */
+            len &= ~(page - 1);
+            addr = mmap(NULL, len, PROT_READ, MAP_SHARED, p->fd[0], 0);
+        }
+        if (addr == MAP_FAILED) {
+            return -errno;
+        }
+        m->data = addr;
+        m->len = len;
     }
-    if (addr == MAP_FAILED) {
-        return -errno;
-    }
-    m->data = addr;
-    m->len = len;
+    len = m->len;
     m->rows = len < p->offset[0] + row_bytes ? 0 :
               (len - p->offset[0] - row_bytes) / p->stride[0] + 1;
     if (m->rows > p->height) {
@@ -156,7 +166,7 @@ int dmabuf_plane_map(const DmabufPlane *p, DmabufMapping *m)
 
 void dmabuf_plane_unmap(DmabufMapping *m)
 {
-    if (m->data) {
+    if (m->data && !m->borrowed) {
         munmap((void *)m->data, m->len);
     }
     memset(m, 0, sizeof(*m));

@@ -94,6 +94,7 @@ struct DmabufScanout {
     bool have_mode;
     uint32_t mode_w, mode_h, mode_fourcc;
     bool mode_cpu_failed;      /* the cpu path could not map in this mode */
+    bool mode_cpu_only;        /* the frames have no fd (region planes) */
 
     /* the device's frame (borrowed buffers) */
     DmabufScanoutFrame frame;
@@ -780,6 +781,9 @@ static DmabufScanoutPath choose(DmabufScanout *s)
 {
     uint32_t caps = s->displays & DISPLAYS_CAPS;
 
+    if (s->mode_cpu_only) {
+        return DMABUF_SCANOUT_PATH_CPU; /* nothing a GL display imports */
+    }
     if (s->gl == DMABUF_SCANOUT_GL_OFF || !(s->displays & DISPLAYS_GL) ||
         !(s->displays & DISPLAYS_GL_DMABUF)) {
         return DMABUF_SCANOUT_PATH_CPU;
@@ -830,7 +834,10 @@ static void report_path(DmabufScanout *s)
               "image on its own cursor channel";
         break;
     default:
-        if (s->gl == DMABUF_SCANOUT_GL_OFF) {
+        if (s->mode_cpu_only) {
+            why = "the device's frames are a CPU mapping (a region plane): "
+                  "the changed rows of each frame are copied";
+        } else if (s->gl == DMABUF_SCANOUT_GL_OFF) {
             why = "x-display-gl=off: the changed rows of each frame are "
                   "copied";
         } else if (s->displays & DPY_GL_READS_BACK) {
@@ -1038,12 +1045,14 @@ void dmabuf_scanout_show(DmabufScanout *s, const DmabufScanoutFrame *f)
         const DmabufPlane *p = f->primary->plane;
 
         if (!s->have_mode || p->width != s->mode_w ||
-            p->height != s->mode_h || p->fourcc != s->mode_fourcc) {
+            p->height != s->mode_h || p->fourcc != s->mode_fourcc ||
+            (p->n_fds == 0) != s->mode_cpu_only) {
             s->have_mode = true;
             s->mode_w = p->width;
             s->mode_h = p->height;
             s->mode_fourcc = p->fourcc;
             s->mode_cpu_failed = false;
+            s->mode_cpu_only = p->n_fds == 0;
             rechoose = true;
         }
     }

@@ -1,6 +1,8 @@
 /*
  * QEMU glue for the VFIO display dma-buf engine: a graphic console fed by
- * hw/vfio/display-dmabuf.c. The device only produces frames: each poll tick
+ * hw/vfio/display-dmabuf.c, for a device whose planes are dma-bufs or
+ * regions (VFIO_GFX_PLANE_TYPE_REGION: the engine maps them, ui/ reads the
+ * mapping). The device only produces frames: each poll tick
  * (or display event) runs the engine and hands what it shows to
  * ui/dmabuf-scanout.c, which presents them on every display of the console
  * (include/ui/dmabuf-scanout.h).
@@ -56,6 +58,7 @@ struct VFIODmabufConsole {
     DmabufScanout *scanout;     /* owned: the console's presentation */
     QEMUTimer *timer;           /* owned: the poll (QEMU_CLOCK_REALTIME ns) */
     int devfd;                  /* borrowed from vdev; ops opaque */
+    bool region;                /* region planes, not dma-bufs */
     int64_t busy_since_ms;      /* the display blocked since; 0: it is not */
     /*
      * Ticks (engine updates) are at least min_gap_ns apart, whoever asks:
@@ -510,6 +513,7 @@ static char *stats_str(VFIODmabufConsole *c)
     const VFIODisplayDmabufStats *s = vfio_display_dmabuf_stats(c->engine);
     const DmabufScanoutStats *ui = dmabuf_scanout_stats(c->scanout);
     GString *out = g_string_new(NULL);
+    unsigned int i;
 
     g_string_append_printf(out,
         "path=%s ticks=%" PRIu64 " queries=%" PRIu64
@@ -546,6 +550,23 @@ static char *stats_str(VFIODmabufConsole *c)
         ui->path_changes, ui->frames, ui->shadow_copies, ui->shadow_rows,
         ui->shadow_updates, ui->map_failures, ui->not_shown,
         ui->cursor_defines, ui->buffers);
+    /* region planes; refused_<reason> for every reason that happened */
+    g_string_append_printf(out,
+        " planes=%s region_infos=%" PRIu64 " region_maps=%" PRIu64
+        " region_map_errors=%" PRIu64 " maps_open=%" PRIu64,
+        c->region ? "region" : "dmabuf", s->region_infos, s->region_maps,
+        s->region_map_errors, s->maps_open);
+    for (i = VFIO_DMABUF_PLANE_EMPTY + 1; i < VFIO_DMABUF_PLANE_CHECK__MAX;
+         i++) {
+        if (s->refused_by[i]) {
+            g_autofree char *why =
+                g_strdelimit(g_strdup(vfio_display_dmabuf_check_str(i)),
+                             " /", '_');
+
+            g_string_append_printf(out, " refused_%s=%" PRIu64, why,
+                                   s->refused_by[i]);
+        }
+    }
     return g_string_free(out, false);
 }
 
@@ -561,7 +582,11 @@ static char *stats_get(Object *obj, Error **errp)
     return stats_str(c);
 }
 
-bool vfio_display_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
+/*
+ * The console for a device that offers its planes as dma-bufs, or with
+ * @region as regions (VFIO_GFX_PLANE_TYPE_REGION: mdpy, NVIDIA vGPU).
+ */
+static bool console_init(VFIOPCIDevice *vdev, bool region, Error **errp)
 {
     VFIODisplayDmabufConfig cfg;
     g_autofree char *name = NULL;
@@ -587,11 +612,13 @@ bool vfio_display_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
     if (vdev->display_cache_keep) {
         cfg.cache_keep = vdev->display_cache_keep;
     }
+    cfg.region = region;
 
     vdev->dpy = dpy = g_new0(VFIODisplay, 1);
     dpy->dmabuf = c = g_new0(VFIODmabufConsole, 1);
     c->vdev = vdev;
     c->devfd = vdev->vbasedev.fd;
+    c->region = region;
     c->engine = vfio_display_dmabuf_new(vfio_display_dmabuf_ioctl_ops(),
                                         &c->devfd, &cfg);
     vfio_display_dmabuf_set_release(c->engine, buf_release, c);
@@ -604,7 +631,7 @@ bool vfio_display_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
                                     vdev->display_gl == ON_OFF_AUTO_OFF ?
                                     DMABUF_SCANOUT_GL_OFF :
                                     DMABUF_SCANOUT_GL_AUTO);
-    trace_vfio_display_dmabuf_console_init(vdev->vbasedev.name);
+    trace_vfio_display_dmabuf_console_init(vdev->vbasedev.name, region);
 
     if (!object_property_find(OBJECT(vdev), "x-display-dmabuf-stats")) {
         object_property_add_str(OBJECT(vdev), "x-display-dmabuf-stats",
@@ -635,6 +662,17 @@ fail:
      */
     vfio_display_finalize(vdev);
     return false;
+}
+
+bool vfio_display_dmabuf_console_init(VFIOPCIDevice *vdev, Error **errp)
+{
+    return console_init(vdev, false, errp);
+}
+
+bool vfio_display_dmabuf_console_init_region(VFIOPCIDevice *vdev,
+                                             Error **errp)
+{
+    return console_init(vdev, true, errp);
 }
 
 void vfio_display_dmabuf_console_reset(VFIODisplay *dpy)

@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <linux/vfio.h>
 
 #include "qapi/error.h"
@@ -39,12 +40,14 @@ G_STATIC_ASSERT(sizeof(struct vfio_irq_info_cap_display_plane_events) == 24);
 enum {
     WARN_QUERY = VFIO_DMABUF_PLANE_CHECK__MAX,
     WARN_GET,
+    WARN_MAP,
     WARN__MAX,
 };
 
 typedef struct CacheEntry {
     VFIODmabufBuffer buf;
     uint64_t last_used;         /* tick of the last lookup */
+    uint64_t region_size;       /* region planes: the region's size */
 } CacheEntry;
 
 typedef enum QueryResult {
@@ -71,6 +74,8 @@ struct VFIODisplayDmabuf {
     uint64_t tick;
     int64_t now_ms;
     int64_t last_warn_ms[WARN__MAX];
+    /* region planes: the region of the last plane query() accepted */
+    VFIODmabufRegionInfo region;
 
     /* refresh policy */
     unsigned int interval_ms;
@@ -94,6 +99,9 @@ static const char *const check_names[VFIO_DMABUF_PLANE_CHECK__MAX] = {
     [VFIO_DMABUF_PLANE_BAD_TYPE] = "answer for another plane type",
     [VFIO_DMABUF_PLANE_BAD_POSITION] = "cursor position out of range",
     [VFIO_DMABUF_PLANE_ID_IN_USE] = "dmabuf_id on screen as the other plane",
+    [VFIO_DMABUF_PLANE_REGION_BAD] = "region not mappable",
+    [VFIO_DMABUF_PLANE_REGION_SHORT] = "plane outside its region",
+    [VFIO_DMABUF_PLANE_REGION_TILED] = "tiled region plane",
 };
 
 const char *vfio_display_dmabuf_check_str(VFIODmabufPlaneCheck c)
@@ -111,6 +119,7 @@ void vfio_display_dmabuf_config_default(VFIODisplayDmabufConfig *cfg)
     cfg->refresh_active_ms = VFIO_DMABUF_REFRESH_ACTIVE_MS;
     cfg->refresh_max_ms = VFIO_DMABUF_REFRESH_MAX_MS;
     cfg->poll_cursor = true;
+    cfg->region = false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -122,9 +131,9 @@ static bool plane_is_empty(const struct vfio_device_gfx_plane_info *info)
            info->stride == 0 && info->size == 0 && info->dmabuf_id == 0;
 }
 
-VFIODmabufPlaneCheck
-vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
-                                uint32_t plane_type)
+static VFIODmabufPlaneCheck
+check_plane(const struct vfio_device_gfx_plane_info *info, uint32_t plane_type,
+            bool region)
 {
     uint32_t max_dim;
     unsigned int cpp;
@@ -169,7 +178,7 @@ vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
     if (info->size < need || info->size > VFIO_DMABUF_MAX_SIZE) {
         return VFIO_DMABUF_PLANE_BAD_LENGTH;
     }
-    if (info->dmabuf_id == 0) {
+    if (info->dmabuf_id == 0 && !region) {
         return VFIO_DMABUF_PLANE_BAD_ID;
     }
     if (plane_type == PLANE_CURSOR &&
@@ -185,6 +194,40 @@ vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
          (info->y_hot != VFIO_DMABUF_HOTSPOT_UNKNOWN &&
           info->y_hot >= info->height))) {
         return VFIO_DMABUF_PLANE_BAD_HOTSPOT;
+    }
+    return VFIO_DMABUF_PLANE_OK;
+}
+
+VFIODmabufPlaneCheck
+vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
+                                uint32_t plane_type)
+{
+    return check_plane(info, plane_type, false);
+}
+
+VFIODmabufPlaneCheck
+vfio_display_dmabuf_check_region(const struct vfio_device_gfx_plane_info *info,
+                                 const VFIODmabufRegionInfo *region)
+{
+    VFIODmabufPlaneCheck c = check_plane(info, PLANE_PRIMARY, true);
+    uint64_t need;
+
+    if (c != VFIO_DMABUF_PLANE_OK) {
+        return c;
+    }
+    if (info->drm_format_mod != 0) {
+        return VFIO_DMABUF_PLANE_REGION_TILED;
+    }
+    if (region->index != info->region_index ||
+        !(region->flags & VFIO_REGION_INFO_FLAG_READ) ||
+        !(region->flags & VFIO_REGION_INFO_FLAG_MMAP)) {
+        return VFIO_DMABUF_PLANE_REGION_BAD;
+    }
+    /* DRM's minimum: the last row need not be padded to the stride */
+    need = (uint64_t)info->stride * (info->height - 1) +
+           (uint64_t)info->width * dmabuf_format_cpp(info->drm_format);
+    if (region->size < need) {
+        return VFIO_DMABUF_PLANE_REGION_SHORT;
     }
     return VFIO_DMABUF_PLANE_OK;
 }
@@ -230,6 +273,23 @@ static void refuse(VFIODisplayDmabuf *d,
                      "guest",
                      info->drm_plane_type == PLANE_CURSOR ? "cursor" :
                      "primary", check_names[c]);
+        return;
+    }
+    if (d->cfg.region) {
+        /* what the region is, once the device was asked (query_region) */
+        g_autofree char *region = d->region.index == info->region_index &&
+            (d->region.size || d->region.flags) ?
+            g_strdup_printf(" of %llu bytes, flags 0x%x",
+                            (unsigned long long)d->region.size,
+                            d->region.flags) : g_strdup("");
+
+        warn_limited(d, c, "device reported a bad region plane (%s: %s "
+                     "%ux%u stride %u size %llu in region %u%s); keeping "
+                     "the last good frame", check_names[c],
+                     dmabuf_format_name(info->drm_format, name),
+                     info->width, info->height, info->stride,
+                     (unsigned long long)info->size, info->region_index,
+                     region);
         return;
     }
     warn_limited(d, c, "device reported a bad %s plane (%s: %s %ux%u "
@@ -287,6 +347,14 @@ static void cache_drop(VFIODisplayDmabuf *d, CacheEntry *e)
     if (e->buf.plane.fd[0] >= 0) {
         d->stats.fds_open--;
     }
+    if (e->buf.plane.pixels) {
+        trace_vfio_display_dmabuf_region_unmap(e->buf.id,
+                                               e->buf.plane.pixels_len);
+        d->ops->region_unmap(d->opaque, (void *)e->buf.plane.pixels,
+                             e->buf.plane.pixels_len);
+        e->buf.plane.pixels = NULL;
+        d->stats.maps_open--;
+    }
     dmabuf_plane_finish(&e->buf.plane);
     g_free(e);
 }
@@ -321,6 +389,72 @@ static void cache_trim(VFIODisplayDmabuf *d)
  * ops->get_dmabuf: asking twice for an id whose fd is open shares one file
  * reference between two fds in some drivers (mbochs) and corrupts them.
  */
+/* a new entry for @info, its plane filled but for the pixels' source */
+static CacheEntry *entry_new(VFIODisplayDmabuf *d,
+                             const struct vfio_device_gfx_plane_info *info)
+{
+    CacheEntry *e = g_new0(CacheEntry, 1);
+
+    e->buf.id = info->dmabuf_id;
+    e->buf.plane_type = info->drm_plane_type;
+    dmabuf_plane_init(&e->buf.plane);
+    e->buf.plane.fourcc = info->drm_format;
+    e->buf.plane.modifier = info->drm_format_mod;
+    e->buf.plane.width = info->width;
+    e->buf.plane.height = info->height;
+    e->buf.plane.size = info->size;
+    e->buf.plane.offset[0] = 0;
+    e->buf.plane.stride[0] = info->stride;
+    e->last_used = d->tick;
+    return e;
+}
+
+/*
+ * A region plane's region, mapped: from its start (the uapi has no
+ * offset), the plane's pages, at most the region's size. The one caller
+ * of ops->region_map; one mapping per (region, geometry) in the cache.
+ */
+static CacheEntry *
+cache_insert_region(VFIODisplayDmabuf *d,
+                    const struct vfio_device_gfx_plane_info *info,
+                    bool *transient)
+{
+    size_t page = qemu_real_host_page_size();
+    uint64_t need = (uint64_t)info->stride * info->height;
+    size_t len = MIN(ROUND_UP(need, page), d->region.size);
+    CacheEntry *e;
+    void *addr;
+
+    assert(!cache_find(d, info->region_index));
+    d->stats.region_maps++;
+    addr = d->ops->region_map(d->opaque, &d->region, len);
+    if (!addr) {
+        int err = errno;
+
+        d->stats.region_map_errors++;
+        trace_vfio_display_dmabuf_region_map_error(info->region_index, len,
+                                                   -err);
+        *transient = err == EAGAIN || err == ENOMEM || err == EINTR;
+        if (!*transient) {
+            warn_limited(d, WARN_MAP, "mmap of region %u (%zu bytes) "
+                         "failed: %s", info->region_index, len,
+                         g_strerror(err));
+        }
+        return NULL;
+    }
+    e = entry_new(d, info);
+    e->buf.plane.n_fds = 0;
+    e->buf.plane.pixels = addr;
+    e->buf.plane.pixels_len = len;
+    e->region_size = d->region.size;
+    g_ptr_array_add(d->cache, e);
+    d->stats.maps_open++;
+    trace_vfio_display_dmabuf_region_map(info->region_index, len,
+                                         info->drm_format, info->width,
+                                         info->height, info->stride);
+    return e;
+}
+
 static CacheEntry *cache_insert(VFIODisplayDmabuf *d,
                                 const struct vfio_device_gfx_plane_info *info,
                                 bool *transient)
@@ -328,6 +462,9 @@ static CacheEntry *cache_insert(VFIODisplayDmabuf *d,
     CacheEntry *e;
     int fd;
 
+    if (d->cfg.region) {
+        return cache_insert_region(d, info, transient);
+    }
     assert(!cache_find(d, info->dmabuf_id));
     d->stats.gets++;
     fd = d->ops->get_dmabuf(d->opaque, info->dmabuf_id);
@@ -345,20 +482,9 @@ static CacheEntry *cache_insert(VFIODisplayDmabuf *d,
     /* the kernel may hand it out without close-on-exec */
     fcntl(fd, F_SETFD, FD_CLOEXEC);
 
-    e = g_new0(CacheEntry, 1);
-    e->buf.id = info->dmabuf_id;
-    e->buf.plane_type = info->drm_plane_type;
-    dmabuf_plane_init(&e->buf.plane);
-    e->buf.plane.fourcc = info->drm_format;
-    e->buf.plane.modifier = info->drm_format_mod;
-    e->buf.plane.width = info->width;
-    e->buf.plane.height = info->height;
-    e->buf.plane.size = info->size;
+    e = entry_new(d, info);
     e->buf.plane.n_fds = 1;
-    e->buf.plane.offset[0] = 0;
-    e->buf.plane.stride[0] = info->stride;
     e->buf.plane.fd[0] = fd;
-    e->last_used = d->tick;
     g_ptr_array_add(d->cache, e);
     d->stats.fds_open++;
     trace_vfio_display_dmabuf_get(info->drm_plane_type, info->dmabuf_id, fd,
@@ -381,7 +507,8 @@ static CacheEntry *cache_lookup(VFIODisplayDmabuf *d,
         return NULL;
     }
     if (e && e->buf.plane_type == info->drm_plane_type &&
-        same_geometry(&e->buf.plane, info)) {
+        same_geometry(&e->buf.plane, info) &&
+        (!d->cfg.region || e->region_size == d->region.size)) {
         d->stats.cache_hits++;
         e->last_used = d->tick;
         return e;
@@ -402,6 +529,30 @@ static CacheEntry *cache_lookup(VFIODisplayDmabuf *d,
 /* ------------------------------------------------------------------ */
 /* one tick */
 
+/*
+ * A region plane's region, asked of the device on every query (a region
+ * may change size under the same plane geometry) into d->region, and the
+ * plane checked against it.
+ */
+static VFIODmabufPlaneCheck
+query_region(VFIODisplayDmabuf *d,
+             const struct vfio_device_gfx_plane_info *info)
+{
+    VFIODmabufRegionInfo *r = &d->region;
+    int ret;
+
+    memset(r, 0, sizeof(*r));
+    d->stats.region_infos++;
+    ret = d->ops->region_info(d->opaque, info->region_index, r);
+    if (ret < 0) {
+        memset(r, 0, sizeof(*r));
+        trace_vfio_display_dmabuf_region_info_error(info->region_index, ret);
+        return VFIO_DMABUF_PLANE_REGION_BAD;
+    }
+    r->index = info->region_index;
+    return vfio_display_dmabuf_check_region(info, r);
+}
+
 static QueryResult query(VFIODisplayDmabuf *d, uint32_t type,
                          struct vfio_device_gfx_plane_info *info)
 {
@@ -410,8 +561,10 @@ static QueryResult query(VFIODisplayDmabuf *d, uint32_t type,
 
     memset(info, 0, sizeof(*info));
     info->argsz = sizeof(*info);
-    info->flags = VFIO_GFX_PLANE_TYPE_DMABUF;
+    info->flags = d->cfg.region ? VFIO_GFX_PLANE_TYPE_REGION :
+                                  VFIO_GFX_PLANE_TYPE_DMABUF;
     info->drm_plane_type = type;
+    memset(&d->region, 0, sizeof(d->region)); /* not asked yet */
     d->stats.queries++;
     ret = d->ops->query_plane(d->opaque, info);
     if (ret == -EAGAIN || ret == -ENOMEM || ret == -EINTR || ret == -EBUSY) {
@@ -431,10 +584,13 @@ static QueryResult query(VFIODisplayDmabuf *d, uint32_t type,
                      type, g_strerror(-ret));
         return QUERY_BAD;
     }
-    c = vfio_display_dmabuf_check_plane(info, type);
+    c = check_plane(info, type, d->cfg.region);
     if (c == VFIO_DMABUF_PLANE_EMPTY) {
         d->stats.planes_empty++;
         return QUERY_EMPTY;
+    }
+    if (c == VFIO_DMABUF_PLANE_OK && d->cfg.region) {
+        c = query_region(d, info);
     }
     if (c != VFIO_DMABUF_PLANE_OK) {
         refuse(d, info, c);
@@ -801,6 +957,14 @@ VFIODisplayDmabuf *vfio_display_dmabuf_new(const VFIODisplayDmabufOps *ops,
     d->cfg.refresh_active_ms = MIN(MAX(d->cfg.refresh_active_ms,
                                        d->cfg.refresh_min_ms),
                                    d->cfg.refresh_max_ms);
+    if (d->cfg.region) {
+        /*
+         * No cursor plane: region devices have none, and mdpy answers any
+         * plane type with its framebuffer.
+         */
+        d->cfg.poll_cursor = false;
+        assert(ops->region_info && ops->region_map && ops->region_unmap);
+    }
     d->cache = g_ptr_array_new();
     for (i = 0; i < WARN__MAX; i++) {
         d->last_warn_ms[i] = INT64_MIN;
@@ -877,6 +1041,24 @@ bool vfio_display_dmabuf_probe(const VFIODisplayDmabufOps *ops, void *opaque,
     return true;
 }
 
+bool vfio_display_dmabuf_probe_region(const VFIODisplayDmabufOps *ops,
+                                      void *opaque, Error **errp)
+{
+    struct vfio_device_gfx_plane_info probe;
+    int ret;
+
+    memset(&probe, 0, sizeof(probe));
+    probe.argsz = sizeof(probe);
+    probe.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION;
+    ret = ops->query_plane(opaque, &probe);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret,
+                         "device does not offer display planes as regions");
+        return false;
+    }
+    return true;
+}
+
 const VFIODmabufBuffer *vfio_display_dmabuf_primary(const VFIODisplayDmabuf *d)
 {
     return d->primary ? &d->primary->buf : NULL;
@@ -923,9 +1105,50 @@ static int ioctl_get_dmabuf(void *opaque, uint32_t dmabuf_id)
     return ret < 0 ? -errno : ret;
 }
 
+static int ioctl_region_info(void *opaque, uint32_t index,
+                             VFIODmabufRegionInfo *info)
+{
+    int fd = *(int *)opaque;
+    struct vfio_region_info r = {
+        .argsz = sizeof(r),
+        .index = index,
+    };
+
+    if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &r) < 0) {
+        return -errno;
+    }
+    info->index = index;
+    info->flags = r.flags;
+    info->size = r.size;
+    info->offset = r.offset;
+    return 0;
+}
+
+static void *ioctl_region_map(void *opaque, const VFIODmabufRegionInfo *info,
+                              size_t len)
+{
+    int fd = *(int *)opaque;
+    void *addr;
+
+    if (info->offset > (uint64_t)INT64_MAX) {
+        errno = EINVAL;
+        return NULL;
+    }
+    addr = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)info->offset);
+    return addr == MAP_FAILED ? NULL : addr;
+}
+
+static void ioctl_region_unmap(void *opaque, void *addr, size_t len)
+{
+    munmap(addr, len);
+}
+
 static const VFIODisplayDmabufOps ioctl_ops = {
     .query_plane = ioctl_query_plane,
     .get_dmabuf = ioctl_get_dmabuf,
+    .region_info = ioctl_region_info,
+    .region_map = ioctl_region_map,
+    .region_unmap = ioctl_region_unmap,
 };
 
 const VFIODisplayDmabufOps *vfio_display_dmabuf_ioctl_ops(void)

@@ -13,6 +13,12 @@
  * takes a "const DmabufPlane *" borrows it and never closes its fds; a
  * second holder must dmabuf_plane_dup() it.
  *
+ * A plane may instead have no fd and pixels the CPU reads through a
+ * mapping its producer owns (@pixels: a vfio region plane, mapped by the
+ * device's side): n_fds is 0, only the CPU can read it (no GL import),
+ * and @pixels stays valid as long as the producer keeps the plane, like
+ * its fds would.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -36,6 +42,13 @@ typedef struct DmabufPlane {
     uint32_t offset[DMABUF_MAX_FDS]; /* bytes from the start of fd[i] */
     uint32_t stride[DMABUF_MAX_FDS]; /* bytes per row */
     int fd[DMABUF_MAX_FDS];   /* owned; -1 when absent */
+    /*
+     * With n_fds 0: the pixels, borrowed from the producer's mapping
+     * (offset[0] counts from here), @pixels_len bytes readable; NULL for
+     * a dma-buf.
+     */
+    const uint8_t *pixels;
+    size_t pixels_len;
 } DmabufPlane;
 
 /**
@@ -105,6 +118,7 @@ typedef struct DmabufMapping {
     const uint8_t *data;      /* NULL: not mapped */
     size_t len;               /* bytes mapped from offset 0 of fd[0] */
     uint32_t rows;            /* rows whose pixels lie inside the mapping */
+    bool borrowed;            /* the plane's @pixels: nothing to unmap */
 } DmabufMapping;
 
 /**
@@ -117,7 +131,9 @@ typedef struct DmabufMapping {
  * need not be padded to the stride). An exporter that maps only whole
  * pages of a buffer whose size is not a page multiple gets the whole
  * pages: m->rows then says how many rows' pixels are readable (may be
- * fewer than p->height).
+ * fewer than p->height). A plane with @pixels is not mapped again: @m
+ * borrows them (m->borrowed), and m->rows counts the rows inside
+ * pixels_len.
  * Returns: 0, -EINVAL for a tiled (modifier != LINEAR) or empty plane, or
  * the -errno of mmap.
  */

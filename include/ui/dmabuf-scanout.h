@@ -15,7 +15,9 @@
  *     QEMUCursor.
  * The path is chosen from what the console's displays declare (GL, dma-buf
  * import, DisplayChangeListenerOps.dpy_gl_caps), once per mode and when
- * that set changes: never per buffer or per frame. A buffer the chosen
+ * that set changes: never per buffer or per frame. A mode whose buffers
+ * have no fd, only pixels their producer mapped (a vfio region plane,
+ * DmabufPlane.pixels), always takes the shadow path. A buffer the chosen
  * path cannot show (a GL display that reads frames back is given a buffer
  * the CPU cannot map) moves the mode to the other path once.
  *

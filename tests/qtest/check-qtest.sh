@@ -41,6 +41,7 @@ qtest-gvt sh -c 'ifconfig lo 127.0.0.1 up && rig-chroot env $san python3 $DRIVER
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'
 qtest-unplug sh -c 'ifconfig lo 127.0.0.1 up && $py unplug "\$RIG_MDEV_vgpusim" /mnt/unplug'
 qtest-realize-errors sh -c 'MBOCHS_UUID="\$RIG_MDEV_mbochs" $py realize-errors "\$RIG_MDEV_vgpusim" /mnt/realize-errors'
+qtest-region sh -c 'ifconfig lo 127.0.0.1 up && $py region "\$RIG_MDEV_vgpusim" /mnt/region'
 qtest-soak sh -c 'ifconfig lo 127.0.0.1 up && rig-chroot env $san python3 $DRIVERS/soak.py $QEMU_IN_ROOT "\$RIG_MDEV_vgpusim" /mnt/soak ${SOAK_FLIPS:-1000}'
 EOC
 if [ -n "${QTEST_ONLY:-}" ]; then  # make soak: one case

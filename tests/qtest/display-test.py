@@ -285,6 +285,153 @@ def suite_vgpusim(display='none', path='cpu-shadow', dev_opts=''):
         % (live(), live0))
 
 
+def suite_region():
+    """vgpusim's profile region: the display as region planes, as mdpy and
+    (most likely) NVIDIA vGPU offer it (docs/vgpusim.md). The engine maps
+    each display region once and ui/ copies the changed rows: screendump
+    and a VNC client pixel-exact, every flip seen (another region), a new
+    mode, hostile region planes refused with one warning each and the last
+    frame kept, no cursor query, no fd leaked."""
+    known_state(UUID)
+    ctl('profile', 'region')
+    try:
+        region_checks()
+    finally:
+        ctl('fault', 'clear')
+        ctl('profile', 'default')
+
+
+def open_fds(q):
+    """How many fds QEMU holds (/proc/PID/fd)."""
+    try:
+        return len(os.listdir('/proc/%d/fd' % q.proc.pid))
+    except OSError:
+        return -1
+
+
+def region_checks():
+    dev0 = kv(ctl('stats'))
+    q = start_qemu(['-display', 'none', '-device', DEVICE_ARGS[1],
+                    '-vnc', '127.0.0.1:0'] + EXTRA)
+    if not tap(q.alive(), 'QEMU starts with a region-plane vGPU',
+               q.output()):
+        q.quit()
+        return
+
+    # 1. the pattern, on the CPU path (region planes have no dma-buf)
+    ctl('step', 7)
+    img, err = shot_until(q, 'region-pattern', lambda i: decode_frame(i) == 7)
+    tap(img is not None and (img.w, img.h) == (640, 480) and
+        not bars_ok(img), 'region plane: screendump 640x480, frame 7 and '
+        'the colour bars exact', err or (img and '%dx%d %s' % (
+            img.w, img.h, bars_ok(img))))
+    st = q.stats()
+    tap(st.get('planes') == 'region' and st.get('path') == 'cpu-shadow' and
+        st.get('fds_open') == '0' and st.get('gets') == '0' and
+        int(st.get('maps_open', 0)) >= 1,
+        'region planes: the cpu-shadow path from a mapped region, no '
+        'dma-buf', str(st))
+    tap('display path cpu-shadow (the device\'s frames are a CPU mapping'
+        in q.output(), 'the path is reported as the region plane\'s',
+        q.output()[-1000:])
+    fds0 = open_fds(q)
+
+    # 2. flips: each names another region, seen; each region mapped once
+    ctl('step', 1)
+    img, _ = shot_until(q, 'region-flip', lambda i: decode_frame(i) == 8)
+    tap(img is not None and decode_frame(img) == 8, 'flip: frame 8 shown')
+    ctl('step', 5)
+    img, _ = shot_until(q, 'region-flip2', lambda i: decode_frame(i) == 13)
+    tap(img is not None and decode_frame(img) == 13,
+        'five more flips: frame 13 shown')
+    st = q.stats()
+    dev = kv(ctl('stats'))
+    maps = int(dev['region_mmaps']) - int(dev0['region_mmaps'])
+    tap(int(st.get('flips_seen', 0)) >= 2 and
+        int(st.get('region_maps', 99)) <= 3 and
+        maps == int(st.get('region_maps', -1)),
+        'flips seen (%s); 3 buffers, each display region mapped once (%d '
+        'mmaps of the device)' % (st.get('flips_seen'), maps), str(st))
+    tap(int(dev['queries_cursor']) == int(dev0['queries_cursor']),
+        'no cursor plane query (mdpy answers any type with its framebuffer)',
+        'cursor queries %s -> %s' % (dev0['queries_cursor'],
+                                      dev['queries_cursor']))
+
+    # 3. a new mode: another geometry, mapped anew; and back
+    ctl('mode', '800x600')
+    img, _ = shot_until(q, 'region-mode', lambda i: (i.w, i.h) == (800, 600)
+                        and decode_frame(i) is not None)
+    tap(img is not None and (img.w, img.h) == (800, 600) and
+        not bars_ok(img), 'mode change to 800x600 shown with the pattern')
+    ctl('mode', '640x480')
+    img, _ = shot_until(q, 'region-mode-back',
+                        lambda i: (i.w, i.h) == (640, 480))
+    tap(img is not None and (img.w, img.h) == (640, 480),
+        'mode back to 640x480')
+
+    # 4. hostile region planes while the device flips (as suite_vgpusim:
+    # a plane wrongly accepted shows the new frame, a refused one leaves
+    # the last good frame, whose region the device does not redraw)
+    kinds = (('region_short', 'plane outside its region', 'refused_plane'
+              '_outside_its_region'),
+             ('region_nommap', 'region not mappable',
+              'refused_region_not_mappable'),
+             ('stride_short', 'bad stride', 'refused_bad_stride'))
+    for _ in range(3):
+        ctl('step', 1)
+        f = int(kv(ctl('state'))['frame'])
+        shot_until(q, 'region-pre-hostile', lambda i: decode_frame(i) == f)
+    maps0 = int(q.stats().get('region_maps', 0))
+    for kind, check, counter in kinds:
+        ctl('fault', 'plane none')
+        ctl('step', 1)
+        good = int(kv(ctl('state'))['frame'])
+        shot_until(q, 'region-before-' + kind,
+                   lambda i: decode_frame(i) == good)
+        before = q.output().count('device reported a bad region plane')
+        refused = int(q.stats().get('planes_refused', 0))
+        ctl('fault', 'plane ' + kind)
+        ctl('step', 1)
+        wait_for(lambda: int(q.stats().get('planes_refused', 0)) > refused,
+                 timeout=3)
+        time.sleep(0.3)
+        img, err = q.screendump('region-hostile-' + kind)
+        tap(q.alive() and img is not None and decode_frame(img) == good,
+            'hostile region plane %s while the device flips: last good '
+            'frame %d kept (not %d)' % (kind, good, good + 1),
+            err or (img and 'decoded %r' % decode_frame(img)))
+        lines = [ln for ln in q.output().splitlines()
+                 if 'device reported a bad region plane' in ln][before:]
+        st = q.stats()
+        tap(len(lines) == 1 and check in lines[0] and
+            int(st.get(counter, 0)) >= 1,
+            'hostile region plane %s: one warning "%s", counted as %s'
+            % (kind, check, counter), '\n'.join(lines) + '\n' + str(st))
+    ctl('fault', 'plane none')
+    st = q.stats()
+    tap(int(st.get('region_maps', 0)) == maps0,
+        'no hostile region was mapped (region_maps %d -> %s)'
+        % (maps0, st.get('region_maps')), str(st))
+
+    # 5. a real VNC client reads the same pixels
+    ctl('step', 2)
+    want = int(kv(ctl('state'))['frame'])
+    img, _ = shot_until(q, 'region-vnc-ref',
+                        lambda i: decode_frame(i) == want)
+    vnc_check(img)
+
+    # 6. fds: region mappings are no fds, QEMU holds as many as at start
+    # (once the VNC client's socket is closed)
+    wait_for(lambda: open_fds(q) == fds0, timeout=5)
+    tap(open_fds(q) == fds0, 'no fd leaked: QEMU holds %d fds, as after the '
+        'first frame (%d)' % (open_fds(q), fds0))
+    dev = kv(ctl('stats'))
+    tap(int(dev['live_dmabufs']) == int(dev0['live_dmabufs']),
+        'the device exported no dma-buf', str(dev))
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
+
+
 def read_bmp(path):
     with open(path, 'rb') as f:
         d = f.read()
@@ -1240,7 +1387,8 @@ def main():
      'mbochs': suite_mbochs,
      'compare': suite_compare,
      'unplug': suite_unplug,
-     'realize-errors': suite_realize_errors}[SUITE]()
+     'realize-errors': suite_realize_errors,
+     'region': suite_region}[SUITE]()
     return tap.done(SUITE)
 
 

@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -2248,6 +2249,48 @@ static void test_format_table(void)
     g_assert_cmpuint(dmabuf_scanout_format_pixman(0), ==, 0);
 }
 
+/*
+ * A region plane (no fd; pixels the device's side mapped): the CPU path
+ * whatever the displays could import, pixel-exact, front-buffer drawing
+ * found by the refresh, screendump; the mapping stays the producer's.
+ */
+static void test_region_plane_cpu(void)
+{
+    Fx fx;
+    TestBuf *t;
+    pixman_image_t *img;
+    void *map;
+
+    fx_init(&fx, DMABUF_SCANOUT_GL_ON, true, true, 0);
+    t = tbuf_new(DRM_FORMAT_XRGB8888, 640, 480, 2560, 0, 3);
+    map = mmap(NULL, t->plane.size, PROT_READ, MAP_SHARED, t->plane.fd[0], 0);
+    g_assert(map != MAP_FAILED);
+    t->plane.n_fds = 0;          /* the fd stays the test's, for painting */
+    t->plane.pixels = map;
+    t->plane.pixels_len = t->plane.size;
+    fx_add(&fx, t);
+    fx_flip(&fx, t);
+    g_assert_cmpint(dmabuf_scanout_path(fx.s), ==, DMABUF_SCANOUT_PATH_CPU);
+    g_assert_cmpuint(fake_console_count(fx.con, "qemu_dmabuf_new"), ==, 0);
+    assert_shadow(&fx, t);
+    fake_console_clear(fx.con);
+    tbuf_paint(t, 4, 100, 120);
+    fx_refresh(&fx);
+    assert_damage(&fx, 0, 100, 20);
+    assert_shadow(&fx, t);
+    img = snapshot_ok(&fx);
+    assert_picture(img, t, "snapshot");
+    pixman_image_unref(img);
+    g_assert_cmpuint(dmabuf_scanout_stats(fx.s)->map_failures, ==, 0);
+    dmabuf_scanout_buffer_release(fx.s, t->b);
+    t->b = NULL;
+    /* released: ui/ never unmapped the producer's mapping */
+    g_assert_cmpuint(((volatile uint8_t *)map)[0], ==,
+                     ((uint8_t *)map)[0]);
+    g_assert_cmpint(munmap(map, t->plane.size), ==, 0);
+    fx_finish(&fx);
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -2341,5 +2384,6 @@ int main(int argc, char **argv)
     g_test_add_func("/scanout/fds/never-closed", test_fds_never_closed);
     g_test_add_func("/scanout/reset-and-free/take-all-off",
                     test_free_takes_all_off);
+    g_test_add_func("/scanout/region/plane-cpu-path", test_region_plane_cpu);
     return g_test_run();
 }

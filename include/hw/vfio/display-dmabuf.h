@@ -1,7 +1,14 @@
 /*
  * VFIO display dma-buf engine: polls a vfio device's primary and cursor
  * planes, validates what the device reports, caches dma-bufs by id and
- * decides, once per tick, what changed on screen.
+ * decides, once per tick, what changed on screen. A device that offers
+ * region planes instead (VFIODisplayDmabufConfig.region) gets the same,
+ * with each region mapped read-only once and cached by region index.
+ *
+ * Region mappings are owned like the fds: the engine maps a region when a
+ * plane first names it (ops->region_map) and unmaps it where it would
+ * close an fd, after the release hook; the pixels a VFIODmabufBuffer's
+ * plane points at stay mapped until then.
  *
  * The engine knows nothing of EGL, GL or QEMU consoles. It reaches the
  * device through VFIODisplayDmabufOps, so production uses ioctls on the
@@ -64,6 +71,14 @@ typedef struct Error Error;
 /* Seconds between two warnings of the same kind. */
 #define VFIO_DMABUF_WARN_INTERVAL_S     10
 
+/* What VFIO_DEVICE_GET_REGION_INFO says of a region plane's region. */
+typedef struct VFIODmabufRegionInfo {
+    uint32_t index;
+    uint32_t flags;             /* VFIO_REGION_INFO_FLAG_* */
+    uint64_t size;              /* bytes */
+    uint64_t offset;            /* of the region in the device fd */
+} VFIODmabufRegionInfo;
+
 typedef struct VFIODisplayDmabufOps {
     /*
      * VFIO_DEVICE_QUERY_GFX_PLANE. @info arrives with argsz, flags and
@@ -76,6 +91,22 @@ typedef struct VFIODisplayDmabufOps {
      * caller owns, or a negative errno.
      */
     int (*get_dmabuf)(void *opaque, uint32_t dmabuf_id);
+    /*
+     * Region planes only (VFIODisplayDmabufConfig.region); may be NULL
+     * otherwise. VFIO_DEVICE_GET_REGION_INFO of @index into @info.
+     * Returns 0 or a negative errno.
+     */
+    int (*region_info)(void *opaque, uint32_t index,
+                       VFIODmabufRegionInfo *info);
+    /*
+     * Maps @len bytes from the start of the region @info read-only
+     * (MAP_SHARED). Returns the address, which the caller owns, or NULL
+     * with errno set.
+     */
+    void *(*region_map)(void *opaque, const VFIODmabufRegionInfo *info,
+                        size_t len);
+    /* Undoes one region_map(). */
+    void (*region_unmap)(void *opaque, void *addr, size_t len);
 } VFIODisplayDmabufOps;
 
 typedef struct VFIODisplayDmabufConfig {
@@ -84,13 +115,27 @@ typedef struct VFIODisplayDmabufConfig {
     unsigned int refresh_active_ms;   /* VFIO_DMABUF_REFRESH_ACTIVE_MS */
     unsigned int refresh_max_ms;      /* VFIO_DMABUF_REFRESH_MAX_MS */
     bool poll_cursor;                 /* query the cursor plane too */
+    /*
+     * Region planes (VFIO_GFX_PLANE_TYPE_REGION, as mdpy and, most likely,
+     * NVIDIA vGPU offer) instead of dma-bufs: the primary plane only; each
+     * (region, geometry) is mapped once and shown as a DmabufPlane with no
+     * fd whose pixels are the mapping (include/ui/dmabuf-plane.h).
+     */
+    bool region;
 } VFIODisplayDmabufConfig;
 
-/* One cached dma-buf. Plain data, owned by the engine. */
+/*
+ * One cached dma-buf, or a region plane's mapped region. Plain data, owned
+ * by the engine.
+ */
 typedef struct VFIODmabufBuffer {
-    uint32_t id;                /* the device's dmabuf_id */
+    uint32_t id;                /* the device's dmabuf_id, or region_index */
     uint32_t plane_type;        /* DRM_PLANE_TYPE_PRIMARY or _CURSOR */
-    DmabufPlane plane;          /* fd[0] owned by the engine */
+    /*
+     * fd[0] owned by the engine; for a region plane no fd, and pixels
+     * the engine's mapping of the region (unmapped when released)
+     */
+    DmabufPlane plane;
     /*
      * The presenter's per-buffer data, set with
      * vfio_display_dmabuf_set_presenter_data(); the presenter frees it in
@@ -131,6 +176,10 @@ typedef enum VFIODmabufPlaneCheck {
     VFIO_DMABUF_PLANE_BAD_TYPE,       /* device answered for another plane */
     VFIO_DMABUF_PLANE_BAD_POSITION,   /* cursor position out of range */
     VFIO_DMABUF_PLANE_ID_IN_USE,      /* id on screen as the other plane */
+    /* region planes */
+    VFIO_DMABUF_PLANE_REGION_BAD,     /* no such region, or not mmappable */
+    VFIO_DMABUF_PLANE_REGION_SHORT,   /* the plane does not fit in it */
+    VFIO_DMABUF_PLANE_REGION_TILED,   /* a modifier: the CPU cannot read it */
     VFIO_DMABUF_PLANE_CHECK__MAX,
 } VFIODmabufPlaneCheck;
 
@@ -155,6 +204,11 @@ typedef struct VFIODisplayDmabufStats {
     uint64_t cursor_moves;      /* cursor position-only changes */
     uint64_t resets;
     uint64_t fds_open;          /* dma-buf fds the engine holds right now */
+    /* region planes */
+    uint64_t region_infos;      /* GET_REGION_INFO calls */
+    uint64_t region_maps;       /* regions mapped */
+    uint64_t region_map_errors; /* ... mmap failed */
+    uint64_t maps_open;         /* region mappings held right now */
 } VFIODisplayDmabufStats;
 
 typedef struct VFIODisplayDmabuf VFIODisplayDmabuf;
@@ -183,6 +237,20 @@ void vfio_display_dmabuf_config_default(VFIODisplayDmabufConfig *cfg);
  */
 bool vfio_display_dmabuf_probe(const VFIODisplayDmabufOps *ops, void *opaque,
                                Error **errp);
+
+/**
+ * vfio_display_dmabuf_probe_region:
+ * @ops: device access
+ * @opaque: passed to @ops
+ * @errp: error object
+ *
+ * Asks the device whether it offers planes as regions
+ * (VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION); for a device
+ * that does not offer dma-bufs.
+ * Returns: true, or false with @errp set.
+ */
+bool vfio_display_dmabuf_probe_region(const VFIODisplayDmabufOps *ops,
+                                      void *opaque, Error **errp);
 
 /**
  * vfio_display_dmabuf_new:
@@ -378,6 +446,21 @@ vfio_display_dmabuf_stats(const VFIODisplayDmabuf *d);
 VFIODmabufPlaneCheck
 vfio_display_dmabuf_check_plane(const struct vfio_device_gfx_plane_info *info,
                                 uint32_t plane_type);
+
+/**
+ * vfio_display_dmabuf_check_region:
+ * @info: a primary region plane as the device answered it
+ * @region: what the device says of the region @info names
+ *
+ * The checks of vfio_display_dmabuf_check_plane() but BAD_ID (region_index
+ * 0 is a region like any other), then: the plane is linear, and its
+ * pixels (stride * (height - 1) + width * cpp bytes from the region's
+ * start: the uapi has no offset) lie inside a readable, mmappable region.
+ * Returns: VFIO_DMABUF_PLANE_OK or the reason.
+ */
+VFIODmabufPlaneCheck
+vfio_display_dmabuf_check_region(const struct vfio_device_gfx_plane_info *info,
+                                 const VFIODmabufRegionInfo *region);
 
 /* A short name of @c, for messages and tests. */
 const char *vfio_display_dmabuf_check_str(VFIODmabufPlaneCheck c);

@@ -1129,6 +1129,159 @@ static void gvt_checks(uint8_t *vram, uint64_t vram_size)
     sysw("cursor", "off");
 }
 
+/*
+ * Profile region: the planes as mdpy offers them (VFIO_GFX_PLANE_TYPE_REGION):
+ * a probe and queries with REGION only, no dma-bufs, no display event;
+ * region_index names display region 10 + the front buffer's index, a
+ * window on that VRAM buffer, mmappable; a flip names another region. The
+ * values are written out from the plane's geometry, not asked of the
+ * module.
+ */
+#define DISPLAY_REGION 10
+
+static int rquery(uint32_t type, struct vfio_device_gfx_plane_info *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->argsz = sizeof(*p);
+    p->flags = VFIO_GFX_PLANE_TYPE_REGION;
+    p->drm_plane_type = type;
+    return ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, p) < 0 ? -errno : 0;
+}
+
+static int region_info(uint32_t index, struct vfio_region_info *ri)
+{
+    memset(ri, 0, sizeof(*ri));
+    ri->argsz = sizeof(*ri);
+    ri->index = index;
+    return ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, ri) < 0 ? -errno : 0;
+}
+
+static void *region_map(uint32_t index, size_t len)
+{
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, dev, OFF(index));
+
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static void region_profile_checks(void *vram)
+{
+    struct vfio_device_info info = { .argsz = sizeof(info) };
+    struct vfio_device_gfx_plane_info p, q;
+    struct vfio_region_info ri;
+    const uint32_t size = 640 * 480 * 4;    /* 300 pages: bufsz */
+    long long frame, seen;
+    uint32_t id = 1, old;
+    uint8_t *m, *m2;
+    int r;
+
+    sysw("pause", "1");
+    sysw("fault", "plane none");
+    sysw("modifier", "linear");
+    sysw("mode", "640x480");
+    sysw("format", "XRGB8888");
+    sysw("profile", "region");
+    check(!strncmp(sysr("profile"), "region\n", 7), "profile region");
+    sysw("step", "1");
+
+    check(ioctl(dev, VFIO_DEVICE_GET_INFO, &info) == 0 &&
+          info.num_regions == DISPLAY_REGION + 8 &&
+          info.num_irqs == VFIO_PCI_NUM_IRQS,
+          "region: 18 regions (8 display regions), no display event irq");
+    memset(&p, 0, sizeof(p));
+    p.argsz = sizeof(p);
+    p.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION;
+    check(ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, &p) == 0, "region: PROBE|REGION -> 0");
+    p.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF;
+    check(ioctl(dev, VFIO_DEVICE_QUERY_GFX_PLANE, &p) < 0 && errno == EINVAL,
+          "region: PROBE|DMABUF -> EINVAL (as mdpy)");
+    check(query(1, &q) == -EINVAL, "region: a DMABUF query -> EINVAL");
+    check(ioctl(dev, VFIO_DEVICE_GET_GFX_DMABUF, &id) < 0 && errno == ENOTTY,
+          "region: GET_GFX_DMABUF -> ENOTTY");
+
+    frame = kv("state", "frame");
+    r = rquery(1, &p);
+    check(r == 0 && p.flags == VFIO_GFX_PLANE_TYPE_REGION && p.drm_plane_type == 1 &&
+          p.width == 640 && p.height == 480 && p.stride == 2560 &&
+          p.drm_format == DRM_FORMAT_XRGB8888 && p.drm_format_mod == 0 && p.size == size &&
+          p.x_pos == 0 && p.y_pos == 0 && p.x_hot == 0 && p.y_hot == 0 &&
+          p.region_index == DISPLAY_REGION + kv("state", "fb_offset") / size,
+          "region: primary 640x480 XR24 stride 2560 size %u in region %u", p.size,
+          p.region_index);
+    r = rquery(2, &q);
+    check(r == 0 && q.drm_plane_type == 2 && q.width == 640 &&
+          q.region_index == p.region_index,
+          "region: a cursor query answers the primary (mdpy looks at the flags only)");
+    r = region_info(p.region_index, &ri);
+    check(r == 0 && ri.size == size &&
+          ri.flags == (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+                       VFIO_REGION_INFO_FLAG_MMAP) &&
+          ri.offset == OFF(p.region_index) && ri.cap_offset == 0,
+          "region: region %u R|W|MMAP, %llu bytes, no caps", p.region_index,
+          (unsigned long long)ri.size);
+    m = region_map(p.region_index, size);
+    check(m && decode(m, DRM_FORMAT_XRGB8888) == frame, "region: mapping shows frame %lld",
+          frame);
+    check(region_map(p.region_index, size + 4096) == NULL && errno == EINVAL,
+          "region: mmap beyond the region -> EINVAL");
+    if (m) {
+        /* zero copy: a BAR0 write shows through the region */
+        ((volatile uint32_t *)vram)[(kv("state", "fb_offset") + 100 * 2560) / 4] = 0x12345678;
+        check(((volatile uint32_t *)m)[100 * 2560 / 4] == 0x12345678,
+              "region: BAR0 write visible through the region");
+    }
+
+    /* a flip names another region; the old one still holds its buffer */
+    old = p.region_index;
+    seen = kv("stats", "flips_seen");
+    sysw("step", "1");
+    r = rquery(1, &q);
+    check(r == 0 && q.region_index != old && q.width == 640 &&
+          kv("stats", "flips_seen") == seen + 1,
+          "region: flip -> region %u (was %u), seen", q.region_index, old);
+    m2 = region_map(q.region_index, size);
+    check(m2 && decode(m2, DRM_FORMAT_XRGB8888) == frame + 1,
+          "region: the new region shows frame %lld", frame + 1);
+    check(m && decode(m, DRM_FORMAT_XRGB8888) == frame,
+          "region: region %u still holds frame %lld (a buffer, not the scanout)", old, frame);
+    if (m2) {
+        munmap(m2, size);
+    }
+
+    /* faults */
+    sysw("fault", "plane region_short");
+    r = rquery(1, &q);
+    r = r ? r : region_info(q.region_index, &ri);
+    check(r == 0 && q.size == size && ri.size < (uint64_t)q.stride * q.height,
+          "region_short: region %llu bytes < plane", (unsigned long long)ri.size);
+    sysw("fault", "plane region_nommap");
+    r = region_info(q.region_index, &ri);
+    check(r == 0 &&
+          ri.flags == (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE) &&
+          region_map(q.region_index, size) == NULL && errno == EINVAL,
+          "region_nommap: no MMAP flag, mmap -> EINVAL");
+    sysw("fault", "plane stride_short");
+    r = rquery(1, &q);
+    check(r == 0 && q.stride < q.width * 4, "region: stride_short %u", q.stride);
+    sysw("fault", "plane size_short");
+    r = rquery(1, &q);
+    check(r == 0 && q.size < q.stride * q.height, "region: size_short %u", q.size);
+    sysw("fault", "eagain 1");
+    check(rquery(1, &q) == -EAGAIN && rquery(1, &q) == 0, "region: eagain 1");
+    sysw("fault", "plane none");
+    sysw("enable", "0");
+    check(rquery(1, &q) == 0 && q.width == 0 && q.drm_format == 0 && q.size == 0 &&
+          q.region_index == 0, "region: scanout off -> all zero");
+    sysw("enable", "1");
+    check(rquery(1, &q) == 0 && q.width == 640, "region: scanout on again");
+    if (m) {
+        munmap(m, size);
+    }
+
+    sysw("profile", "default");
+    check(query(1, &q) == 0 && q.dmabuf_id && rquery(1, &p) == -EINVAL,
+          "profile default: dma-bufs again, REGION -> EINVAL");
+}
+
 int main(int argc, char **argv)
 {
     struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -1214,6 +1367,7 @@ int main(int argc, char **argv)
           "PROBE -> EINVAL");
 
     display_event_checks();
+    region_profile_checks(vram);
 
     /* deterministic frames: paused + step */
     sysw("pause", "1");

@@ -135,6 +135,13 @@ static_assert(sizeof(struct vgs_v6_irq_cap_display) == 24);
 #define VGS_INDEX_TO_OFFSET(i)	((u64)(i) << VGS_OFFSET_SHIFT)
 #define VGS_EDID_REGION_INDEX	VFIO_PCI_NUM_REGIONS
 #define VGS_NUM_REGIONS		(VFIO_PCI_NUM_REGIONS + 1)
+/*
+ * profile region: display region k (VGS_DISPLAY_REGION + k) is a window on
+ * VRAM buffer k (bufsz bytes at k * bufsz); the primary plane names the
+ * front buffer's (docs/vgpusim.md, "Profile region")
+ */
+#define VGS_DISPLAY_REGION	VGS_NUM_REGIONS
+#define VGS_DISPLAY_REGIONS	VGS_MAX_BUFS
 
 #define VGS_CFG_SIZE		256
 #define VGS_MMIO_SIZE		4096
@@ -253,17 +260,19 @@ MODULE_PARM_DESC(storm_hz, "display event storm of new instances, signals per se
 enum vgs_profile {
 	VGS_PROFILE_DEFAULT,	/* today's vgpusim: mmappable dma-bufs, ... */
 	VGS_PROFILE_GVT,	/* as strict as GVT-g (docs/vgpusim.md) */
+	VGS_PROFILE_REGION,	/* region planes, as mdpy (and NVIDIA vGPU) */
 	VGS_PROFILE_NR,
 };
 
 static const char * const vgs_profile_names[VGS_PROFILE_NR] = {
 	[VGS_PROFILE_DEFAULT]	= "default",
 	[VGS_PROFILE_GVT]	= "gvt",
+	[VGS_PROFILE_REGION]	= "region",
 };
 
 static char *profile = "default";
 module_param(profile, charp, 0444);
-MODULE_PARM_DESC(profile, "profile of new instances: default, gvt");
+MODULE_PARM_DESC(profile, "profile of new instances: default, gvt, region");
 
 /* the module parameter, checked at load */
 static enum vgs_profile vgs_def_profile;
@@ -361,6 +370,8 @@ enum vgs_hostile {
 	VGS_HOSTILE_BAD_FOURCC,
 	VGS_HOSTILE_OVERFLOW,
 	VGS_HOSTILE_BAD_HOTSPOT,
+	VGS_HOSTILE_REGION_SHORT,	/* profile region: region < plane */
+	VGS_HOSTILE_REGION_NOMMAP,	/* profile region: region not mmappable */
 	VGS_HOSTILE_NR,
 };
 
@@ -375,6 +386,8 @@ static const char * const vgs_hostile_names[VGS_HOSTILE_NR] = {
 	[VGS_HOSTILE_BAD_FOURCC]	= "bad_fourcc",
 	[VGS_HOSTILE_OVERFLOW]		= "overflow",
 	[VGS_HOSTILE_BAD_HOTSPOT]	= "bad_hotspot",
+	[VGS_HOSTILE_REGION_SHORT]	= "region_short",
+	[VGS_HOSTILE_REGION_NOMMAP]	= "region_nommap",
 };
 
 #define VGS_BAD_FOURCC		fourcc_code('V', 'G', 'S', '?')
@@ -590,6 +603,7 @@ struct vgs_dev {
 	atomic64_t mmap_refused;
 	atomic64_t vmap_refused;
 	atomic64_t cpu_access_refused;
+	atomic64_t region_mmaps;	/* profile region: display region mmaps */
 	atomic64_t ticks_dropped;	/* also written from the hrtimer */
 
 	/* pattern engine */
@@ -1965,12 +1979,72 @@ static const struct vm_operations_struct vgs_vram_vm_ops = {
 	.fault = vgs_vram_fault,
 };
 
+/*
+ * profile region: display region @k's pages are VRAM buffer k's, found at
+ * fault time from the buffer size then (a mapping made for one mode keeps
+ * the pages it faulted in; the host maps anew when the plane changes). A
+ * page a mode change moved past VRAM wraps into it: stale pixels for a
+ * stale mapping, never a SIGBUS in the host for a race it cannot avoid.
+ */
+static vm_fault_t vgs_display_fault(struct vm_fault *vmf)
+{
+	struct vgs_dev *vgs = vmf->vma->vm_private_data;
+	unsigned int k = (vmf->vma->vm_pgoff >> (VGS_OFFSET_SHIFT - PAGE_SHIFT)) -
+			 VGS_DISPLAY_REGION;
+	unsigned long pgoff = vmf->pgoff & (VGS_OFFSET_MASK >> PAGE_SHIFT);
+	unsigned long page = ((u64)k * READ_ONCE(vgs->bufsz) >> PAGE_SHIFT) +
+			     pgoff;
+
+	return vmf_insert_pfn(vmf->vma, vmf->address,
+			      page_to_pfn(vgs->pages[page % vgs->npages]));
+}
+
+static const struct vm_operations_struct vgs_display_vm_ops = {
+	.fault = vgs_display_fault,
+};
+
+/* the size of display region @k now; 0 if the region does not exist */
+static u64 vgs_display_region_size(struct vgs_dev *vgs, unsigned int k)
+{
+	u64 bufsz = READ_ONCE(vgs->bufsz);
+
+	if (READ_ONCE(vgs->profile) != VGS_PROFILE_REGION ||
+	    k >= VGS_DISPLAY_REGIONS || !bufsz ||
+	    (k + 1) * bufsz > vgs->cursor_offset)
+		return 0;
+	return bufsz;
+}
+
+static int vgs_display_mmap(struct vgs_dev *vgs, struct vm_area_struct *vma,
+			    unsigned int k, unsigned long pgoff)
+{
+	u64 pages = vgs_display_region_size(vgs, k) >> PAGE_SHIFT;
+
+	/* a region whose info says it is not mmappable refuses it too */
+	if (!pages || READ_ONCE(vgs->hostile) == VGS_HOSTILE_REGION_NOMMAP)
+		return -EINVAL;
+	if (pgoff >= pages || vma_pages(vma) > pages - pgoff)
+		return -EINVAL;
+	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &vgs_display_vm_ops;
+	vma->vm_private_data = vgs;
+	atomic64_inc(&vgs->region_mmaps);
+	return 0;
+}
+
 static int vgs_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 {
 	struct vgs_dev *vgs = vdev_to_vgs(vdev);
 	unsigned int index = vma->vm_pgoff >> (VGS_OFFSET_SHIFT - PAGE_SHIFT);
 	unsigned long pgoff = vma->vm_pgoff & (VGS_OFFSET_MASK >> PAGE_SHIFT);
 
+	if (index >= VGS_DISPLAY_REGION &&
+	    index < VGS_DISPLAY_REGION + VGS_DISPLAY_REGIONS) {
+		if (!(vma->vm_flags & VM_MAYSHARE))
+			return -EINVAL;
+		return vgs_display_mmap(vgs, vma, index - VGS_DISPLAY_REGION,
+					pgoff);
+	}
 	if (index != VFIO_PCI_BAR0_REGION_INDEX)
 		return -EINVAL;
 	if (!(vma->vm_flags & VM_MAYSHARE))
@@ -2214,7 +2288,42 @@ static int vgs_ioctl_get_info(struct vgs_dev *vgs, void __user *arg)
 	info.flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
 	info.num_regions = VGS_NUM_REGIONS;
 	info.num_irqs = VGS_DISPLAY_IRQ + 1;
+	if (READ_ONCE(vgs->profile) == VGS_PROFILE_REGION) {
+		/* the display regions; no display event (mdpy has none) */
+		info.num_regions = VGS_DISPLAY_REGION + VGS_DISPLAY_REGIONS;
+		info.num_irqs = VFIO_PCI_NUM_IRQS;
+	}
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+}
+
+/*
+ * profile region: a display region as mdpy describes its own: readable,
+ * writable, mmappable, no capabilities; the faults region_short (half the
+ * plane's bytes) and region_nommap (no MMAP flag) lie about it
+ */
+static int vgs_display_region_info(struct vgs_dev *vgs, void __user *arg,
+				   struct vfio_region_info *info)
+{
+	size_t minsz = offsetofend(struct vfio_region_info, offset);
+	u64 size = vgs_display_region_size(vgs, info->index - VGS_DISPLAY_REGION);
+
+	info->offset = VGS_INDEX_TO_OFFSET(info->index);
+	info->cap_offset = 0;
+	info->size = size;
+	info->flags = size ? VFIO_REGION_INFO_FLAG_READ |
+			     VFIO_REGION_INFO_FLAG_WRITE |
+			     VFIO_REGION_INFO_FLAG_MMAP : 0;
+	switch (READ_ONCE(vgs->hostile)) {
+	case VGS_HOSTILE_REGION_SHORT:
+		info->size = max_t(u64, PAGE_SIZE, (size / 2) & PAGE_MASK);
+		break;
+	case VGS_HOSTILE_REGION_NOMMAP:
+		info->flags &= ~VFIO_REGION_INFO_FLAG_MMAP;
+		break;
+	default:
+		break;
+	}
+	return copy_to_user(arg, info, minsz) ? -EFAULT : 0;
 }
 
 static int vgs_ioctl_region_info(struct vgs_dev *vgs, void __user *arg)
@@ -2233,6 +2342,10 @@ static int vgs_ioctl_region_info(struct vgs_dev *vgs, void __user *arg)
 		return -EFAULT;
 	if (info.argsz < minsz)
 		return -EINVAL;
+	if (info.index >= VGS_DISPLAY_REGION &&
+	    info.index < VGS_DISPLAY_REGION + VGS_DISPLAY_REGIONS &&
+	    READ_ONCE(vgs->profile) == VGS_PROFILE_REGION)
+		return vgs_display_region_info(vgs, arg, &info);
 	if (info.index >= VGS_NUM_REGIONS)
 		return -EINVAL;
 
@@ -2510,6 +2623,88 @@ static bool vgs_cursor_plane(struct vgs_dev *vgs, struct vgs_plane *key,
 	return true;
 }
 
+/*
+ * profile region: QUERY_GFX_PLANE as mdpy answers it. The probe succeeds
+ * for exactly PROBE | REGION, a query for exactly REGION, anything else
+ * (DMABUF) is -EINVAL. Whatever plane type is asked, the answer is the
+ * primary plane (mdpy has no cursor and looks only at the flags): its
+ * geometry, the faults that bend it, and region_index naming the display
+ * region of the front buffer. The uapi has no offset into a region, so a
+ * scanout off a buffer boundary (a guest's own FB_OFFSET) cannot be named:
+ * it is answered as no plane. A flip names another region: that, or a new
+ * geometry, is all a host can see; drawing into the region on screen shows
+ * nothing in the answer (the host compares pixels).
+ */
+static int vgs_query_region_plane(struct vgs_dev *vgs, void __user *arg,
+				  struct vfio_device_gfx_plane_info *p)
+{
+	size_t minsz = offsetofend(struct vfio_device_gfx_plane_info,
+				   region_index);
+	struct vgs_plane key = {};
+	u32 type = p->drm_plane_type;
+	u32 slot = 0;
+	bool on;
+	int ret = 0;
+
+	if (p->flags == (VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION)) {
+		mutex_lock(&vgs->lock);
+		vgs->st.probes++;
+		mutex_unlock(&vgs->lock);
+		return 0;
+	}
+	if (p->flags != VFIO_GFX_PLANE_TYPE_REGION)
+		return -EINVAL;
+
+	memset_after(p, 0, drm_plane_type);
+	mutex_lock(&vgs->lock);
+	vgs->st.queries++;
+	if (type == VGS_PLANE_CURSOR)
+		vgs->st.queries_cursor++;
+	else
+		vgs->st.queries_primary++;
+	if (vgs->q_err_count) {
+		vgs->q_err_count--;
+		vgs->st.query_errors++;
+		ret = vgs->q_err;
+		goto out_unlock;
+	}
+	on = vgs_primary_plane(vgs, &key, p);
+	if (on) {
+		/* only a scanout at a buffer boundary has a region */
+		on = vgs->bufsz && vgs->fb_offset % vgs->bufsz == 0;
+		slot = on ? vgs->fb_offset / vgs->bufsz : 0;
+		on = on && vgs_display_region_size(vgs, slot);
+	}
+	if (!on) {
+		memset_after(p, 0, drm_plane_type);
+		vgs->st.queries_disabled++;
+		goto out_unlock;
+	}
+	p->drm_format = key.fourcc;
+	p->drm_format_mod = key.modifier;
+	p->width = key.width;
+	p->height = key.height;
+	p->stride = key.stride;
+	p->size = key.size;
+	p->region_index = VGS_DISPLAY_REGION + slot;
+	/* mdpy's unused fields */
+	p->x_pos = 0;
+	p->y_pos = 0;
+	p->x_hot = 0;
+	p->y_hot = 0;
+	if (vgs->flip_pending) {
+		vgs->flip_pending = false;
+		vgs->st.flips_seen++;
+		vgs_lat_record(vgs, ktime_us_delta(ktime_get(), vgs->flip_time));
+	}
+
+out_unlock:
+	mutex_unlock(&vgs->lock);
+	if (ret)
+		return ret;
+	return copy_to_user(arg, p, minsz) ? -EFAULT : 0;
+}
+
 static int vgs_ioctl_query_plane(struct vgs_dev *vgs, void __user *arg)
 {
 	size_t minsz = offsetofend(struct vfio_device_gfx_plane_info, dmabuf_id);
@@ -2523,6 +2718,8 @@ static int vgs_ioctl_query_plane(struct vgs_dev *vgs, void __user *arg)
 		return -EFAULT;
 	if (p.argsz < minsz)
 		return -EINVAL;
+	if (READ_ONCE(vgs->profile) == VGS_PROFILE_REGION)
+		return vgs_query_region_plane(vgs, arg, &p);
 
 	switch (p.flags) {
 	case VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF:
@@ -2605,6 +2802,8 @@ static int vgs_ioctl_get_dmabuf(struct vgs_dev *vgs, void __user *arg)
 
 	if (get_user(id, (u32 __user *)arg))
 		return -EFAULT;
+	if (READ_ONCE(vgs->profile) == VGS_PROFILE_REGION)
+		return -ENOTTY;	/* as mdpy: no dma-bufs */
 
 	mutex_lock(&vgs->lock);
 	if (vgs->g_err_count) {
@@ -3355,6 +3554,8 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 			     (s64)atomic64_read(&vgs->vmap_refused));
 	len += sysfs_emit_at(buf, len, "cpu_access_refused=%lld\n",
 			     (s64)atomic64_read(&vgs->cpu_access_refused));
+	len += sysfs_emit_at(buf, len, "region_mmaps=%lld\n",
+			     (s64)atomic64_read(&vgs->region_mmaps));
 	len += sysfs_emit_at(buf, len, "live_dmabufs=%d\n",
 			     atomic_read(&vgs->live_dmabufs));
 	len += sysfs_emit_at(buf, len, "live_buffers=%d\n",
@@ -3919,7 +4120,7 @@ static int __init vgs_module_init(void)
 	}
 	ret = match_string(vgs_profile_names, VGS_PROFILE_NR, profile);
 	if (ret < 0) {
-		pr_err("profile=%s: not one of default, gvt\n", profile);
+		pr_err("profile=%s: not one of default, gvt, region\n", profile);
 		return -EINVAL;
 	}
 	vgs_def_profile = ret;
