@@ -158,10 +158,19 @@ def measure(q, uuid, sc, seconds, viewer, idle_target=False):
     ctl(uuid, 'reset_stats', 1)
     c0, t0 = cpu_ticks(q.proc.pid), time.monotonic()
     view = windows = None
+    end = {}
+
+    def at_end():
+        """The window's end: QEMU's CPU and both sides' counters (the
+        viewer judges the pictures it set aside after this)."""
+        end['c'], end['t'] = cpu_ticks(q.proc.pid), time.monotonic()
+        end['dev'], end['eng'] = kv(ctl(uuid, 'stats')), q.stats()
+
     if viewer:
         path = '/sys/bus/mdev/devices/%s/vgpusim/frame_times' % uuid
         try:
-            view, arrivals = rfbview.watch('127.0.0.1', VNC_PORT, seconds)
+            view, arrivals = rfbview.watch('127.0.0.1', VNC_PORT, seconds,
+                                           at_end=at_end)
             times = rfbview.frame_times(path)
             lat = sorted((t - times[f]) / 1e6 for t, f in arrivals
                          if f in times and t >= times[f])
@@ -175,9 +184,9 @@ def measure(q, uuid, sc, seconds, viewer, idle_target=False):
         windows = cpu_windows(q.proc.pid, seconds)
     else:
         time.sleep(seconds)
-    c1, t1 = cpu_ticks(q.proc.pid), time.monotonic()
-    dev = kv(ctl(uuid, 'stats'))
-    eng1 = q.stats()
+    if 'c' not in end:
+        at_end()
+    c1, t1, dev, eng1 = end['c'], end['t'], end['dev'], end['eng']
     stop.set()
     if mover:
         mover.join()

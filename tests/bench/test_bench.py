@@ -98,6 +98,16 @@ def test_viewer():
             f.check.with_cursor > 0,
             'viewer: the frame with the cursor image at %d,%d over it is '
             'whole (egl-headless blends it)' % at)
+    d = rfbview.FrameCheck(W, H)
+    f.update(with_cursor(c, 60, 30), [(0, 0, W, H)])
+    first = d.check(f.v.screen, 7, defer=True)
+    f.update(c, [(0, 0, W, 8)])
+    f.v.screen.fb[W * 4 * 50 + 8] ^= 0xff
+    d.check(f.v.screen, 8, defer=True)
+    tap(first == (43, False) and d.settle() == [(7, 43)] and
+        d.with_cursor == 1 and len(d.examples) == 1 and not d.deferred,
+        'viewer: deferred, the cursor picture is judged whole and the '
+        'other described after the window (%s)' % d.examples)
     rgb = bytearray(with_cursor(c, 100, 20).rgb)
     o = (H // 2 * W + 10) * 3
     rgb[o:o + 3] = b'\x10\x20\x30'

@@ -32,6 +32,10 @@ ENC_RAW = 0
 ENC_DESKTOP_SIZE = -223
 # incomplete pictures described in full (each costs a whole-picture compare)
 EXAMPLES = 3
+# pictures that failed the fast check, kept to be judged after the window
+# (a whole-picture compare and the cursor search take seconds under TCG:
+# done during the window they would stall the viewer)
+DEFER_MAX = 16
 # where vgpusim's cursor image has opaque pixels, relative to its top-left
 CUR_X0 = min(x for x, _, _ in CURSOR_PIXELS)
 CUR_X1 = max(x for x, _, _ in CURSOR_PIXELS)
@@ -119,6 +123,8 @@ class FrameCheck:
         self.top = self.bar = self.bottom = b''
         self.examples = []
         self.with_cursor = 0
+        self.deferred = []
+        self.unjudged = 0
 
     def _expect(self, frame):
         if frame == self.frame:
@@ -144,27 +150,46 @@ class FrameCheck:
             y = sc.unchecked.find(1, y + 1, h - STRIP_H)
         return True
 
-    def check(self, sc):
+    def check(self, sc, t=None, defer=False):
         """(frame, True) when @sc holds exactly one whole frame, else
         (frame or None, False). A frame with vgpusim's cursor image over
         it at one place is whole too (egl-headless blends the cursor plane
         into what VNC gets; counted in .with_cursor). The first EXAMPLES
         failures are described in .examples (a whole-picture
-        gui_images.compare())."""
+        gui_images.compare()). With @defer, only the fast row compare runs
+        now: a picture it rejects is kept (at most DEFER_MAX, with @t) and
+        judged fully by settle(); until then it counts as incomplete."""
         f = decode_frame(sc)
-        if f is None:
-            self._example(sc, None)
-            return None, False
-        if self.w < 64 or self.h < BAND_H + STRIP_H + 1:
+        if f is not None and self.w >= 64 and \
+                self.h >= BAND_H + STRIP_H + 1:
+            self._expect(f)
+            if self._whole(sc):
+                return f, True
+        if defer:
+            if len(self.deferred) < DEFER_MAX:
+                snap = Screen.__new__(Screen)
+                snap.w, snap.h, snap.fb = sc.w, sc.h, bytes(sc.fb)
+                self.deferred.append((t, f, snap))
+            else:
+                self.unjudged += 1
             return f, False
-        self._expect(f)
-        if self._whole(sc):
-            return f, True
-        if self._cursor_over(sc, f):
+        return f, self._judge(sc, f)
+
+    def _judge(self, sc, f):
+        """The slow part of check(): the cursor search, else an example."""
+        if f is not None and self.w >= 64 and \
+                self.h >= BAND_H + STRIP_H + 1 and self._cursor_over(sc, f):
             self.with_cursor += 1
-            return f, True
+            return True
         self._example(sc, f)
-        return f, False
+        return False
+
+    def settle(self):
+        """Judges the pictures check(defer=True) kept: [(t, frame)] of those
+        that were whole after all (the frame with the cursor over it)."""
+        whole = [(t, f) for t, f, snap in self.deferred if self._judge(snap, f)]
+        self.deferred = []
+        return whole
 
     def _cursor_over(self, sc, f):
         """Every pixel that differs from frame @f lies where the cursor
@@ -341,18 +366,19 @@ class Viewer:
         self.s.close()
 
 
-def watch(host, port, seconds, on_frame=None):
+def watch(host, port, seconds, on_frame=None, at_end=None):
     """Requests updates back to back for @seconds. Returns the figures and
     the list of (monotonic ns, frame) for each new complete frame seen.
-    bytes_per_s counts what came after the first (full) picture."""
+    bytes_per_s counts what came after the first (full) picture. @at_end
+    is called when the window ends, before the pictures that the fast
+    check rejected are judged in full (the caller's counters stop there);
+    @on_frame is not called for those found whole then."""
     v = Viewer(host, port)
     v.request(incremental=False)
     updates = complete = incomplete = rects_total = 0
     arrivals = []
     last = None
-    check = FrameCheck(v.screen.w, v.screen.h)
-    examples = []
-    cursor = 0
+    checks = [FrameCheck(v.screen.w, v.screen.h)]
     start = time.monotonic()
     start_bytes = None          # counted from the end of the first update
     while True:
@@ -373,11 +399,11 @@ def watch(host, port, seconds, on_frame=None):
             start_bytes = v.bytes   # the first, full, picture is not counted
         updates += 1
         rects_total += len(rects)
+        check = checks[-1]
         if (check.w, check.h) != (v.screen.w, v.screen.h):
-            examples += check.examples      # a new desktop size
-            cursor += check.with_cursor
-            check = FrameCheck(v.screen.w, v.screen.h)
-        f, ok = check.check(v.screen)
+            check = FrameCheck(v.screen.w, v.screen.h)  # a new desktop size
+            checks.append(check)
+        f, ok = check.check(v.screen, now, defer=True)
         if not ok:
             incomplete += 1
             continue
@@ -388,15 +414,29 @@ def watch(host, port, seconds, on_frame=None):
             if on_frame:
                 on_frame(v.screen, f)
     elapsed = time.monotonic() - start
+    sent = v.bytes - (start_bytes or v.bytes)
+    v.close()
+    if at_end:
+        at_end()
+    seen = {f for _, f in arrivals}
+    for check in checks:
+        for t, f in check.settle():
+            incomplete -= 1
+            complete += 1
+            if f not in seen:
+                arrivals.append((t, f))
+                seen.add(f)
+    arrivals.sort()
     res = {
         'updates': updates, 'complete': complete, 'incomplete': incomplete,
         'rects': rects_total, 'frames': len(arrivals),
-        'bytes_per_s': (v.bytes - (start_bytes or v.bytes)) / elapsed,
+        'bytes_per_s': sent / elapsed,
         'seconds': elapsed, 'width': v.screen.w, 'height': v.screen.h,
-        'incomplete_examples': (examples + check.examples)[:EXAMPLES],
-        'complete_with_cursor': cursor + check.with_cursor,
+        'incomplete_examples': sum((c.examples for c in checks),
+                                   [])[:EXAMPLES],
+        'complete_with_cursor': sum(c.with_cursor for c in checks),
+        'incomplete_not_searched': sum(c.unjudged for c in checks),
     }
-    v.close()
     return res, arrivals
 
 
