@@ -41,6 +41,7 @@ CUR_X0 = min(x for x, _, _ in CURSOR_PIXELS)
 CUR_X1 = max(x for x, _, _ in CURSOR_PIXELS)
 CUR_Y0 = min(y for _, y, _ in CURSOR_PIXELS)
 CUR_Y1 = max(y for _, y, _ in CURSOR_PIXELS)
+CUR_OPAQUE = frozenset((x, y) for x, y, _ in CURSOR_PIXELS)
 
 
 class Screen:
@@ -208,8 +209,15 @@ class FrameCheck:
         if x1 - x0 > CUR_X1 - CUR_X0:
             return False
         y0, y1 = rows[0], rows[-1]
+        # the differing pixels (at most the cursor's box): a position is
+        # tried in full only if the cursor is opaque at all of them
+        diff = [(x, y) for y in rows for x in range(x0, x1 + 1)
+                if img.rgb[y * s + 3 * x:y * s + 3 * x + 3] !=
+                want.rgb[y * s + 3 * x:y * s + 3 * x + 3]]
         for cy in range(y1 - CUR_Y1, y0 - CUR_Y0 + 1):
             for cx in range(x1 - CUR_X1, x0 - CUR_X0 + 1):
+                if any((x - cx, y - cy) not in CUR_OPAQUE for x, y in diff):
+                    continue
                 # the part of the picture the cursor at cx, cy can cover
                 bx, by = max(cx, 0), max(cy, 0)
                 bw = min(cx + 64, sc.w) - bx
