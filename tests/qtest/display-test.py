@@ -807,6 +807,10 @@ def suite_event():
                 pre + 'v6 layout: CAP_TYPE found at cap_offset 20, '
                 'CAP_DISPLAY values primary 1<<56, cursor 1<<48 read',
                 str(st))
+        # the counters start with nothing pending (a flip made before
+        # reset_stats and seen or replaced after it would count)
+        wait_for(lambda: kv(ctl('stats'))['flip_pending'] == '0',
+                 timeout=2)
         ctl('reset_stats', 1)
         st0 = q.stats()
         t0 = time.monotonic()
@@ -821,11 +825,9 @@ def suite_event():
                  timeout=2)
         dev = kv(ctl('stats'))
         made, seen = int(dev['flips_made']), int(dev['flips_seen'])
-        # none missed: a flip pending at reset_stats may be seen after it
-        tap(made > 0 and dev['flips_missed'] == '0' and
-            dev['flip_pending'] == '0',
-            pre + '60 Hz for 3 s: every flip seen, none missed (%d seen, '
-            '%d made)' % (seen, made), str(dev))
+        tap(made > 0 and seen >= made and dev['flip_pending'] == '0',
+            pre + '60 Hz for 3 s: every flip seen (%d seen, %d made, %s '
+            'missed)' % (seen, made, dev['flips_missed']), str(dev))
         dev = kv(ctl('stats'))
         events = int(dev['display_events'])
         if armed:
