@@ -1023,40 +1023,36 @@ void vfio_display_dmabuf_reset(VFIODisplayDmabuf *d)
     vfio_display_dmabuf_release_all(d);
 }
 
-bool vfio_display_dmabuf_probe(const VFIODisplayDmabufOps *ops, void *opaque,
-                               Error **errp)
+/* VFIO_GFX_PLANE_TYPE_PROBE for plane kind @kind (DMABUF or REGION) */
+static bool probe_kind(const VFIODisplayDmabufOps *ops, void *opaque,
+                       uint32_t kind, const char *what, Error **errp)
 {
     struct vfio_device_gfx_plane_info probe;
     int ret;
 
     memset(&probe, 0, sizeof(probe));
     probe.argsz = sizeof(probe);
-    probe.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF;
+    probe.flags = VFIO_GFX_PLANE_TYPE_PROBE | kind;
     ret = ops->query_plane(opaque, &probe);
     if (ret < 0) {
-        error_setg_errno(errp, -ret,
-                         "device does not export display planes as dma-bufs");
+        error_setg_errno(errp, -ret, "device does not %s", what);
         return false;
     }
     return true;
 }
 
+bool vfio_display_dmabuf_probe(const VFIODisplayDmabufOps *ops, void *opaque,
+                               Error **errp)
+{
+    return probe_kind(ops, opaque, VFIO_GFX_PLANE_TYPE_DMABUF,
+                      "export display planes as dma-bufs", errp);
+}
+
 bool vfio_display_dmabuf_probe_region(const VFIODisplayDmabufOps *ops,
                                       void *opaque, Error **errp)
 {
-    struct vfio_device_gfx_plane_info probe;
-    int ret;
-
-    memset(&probe, 0, sizeof(probe));
-    probe.argsz = sizeof(probe);
-    probe.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION;
-    ret = ops->query_plane(opaque, &probe);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret,
-                         "device does not offer display planes as regions");
-        return false;
-    }
-    return true;
+    return probe_kind(ops, opaque, VFIO_GFX_PLANE_TYPE_REGION,
+                      "offer display planes as regions", errp);
 }
 
 const VFIODmabufBuffer *vfio_display_dmabuf_primary(const VFIODisplayDmabuf *d)

@@ -48,6 +48,26 @@ DEVICE_ARGS = ['-device',
                'vfio-pci,sysfsdev=%s,display=on,id=vgpu,addr=05.0' % SYSFS]
 
 
+def hostile_flip(q, kind, name, msg):
+    """A good frame shown, then fault `plane KIND` armed and the device
+    flipped under it until the engine refused the plane. Returns (the good
+    frame's number, the screendump after, its error, how many @msg lines
+    the log had before)."""
+    ctl('fault', 'plane none')
+    ctl('step', 1)
+    good = int(kv(ctl('state'))['frame'])
+    shot_until(q, name + '-before-' + kind, lambda i: decode_frame(i) == good)
+    before = q.output().count(msg)
+    refused = int(q.stats().get('planes_refused', 0))
+    ctl('fault', 'plane ' + kind)
+    ctl('step', 1)                            # frame good+1, hostile plane
+    wait_for(lambda: int(q.stats().get('planes_refused', 0)) > refused,
+             timeout=3)
+    time.sleep(0.3)
+    img, err = q.screendump(name + '-hostile-' + kind)
+    return good, img, err, before
+
+
 def suite_vgpusim(display='none', path='cpu-shadow', dev_opts=''):
     """The whole display test on one display: `none` takes the CPU-mmap
     path (no GL), `egl-headless` with x-display-gl=on the GL dma-buf path
@@ -176,18 +196,8 @@ def suite_vgpusim(display='none', path='cpu-shadow', dev_opts=''):
     st0 = q.stats()
     warned = {}                               # check name -> time warned
     for kind, check in kinds:
-        ctl('fault', 'plane none')
-        ctl('step', 1)
-        good = int(kv(ctl('state'))['frame'])
-        shot_until(q, 'before-' + kind, lambda i: decode_frame(i) == good)
-        before = q.output().count('device reported a bad')
-        refused = int(q.stats().get('planes_refused', 0))
-        ctl('fault', 'plane ' + kind)
-        ctl('step', 1)                        # frame good+1, hostile plane
-        wait_for(lambda: int(q.stats().get('planes_refused', 0)) > refused,
-                 timeout=3)
-        time.sleep(0.3)
-        img, err = q.screendump('hostile-' + kind)
+        good, img, err, before = hostile_flip(q, kind, 'dma-buf',
+                                              'device reported a bad')
         tap(q.alive() and img is not None and decode_frame(img) == good,
             'hostile plane %s while the device flips: QEMU alive, last good '
             'frame %d kept (not %d)' % (kind, good, good + 1),
@@ -383,19 +393,8 @@ def region_checks():
         shot_until(q, 'region-pre-hostile', lambda i: decode_frame(i) == f)
     maps0 = int(q.stats().get('region_maps', 0))
     for kind, check, counter in kinds:
-        ctl('fault', 'plane none')
-        ctl('step', 1)
-        good = int(kv(ctl('state'))['frame'])
-        shot_until(q, 'region-before-' + kind,
-                   lambda i: decode_frame(i) == good)
-        before = q.output().count('device reported a bad region plane')
-        refused = int(q.stats().get('planes_refused', 0))
-        ctl('fault', 'plane ' + kind)
-        ctl('step', 1)
-        wait_for(lambda: int(q.stats().get('planes_refused', 0)) > refused,
-                 timeout=3)
-        time.sleep(0.3)
-        img, err = q.screendump('region-hostile-' + kind)
+        good, img, err, before = hostile_flip(
+            q, kind, 'region', 'device reported a bad region plane')
         tap(q.alive() and img is not None and decode_frame(img) == good,
             'hostile region plane %s while the device flips: last good '
             'frame %d kept (not %d)' % (kind, good, good + 1),
