@@ -30,6 +30,7 @@ ui/dmabuf-egl-device.c
 ui/dmabuf-egl.c
 include/ui/dmabuf-scanout.h
 ui/dmabuf-scanout.c
+ui/kms.c
 "
 # install SRC DEST: copy only when different, so that mtimes stay
 install_file() {

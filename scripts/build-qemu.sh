@@ -80,7 +80,7 @@ run_logged "building QEMU" "$out/qemu-build.log" "cold build takes about 5 min, 
     "ninja -C $intree/$bdir -j$JOBS qemu-system-x86_64 && ccache -s" ||
     die "QEMU build failed, see $out/qemu-build.log"
 # -Werror for our files only: the files this project adds or patches in
-ours='display-dmabuf|dmabuf-plane|dmabuf-scanout|dmabuf-egl'
+ours='display-dmabuf|dmabuf-plane|dmabuf-scanout|dmabuf-egl|kms'
 if grep -E "($ours)[a-z-]*\.[ch]:[0-9]+:[0-9]+: warning:" "$out/qemu-build.log" >&2; then
     die "compiler warnings in our files (above; log $out/qemu-build.log)"
 fi

@@ -759,7 +759,7 @@ static bool shadow_watched(DmabufScanout *s)
 /* choosing the path */
 
 /* what the console's displays declare; a change re-chooses the path */
-#define DISPLAYS_GL         (1u << 31)  /* console_has_gl() */
+#define DISPLAYS_GL         (1u << 31)  /* GL, or displays needing none */
 #define DISPLAYS_GL_DMABUF  (1u << 30)  /* ... and all of them import */
 #define DISPLAYS_CAPS       0xffffu     /* their DPY_GL_* capabilities */
 
@@ -767,7 +767,8 @@ static uint32_t displays_signature(DmabufScanout *s)
 {
     uint32_t sig = 0;
 
-    if (console_has_gl(s->con)) {
+    if (console_has_gl(s->con) ||
+        (qemu_console_gl_caps(s->con) & DPY_GL_NO_CONTEXT)) {
         sig |= DISPLAYS_GL;
         if (dpy_gl_has_dmabuf(s->con)) {
             sig |= DISPLAYS_GL_DMABUF;

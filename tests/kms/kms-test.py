@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+# kms-test.py QEMU UUID OUTDIR: `-display kms` on vkms (the rig VM's
+# virtual KMS device, loaded with its cursor plane and writeback connector)
+# showing vgpusim. QEMU saves what vkms composed after each commit
+# (x-writeback, through the writeback connector): the oracle, compared
+# pixel for pixel with the frame the device shows, cursor included.
+#
+# Suites (each starts its own QEMU):
+#   zero-copy  default profile: the dma-bufs imported (PRIME) and flipped;
+#              the cursor on the cursor plane; a flip, a mode change, a
+#              device reset; every import released; the CRTC as found
+#              after QEMU quits
+#   copy       a format vkms's primary plane does not take (XBGR8888): the
+#              frame copied into a dumb buffer, exact, said once
+#   region     region planes (NVIDIA vGPU, mdpy): the copy path, exact
+#   gvt        proxy dma-bufs (no mmap, no vmap): one clear message each
+#              from kms and the device, QEMU runs on, nothing leaks
+#   sigterm    QEMU killed with SIGTERM gives the CRTC back as well
+# TAP output; exit 0 when every check passes.
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gui_images import expected_for, with_cursor  # noqa: E402
+from vfio_display import (Qemu, Tap, ctl as ctl_of, decode_frame,  # noqa: E402
+                          known_state, kv, note, read_ppm, wait_for)
+
+QEMU, UUID, OUTDIR = sys.argv[1:4]
+SUITES = sys.argv[4:] or ['zero-copy', 'virtual', 'copy', 'region', 'gvt',
+                          'sigterm']
+SYSFS = '/sys/bus/mdev/devices/%s' % UUID
+WB = '/tmp/kms-writeback.ppm'
+CURSOR_AT = (100, 80)
+tap = Tap()
+
+
+def ctl(name, value=None):
+    return ctl_of(UUID, name, value)
+
+
+def vkms_card():
+    """/dev/dri/cardN of vkms, found by its device (vkms makes a platform
+    device named vkms, with no driver bound)."""
+    for name in sorted(os.listdir('/sys/class/drm')):
+        if not re.fullmatch(r'card\d+', name):
+            continue
+        dev = os.path.realpath('/sys/class/drm/%s/device' % name)
+        if os.path.basename(dev) == 'vkms':
+            return '/dev/dri/' + name
+    return None
+
+
+def debugfs_state(card):
+    """vkms's atomic state as debugfs prints it, without the lines that
+    change by themselves (refcounts, who allocated a framebuffer)."""
+    if not os.path.isdir('/sys/kernel/debug/dri'):
+        subprocess.call(['mount', '-t', 'debugfs', 'debugfs',
+                         '/sys/kernel/debug'])
+    minor = card.replace('/dev/dri/card', '')
+    with open('/sys/kernel/debug/dri/%s/state' % minor) as f:
+        lines = f.read().splitlines()
+    keep = [ln for ln in lines
+            if not re.search(r'refcount|allocated by|self_refresh', ln)]
+    return '\n'.join(keep)
+
+
+def kms_stats(q):
+    try:
+        r = q.cmd('qom-get', path='/machine', property='x-kms-stats')
+    except (OSError, RuntimeError):
+        return {}
+    if 'return' not in r:
+        return {}
+    return dict(kv.split('=', 1) for kv in r['return'].split())
+
+
+def live_dmabufs():
+    return int(kv(ctl('stats'))['live_dmabufs'])
+
+
+def frame_now():
+    return int(kv(ctl('state'))['frame'])
+
+
+def writeback_until(q, want, after_commit=0, timeout=15.0):
+    """The written-back picture once it equals @want (after the commit
+    numbered @after_commit), or the last one seen."""
+    last = [None]
+
+    def got():
+        st = kms_stats(q)
+        if int(st.get('writeback_commit', 0)) <= after_commit:
+            return None
+        try:
+            img = read_ppm(WB)
+        except (OSError, AssertionError, ValueError, IndexError):
+            return None
+        last[0] = img
+        return img if exact(img, want) is None else None
+    return wait_for(got, timeout=timeout) or last[0]
+
+
+def exact(img, want):
+    """None when @img equals @want, else what differs."""
+    if img is None:
+        return 'no writeback picture'
+    if (img.w, img.h) != (want.w, want.h):
+        return 'size %dx%d, want %dx%d' % (img.w, img.h, want.w, want.h)
+    bad = 0
+    first = None
+    for i in range(0, len(want.rgb), 3):
+        if img.rgb[i:i + 3] != want.rgb[i:i + 3]:
+            bad += 1
+            if first is None:
+                p = i // 3
+                first = '(%d,%d) %s != %s' % (
+                    p % want.w, p // want.w, tuple(img.rgb[i:i + 3]),
+                    tuple(want.rgb[i:i + 3]))
+    return None if not bad else '%d pixels differ, first %s' % (bad, first)
+
+
+def start(card, dev_opts='', display_opts=None):
+    """QEMU showing the vGPU on vkms's writeback connector, saving each
+    composed frame: vkms 6.12 cannot put its Virtual connector and its
+    writeback connector on one CRTC (no clone), so the writeback connector
+    is the output; the CRTC, planes and composition are the same."""
+    if os.path.exists(WB):
+        os.unlink(WB)
+    if display_opts is None:
+        display_opts = ',connector=Writeback-1,x-writeback=' + WB
+    return Qemu(QEMU, ['-display', 'kms,device=%s%s' % (card, display_opts),
+                       '-device', 'vfio-pci,sysfsdev=%s,display=on,id=vgpu,'
+                       'addr=05.0%s' % (SYSFS, dev_opts)], OUTDIR)
+
+
+def save(img, name):
+    if img is not None:
+        from gui_images import save_ppm
+        save_ppm(img, os.path.join(OUTDIR, name + '.ppm'))
+
+
+def show_and_check(q, name, w, h, fmt='XRGB8888', cursor=True):
+    """Steps the device one frame; checks the writeback picture."""
+    commits = int(kms_stats(q).get('commits', 0))
+    ctl('step', 1)
+    f = frame_now()
+    want = expected_for(fmt, w, h, f)
+    if cursor:
+        want = with_cursor(want, *CURSOR_AT)
+    img = writeback_until(q, want, after_commit=commits)
+    save(img, name)
+    why = exact(img, want)
+    if not q.alive():
+        why = 'QEMU is gone (%s):\n%s' % (q.status(), q.output())
+    tap(why is None, '%s: the output shows frame %d pixel for pixel%s'
+        % (name, f, ' with the cursor at %d,%d' % CURSOR_AT if cursor else ''))
+    if why:
+        note(why)
+    return img
+
+
+def cursor_on():
+    ctl('cursor_hot', '32 32')
+    ctl('cursor_pos', '%d %d' % CURSOR_AT)  # the plane's top-left
+    ctl('cursor', 'on')
+
+
+def quit_and_check(q, card, before, live0, name):
+    ok = q.quit()
+    tap(ok, '%s: QEMU quits by itself with status 0' % name)
+    tap(wait_for(lambda: live_dmabufs() == live0, timeout=5),
+        '%s: after QEMU quit the device has no dma-buf of it left (%d, '
+        'was %d)' % (name, live_dmabufs(), live0))
+    after = debugfs_state(card)
+    tap(after == before, '%s: vkms\'s CRTC, planes and connectors are as '
+        'found before QEMU' % name)
+    if after != before:
+        import difflib
+        note('\n'.join(difflib.unified_diff(before.splitlines(),
+                                            after.splitlines(), 'before',
+                                            'after', lineterm='')))
+
+
+# ---------------------------------------------------------------- suites
+
+def suite_zero_copy(card):
+    known_state(UUID, mode='1024x768')
+    cursor_on()
+    before = debugfs_state(card)
+    live0 = live_dmabufs()
+    q = start(card)
+    if not tap(q.alive(), 'zero-copy: QEMU starts with -display kms on %s'
+               % card):
+        note(q.output())
+        return
+    show_and_check(q, 'zero-copy-first', 1024, 768)
+    copies0 = kms_stats(q).get('copies')  # the placeholder before it
+    for i in range(3):
+        show_and_check(q, 'zero-copy-flip-%d' % i, 1024, 768)
+    st = kms_stats(q)
+    tap(st.get('path') == 'zero-copy' and st.get('copies') == copies0 and
+        int(st.get('imports', 0)) >= 3,
+        'zero-copy: the dma-bufs are imported, no frame copied (path %s, '
+        'imports %s, copies %s then %s)' % (st.get('path'), st.get('imports'),
+                                            copies0, st.get('copies')))
+    tap(int(st.get('live_imports', -1)) <= live_dmabufs() - live0,
+        'zero-copy: QEMU imports no more buffers than the device gave it '
+        '(%s imported, device has %d live)' % (st.get('live_imports'),
+                                               live_dmabufs() - live0))
+    # a mode change: a new mode on the connector
+    ctl('mode', '800x600')
+    show_and_check(q, 'zero-copy-800x600', 800, 600)
+    st = kms_stats(q)
+    tap(st.get('mode') == '800x600' and int(st.get('modesets', 0)) >= 2,
+        'zero-copy: the guest\'s 800x600 becomes the output\'s mode (mode '
+        '%s, %s modesets)' % (st.get('mode'), st.get('modesets')))
+    # the device resets (the machine's reset resets the vGPU)
+    q.cmd('system_reset')
+    time.sleep(0.5)
+    known_state(UUID, mode='1024x768')
+    cursor_on()
+    show_and_check(q, 'zero-copy-after-reset', 1024, 768)
+    # 60 Hz for 2 s: every flip reaches the output or is dropped for a
+    # newer one
+    ctl('flip_hz', 60)
+    ctl('pause', 0)
+    time.sleep(2)
+    ctl('pause', 1)
+    time.sleep(0.3)
+    st = kms_stats(q)
+    note('after 2 s at 60 Hz: ' + ' '.join('%s=%s' % kv_ for kv_ in
+                                           sorted(st.items())))
+    tap(int(st.get('commit_failures', -1)) == 0 and
+        q.output().count('kms:') == 1,
+        'zero-copy: no commit failed and kms said only its start line')
+    quit_and_check(q, card, before, live0, 'zero-copy')
+
+
+def suite_copy(card):
+    known_state(UUID, mode='1024x768')
+    ctl('format', 'XBGR8888')
+    cursor_on()
+    before = debugfs_state(card)
+    live0 = live_dmabufs()
+    q = start(card)
+    if not tap(q.alive(), 'copy: QEMU starts'):
+        return
+    show_and_check(q, 'copy-xbgr', 1024, 768)
+    show_and_check(q, 'copy-xbgr-flip', 1024, 768)
+    st = kms_stats(q)
+    msg = 'does not take format XB24'
+    tap(st.get('path') == 'copy' and int(st.get('copies', 0)) >= 2,
+        'copy: XBGR8888, which vkms\'s primary plane lacks, is copied '
+        '(path %s, copies %s)' % (st.get('path'), st.get('copies')))
+    tap(q.output().count(msg) == 1,
+        'copy: the reason is said once: "%s" (%d times)'
+        % (msg, q.output().count(msg)))
+    # back to a format the plane takes: imported again on the new mode
+    ctl('format', 'XRGB8888')
+    ctl('mode', '800x600')
+    show_and_check(q, 'copy-back-to-xrgb', 800, 600)
+    show_and_check(q, 'copy-back-to-xrgb-flip', 800, 600)
+    st = kms_stats(q)
+    tap(st.get('path') == 'zero-copy',
+        'copy: a new mode in a format the plane takes goes zero-copy again '
+        '(path %s)' % st.get('path'))
+    quit_and_check(q, card, before, live0, 'copy')
+
+
+def suite_region(card):
+    known_state(UUID, mode='1024x768')
+    ctl('profile', 'region')
+    cursor_on()
+    before = debugfs_state(card)
+    live0 = live_dmabufs()
+    q = start(card)
+    try:
+        if not tap(q.alive(), 'region: QEMU starts'):
+            return
+        # a region plane has no cursor plane: the frame alone
+        show_and_check(q, 'region', 1024, 768, cursor=False)
+        show_and_check(q, 'region-flip', 1024, 768, cursor=False)
+        st = kms_stats(q)
+        tap(st.get('path') == 'copy' and int(st.get('imports', -1)) == 0,
+            'region: region planes are copied (path %s, imports %s)'
+            % (st.get('path'), st.get('imports')))
+        quit_and_check(q, card, before, live0, 'region')
+    finally:
+        ctl('profile', 'default')
+
+
+def suite_gvt(card):
+    known_state(UUID, mode='1024x768')
+    ctl('profile', 'gvt')
+    cursor_on()
+    before = debugfs_state(card)
+    live0 = live_dmabufs()
+    q = start(card)
+    try:
+        if not tap(q.alive(), 'gvt: QEMU starts'):
+            return
+        for i in range(4):
+            ctl('step', 1)
+            time.sleep(0.5)
+        out = q.output()
+        note(out)
+        kms_msg = out.count('kms: ')
+        dev_msg = out.count('cannot be read by the CPU')
+        tap(q.alive() and dev_msg == 1,
+            'gvt: proxy dma-bufs: QEMU runs on and the device says once '
+            'that the frame cannot be read by the CPU (%d times)' % dev_msg)
+        tap(kms_msg == 2 and out.count('cannot scan out') == 1,
+            'gvt: kms says once why it cannot scan them out (%d kms lines, '
+            'its start line included)' % kms_msg)
+        quit_and_check(q, card, before, live0, 'gvt')
+    finally:
+        ctl('profile', 'default')
+
+
+def suite_virtual(card):
+    """The Virtual connector (what a monitor would be): no writeback, so
+    the planes' state in debugfs and the counters are the oracle."""
+    known_state(UUID, mode='1024x768')
+    cursor_on()
+    before = debugfs_state(card)
+    live0 = live_dmabufs()
+    q = start(card, display_opts='')
+    if not tap(q.alive(), 'virtual: QEMU starts on the Virtual connector'):
+        return
+    ctl('flip_hz', 60)
+    ctl('pause', 0)
+    time.sleep(2)
+    ctl('pause', 1)
+    time.sleep(0.3)
+    st = kms_stats(q)
+    note(' '.join('%s=%s' % kv_ for kv_ in sorted(st.items())))
+    commits = int(st.get('commits', 0))
+    shown = int(st.get('flips_shown', 0))
+    tap(st.get('connector') == 'Virtual-1' and st.get('path') ==
+        'zero-copy' and commits >= 10 and shown >= commits - 1 and
+        int(st.get('commit_failures', -1)) == 0,
+        'virtual: 60 Hz flips committed zero-copy and each one shown '
+        '(%d commits, %d page-flip events, %s failed)'
+        % (commits, shown, st.get('commit_failures')))
+    state = debugfs_state(card)
+    f = frame_now()
+    planes = re.findall(r'plane\[\d+\]: ([^\n]*)\n\tcrtc=crtc-0\n\tfb=(\d+)',
+                        state)
+    note(state)
+    tap(len([p for p in planes if p[1] != '0']) == 2,
+        'virtual: debugfs shows the primary and the cursor plane on the CRTC '
+        '(%s), frame %d' % (planes, f))
+    quit_and_check(q, card, before, live0, 'virtual')
+
+
+def suite_sigterm(card):
+    known_state(UUID, mode='1024x768')
+    cursor_on()
+    before = debugfs_state(card)
+    live0 = live_dmabufs()
+    q = start(card)
+    if not tap(q.alive(), 'sigterm: QEMU starts'):
+        return
+    show_and_check(q, 'sigterm-before', 1024, 768)
+    q.proc.send_signal(signal.SIGTERM)
+    try:
+        q.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        q.proc.kill()
+        q.proc.wait()
+    tap(q.proc.returncode == 0, 'sigterm: QEMU exits by itself on SIGTERM '
+        '(status %s)' % q.proc.returncode)
+    tap(wait_for(lambda: live_dmabufs() == live0, timeout=5),
+        'sigterm: no dma-buf of it left on the device')
+    after = debugfs_state(card)
+    tap(after == before, 'sigterm: vkms\'s state is as found before QEMU')
+
+
+def main():
+    os.makedirs(OUTDIR, exist_ok=True)
+    card = vkms_card()
+    if not card:
+        print('1..0 # SKIP no vkms card in this VM (run-vm.sh --vkms)')
+        return 77
+    note('vkms is %s' % card)
+    for s in SUITES:
+        globals()['suite_' + s.replace('-', '_')](card)
+    return tap.done('kms')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
