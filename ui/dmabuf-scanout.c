@@ -968,18 +968,31 @@ static void show_gl(DmabufScanout *s, uint32_t changed)
 
 static void cpu_cant_show(DmabufScanout *s, DmabufScanoutBuffer *b)
 {
+    const char *why, *fix;
+
     s->stats.not_shown++;
     if (b->map_err < 0 && !s->warned_map) {
         s->warned_map = true;
-        warn_report("%s: the frame cannot be read by the CPU (%s%s) and no "
-                    "display of this console imports dma-bufs; the last good "
-                    "frame stays. Use a display that imports them: "
-                    "-display gtk,gl=on, -spice gl=on or "
-                    "-display egl-headless", s->name,
+        if (s->gl == DMABUF_SCANOUT_GL_OFF &&
+            (s->displays & DISPLAYS_GL_DMABUF)) {
+            why = "x-display-gl=off keeps it from the GL display";
+            fix = "Drop x-display-gl=off from the device";
+        } else if (s->displays & DISPLAYS_GL) {
+            /* e.g. gtk,gl=on whose EGL (a software renderer) lacks it */
+            why = "the GL display of this console cannot import dma-bufs "
+                  "(its EGL has no dma-buf import)";
+            fix = "Run the GL display on a GPU whose EGL imports dma-bufs";
+        } else {
+            why = "no display of this console imports dma-bufs";
+            fix = "Use a display that imports them: -display gtk,gl=on, "
+                  "-spice gl=on or -display egl-headless";
+        }
+        warn_report("%s: the frame cannot be read by the CPU (%s%s) and %s; "
+                    "the last good frame stays. %s", s->name,
                     b->plane->modifier != DRM_FORMAT_MOD_LINEAR ?
                     "a tiled dma-buf" : "mmap: ",
                     b->plane->modifier != DRM_FORMAT_MOD_LINEAR ? "" :
-                    g_strerror(-b->map_err));
+                    g_strerror(-b->map_err), why, fix);
     }
 }
 

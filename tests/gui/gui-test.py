@@ -19,8 +19,23 @@
 #     orders on-hot-pos, hot-pos-on and pos-on-hot: the shape on the
 #     cursor channel (64x64, the device's pixels, hotspot 32,32) and each
 #     move at the plane's position.
+# Each row runs on vgpusim's default profile, and again on its `region`
+# and `gvt` profiles (docs/vgpusim.md) as ROW-region and ROW-gvt:
+#   - region (region planes, as mdpy and NVIDIA vGPU): the same pictures,
+#     pixel-exact, on the CPU path; there is no cursor plane, so every
+#     picture is the frame without a cursor while the device's cursor is
+#     on; the flip, and the odd-width mode changes where the row has them;
+#   - gvt (GEM proxy dma-bufs: no mmap, no vmap, no CPU access; the rig's
+#     llvmpipe cannot import them either): the client connects and shows
+#     no frame of the device (the placeholder), screendump is an error
+#     that says why, QEMU's one message about it is said exactly once
+#     after flips, QEMU runs on, no dma-buf is leaked, and the same
+#     display shows the frame pixel-exact once the device's buffers can be
+#     read again (profile back to default).
 # ROW: x11 x11-gl wayland spice-local spicy spice-remote spice-remote-gl vnc
-# egl-vnc egl-vnc-gl (default: all). Prints TAP; exit 0 when all pass.
+# egl-vnc egl-vnc-gl, each also with -region, and all but spicy with -gvt
+# (default: all; check-gui.sh passes its ROW arguments, or GUI_ROWS).
+# Prints TAP; exit 0 when all pass.
 import glob
 import os
 import subprocess
@@ -32,7 +47,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 sys.path.insert(0, os.path.join(here, '..', 'qtest'))
 from vfio_display import (Qemu, Tap, ctl as ctl_of,  # noqa: E402
-                          known_state, kv, note)
+                          known_state, kv, note, wait_for)
 from gui_images import (CURSOR_H, CURSOR_W, compare,  # noqa: E402
                         cursor_rgba, expected_for, expected_frame,
                         find_frame, read_image, save_ppm, screendump_until,
@@ -49,6 +64,13 @@ CURSOR_AT = (200, 150)      # the cursor plane's top-left
 # Checks known to fail, with why (TAP TODO: reported, not counted as
 # failures). Keep this short and true: docs/display-matrix.md lists them.
 KNOWN = {
+    'spice gl=on local, region: a client that connects to an unchanged '
+    'frame gets a draw':
+    'QEMU bug: on the 2D path under gl=on (a region plane) spice-server '
+    'gives a new client the stored scanout and no draw, and the connect '
+    'bottom half of patch 0006 asks for an update only for a dma-buf '
+    'scanout (have_scanout); an unchanged frame then gives none. spicy '
+    'shows the scanout anyway (row spicy-region)',
 }
 tap = Tap(KNOWN)
 
@@ -165,21 +187,57 @@ def shot_spicy(port):
     return read_image(path)
 
 
+def spice_draws():
+    """Draws the last spice_gl_client.py run got (-1: it said nothing)."""
+    try:
+        with open(os.path.join(OUTDIR, 'spice-gl.ppm.draws')) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return -1
+
+
 def spice_cursor():
     path = os.path.join(OUTDIR, 'spice-gl.ppm.cursor')
     with open(path) as f:
         return f.read().strip()
 
 
-def shot_spice_gl(sock):
+def shot_spice_gl(sock, need_draw=True):
     """The local SPICE GL client (spice-glib, the library spicy uses),
-    answering every draw; its picture is the scanout it was given."""
+    answering every draw; its picture is the scanout it was given.
+    need_draw false: the picture counts without a draw (spice_draws()
+    says how many came)."""
     out = os.path.join(OUTDIR, 'spice-gl.ppm')
-    if os.path.exists(out):
-        os.unlink(out)
-    subprocess.run([sys.executable, os.path.join(here, 'spice_gl_client.py'),
-                    sock, out], check=True, timeout=90, capture_output=True)
+    for old in (out, out + '.draws'):
+        if os.path.exists(old):
+            os.unlink(old)
+    r = subprocess.run([sys.executable,
+                        os.path.join(here, 'spice_gl_client.py'), sock, out],
+                       timeout=90, capture_output=True, text=True)
+    if r.returncode and (need_draw or spice_draws() != 0 or
+                         not os.path.exists(out)):
+        raise RuntimeError('spice_gl_client.py: exit %d: %s' % (
+            r.returncode, r.stderr.strip()[-500:]))
     return read_image(out)
+
+
+def spice_gl_unreadable(sock):
+    """gvt: what the local SPICE GL client got, and what it should get:
+    the device's dma-buf (its geometry and format) that cannot be mapped
+    (llvmpipe, like this client, reads a dma-buf through a mapping)."""
+    said = os.path.join(OUTDIR, 'spice-gl.ppm.scanout')
+    if os.path.exists(said):
+        os.unlink(said)
+    try:
+        shot_spice_gl(sock)
+    except (subprocess.SubprocessError, RuntimeError):
+        pass                    # exit 1: it could not read the scanout
+    try:
+        with open(said) as f:
+            got = f.read().strip()
+    except OSError as e:
+        got = 'no answer (%s)' % e
+    return got, '%dx%d XR24: mmap: No such device' % MODE
 
 
 class Spicy:
@@ -275,6 +333,14 @@ def check_screendump(q, name, cursor):
         name, ' with the cursor' if cursor else ''), first)
 
 
+def check_spice_draw(q, name):
+    """A local GL client that connects while the frame does not change
+    gets a draw (spicy renders the scanout it has at a draw)."""
+    n = spice_draws()
+    tap(n > 0, '%s: a client that connects to an unchanged frame gets a '
+        'draw' % name, '%d draws' % n)
+
+
 # ---------------------------------------------------------------- odd modes
 
 # screendump at modes whose rows are width * 3 bytes, not a multiple of 4
@@ -284,11 +350,13 @@ def check_screendump(q, name, cursor):
 DUMP_MODES = (('1366x768', (1330, 700)), ('1365x767', (-20, 730)))
 
 
-def check_dump_modes(q, name):
+def check_dump_modes(q, name, cursor=True):
     """screendump PPM and PNG of this console at DUMP_MODES, pixel-exact
-    against the device's frame with the cursor composited. The EDID is not
-    followed meanwhile: the display's window size must not change the
-    mode under the test (the rows that follow get 640x480 back)."""
+    against the device's frame with the cursor composited (@cursor false:
+    a device without a cursor plane, the region profile: the frame alone
+    while the device's cursor is on). The EDID is not followed meanwhile:
+    the display's window size must not change the mode under the test
+    (the rows that follow get 640x480 back)."""
     ctl('edid_follow', 0)
     ctl('cursor_hot', '32 32')
     ctl('cursor', 'on')
@@ -298,16 +366,17 @@ def check_dump_modes(q, name):
             ctl('cursor_pos', '%d %d' % at)
             ctl('step', 1)
             w, h = mode_now()
-            want = with_cursor(expected_for('XRGB8888', w, h, frame_now()),
-                               *at)
+            want = expected_for('XRGB8888', w, h, frame_now())
+            if cursor:
+                want = with_cursor(want, *at)
             for image in ('ppm', 'png'):
                 _, n, why = screendump_until(
                     q, '%s-dump-%s' % (name.replace(' ', '_'), mode), want,
                     image, timeout=15)
-                tap(q.alive() and n == 0, '%s: screendump %s at %s, the '
-                    'cursor at %d,%d: pixel-exact' % (name, image.upper(),
-                                                      mode, at[0], at[1]),
-                    why)
+                tap(q.alive() and n == 0, '%s: screendump %s at %s, %s: '
+                    'pixel-exact' % (name, image.upper(), mode,
+                                     'the cursor at %d,%d' % at if cursor
+                                     else 'no cursor plane'), why)
     finally:
         ctl('cursor', 'off')
         ctl('mode', '%dx%d' % MODE)
@@ -470,8 +539,9 @@ def check_spice_cursor(q, name, target):
             q.status())
 
 
-def device_known_state():
+def device_known_state(profile='default'):
     known_state(UUID, mode='%dx%d' % MODE)
+    ctl('profile', profile)
 
 
 def cursor_on():
@@ -481,16 +551,20 @@ def cursor_on():
 
 
 def run_row(name, qemu_args, env, take, path, cursor_check=True,
-            cursor_apart=None, device=DEVICE, more=None):
+            cursor_apart=None, device=DEVICE, more=None, profile='default'):
     """One matrix row: QEMU on the display, the client's picture.
     cursor_check: the client's picture shows the cursor plane;
     cursor_apart: a function that says what the client got on its own
     cursor channel (SPICE), the picture must then show no cursor;
     device: the -device arguments (default DEVICE);
-    more: more checks of this row, more(q, name), after the flip."""
+    more: more checks of this row, more(q, name), after the flip;
+    profile: vgpusim's profile; under 'region' the device has no cursor
+    plane: with its cursor on, every picture is the frame alone and a
+    SPICE client gets no cursor on its channel."""
     note('row: %s' % name)
     failed_before = tap.failed
-    device_known_state()
+    region = profile == 'region'
+    device_known_state(profile)
     q = Qemu(QEMU, qemu_args + device, OUTDIR, env=env)
     if not tap(q.alive(), '%s: QEMU starts' % name, q.output()):
         q.quit()
@@ -500,16 +574,22 @@ def run_row(name, qemu_args, env, take, path, cursor_check=True,
     st = q.stats()
     tap(st.get('path') == path, '%s: display path %s' % (name, path),
         'got %s' % st.get('path'))
+    if region:
+        tap(st.get('planes') == 'region', '%s: region planes' % name,
+            'planes=%s' % st.get('planes'))
     check_picture(name, take, False)
     check_screendump(q, name, False)
     if cursor_check or cursor_apart:
         cursor_on()
-        check_picture(name, take, cursor_check)
-        check_screendump(q, name, True)
+        check_picture(name, take, cursor_check and not region)
+        check_screendump(q, name, not region)
         if cursor_apart:
             got = cursor_apart()
-            tap(got == '64x64 hot 32,32', '%s: the cursor plane on the '
-                'cursor channel, not in the frame' % name, got)
+            want = 'none' if region else '64x64 hot 32,32'
+            tap(got == want, '%s: %s' % (
+                name, 'no cursor on the cursor channel (no cursor plane)'
+                if region else 'the cursor plane on the cursor channel, '
+                'not in the frame'), got)
         ctl('cursor', 'off')
     ctl('step', 1)              # a flip: the next frame
     check_picture(name + ' after a flip', take, False)
@@ -525,6 +605,164 @@ def run_row(name, qemu_args, env, take, path, cursor_check=True,
         '%s: no import error' % name, q.output())
 
 
+# ---------------------------------------------------------------- gvt
+
+# What QEMU says when nothing can show a GVT-g proxy dma-buf (tests/qtest/
+# gvt-test.py checks the same on VNC and egl-headless): the CPU path's
+# message (ui/dmabuf-scanout.c), and the EGL import guard's on a software
+# renderer (ui/dmabuf-egl.c), each said once.
+MSG_CPU = ('the frame cannot be read by the CPU (mmap: No such device) and '
+           'no display of this console imports dma-bufs')
+MSG_CPU_GL = ('the frame cannot be read by the CPU (mmap: No such device) '
+              'and the GL display of this console cannot import dma-bufs')
+MSG_SOFTWARE = ('a read-only shared mmap of it fails (No such device), so '
+                'the software renderer cannot read it')
+# QEMU's placeholder surface (ui/console.c): gray text on black
+BLACK = b'\x00\x00\x00'
+PLACEHOLDER = {BLACK, b'\xaa\xaa\xaa'}
+
+
+def live_dmabufs():
+    return int(kv(ctl('stats'))['live_dmabufs'])
+
+
+def colours(img, limit=16):
+    """The distinct colours of @img, up to @limit of them."""
+    seen = set()
+    for o in range(0, len(img.rgb), 3):
+        seen.add(bytes(img.rgb[o:o + 3]))
+        if len(seen) >= limit:
+            break
+    return seen
+
+
+def check_no_frame(name, take, shows):
+    """gvt: the client connects and shows no frame of the device (none can
+    be read): no vgpusim frame anywhere in its picture; when the picture
+    is the console alone (VNC, SPICE clients), @shows says what it is:
+    'placeholder' (QEMU's, gray text on black) or 'black' (egl-headless's
+    read-back of nothing), not garbage; None: a window among others (GTK),
+    only no frame."""
+    w, h = mode_now()
+    want = {'placeholder': PLACEHOLDER, 'black': {BLACK}}.get(shows)
+    what = {'placeholder': 'QEMU\'s placeholder (gray text on black)',
+            'black': 'black'}.get(shows, 'no frame of the device')
+    why = None
+    for _ in range(3):
+        try:
+            shot = take()
+        except (subprocess.SubprocessError, RuntimeError, OSError) as e:
+            why = 'client failed: %s' % e
+            time.sleep(1)
+            continue
+        save_ppm(shot, os.path.join(OUTDIR, name.replace(' ', '_') + '.ppm'))
+        at = find_frame(shot, w, h)
+        got = colours(shot) if want else None
+        if at is None and got == want:
+            return tap(True, '%s: the client connects and shows %s' % (
+                name, what))
+        why = 'a frame at %s' % (at,) if at else 'colours %s' % sorted(
+            c.hex() for c in got)
+        time.sleep(1)
+    return tap(False, '%s: the client connects and shows %s' % (name, what),
+               why)
+
+
+def run_gvt_row(name, qemu_args, env, take, path, msg, shows='placeholder',
+                device=DEVICE, client_sees=None, dump_black=False):
+    """One matrix row on vgpusim's gvt profile, from QEMU's start: the
+    client's picture is the placeholder (no frame of the device: none can
+    be mapped, and llvmpipe imports by mapping); screendump an error that
+    says why; after flips @msg in QEMU's output exactly once (None: QEMU
+    says nothing, the client cannot read what it is given); QEMU alive;
+    the engine's fds are the device's live dma-bufs; then the device's
+    buffers become readable (profile default) and the same display shows
+    the frame pixel-exact; QEMU quits by itself, every dma-buf released.
+    client_sees: a function that says what the client got (SPICE's GL
+    scanout), checked instead of a picture; dump_black: screendump is the
+    black picture the display read back (egl-headless), not an error."""
+    note('row: %s' % name)
+    failed_before = tap.failed
+    device_known_state('gvt')
+    live0 = live_dmabufs()
+    q = Qemu(QEMU, qemu_args + device, OUTDIR, env=env)
+    if not tap(q.alive(), '%s: QEMU starts' % name, q.output()):
+        q.quit()
+        return
+    time.sleep(2)
+    ctl('step', 5)
+    time.sleep(1)
+    st = q.stats()
+    tap(st.get('path') == path, '%s: display path %s' % (name, path),
+        'got %s' % st.get('path'))
+    if client_sees:
+        got, want = client_sees()
+        tap(got == want, '%s: the client gets the device\'s dma-buf and '
+            'cannot read it: %s' % (name, want), 'got: %s' % got)
+    else:
+        check_no_frame(name, take, shows)
+    img, err = q.screendump(name.replace(' ', '_') + '-dump')
+    if dump_black:
+        # egl-headless reads back what it shows (patch 0005 takes that
+        # picture when the device's snapshot fails): VNC's black
+        tap(img is not None and (img.w, img.h) == MODE and
+            colours(img) == {BLACK}, '%s: screendump is the black picture '
+            'the display shows' % name, err if img is None else
+            '%dx%d, colours %s' % (img.w, img.h,
+                                   sorted(c.hex() for c in colours(img))))
+    else:
+        tap(img is None and 'the frame cannot be read by the CPU (mmap: '
+            'No such device)' in (err or ''), '%s: screendump is an error '
+            'that says why' % name, err if img is None else
+            'a %dx%d picture' % (img.w, img.h))
+    for _ in range(5):
+        ctl('step', 1)
+        time.sleep(0.2)
+    out = q.output()
+    said = out.count(msg) if msg else 0
+    if msg:
+        tap(said == 1, '%s: QEMU says "%s" once (%d times)' % (name, msg,
+                                                               said),
+            out[-2500:])
+    else:
+        tap('cannot be read' not in out and 'cannot read it' not in out,
+            '%s: QEMU says nothing (the client gets the dma-buf)' % name,
+            out[-2500:])
+    st = q.stats()
+    if path == 'cpu-shadow':
+        # the CPU cannot map it: nothing reaches the display
+        shown = int(st.get('frames_shown', -1)) == 0 and \
+            int(st.get('not_shown', 0)) > 0
+        what = 'no frame shown, each counted as not shown'
+    else:
+        # handed to the GL display, whose import refuses it
+        shown = int(st.get('frames_shown', 0)) > 0
+        what = 'the frames handed to the GL display'
+    tap(q.alive() and shown and
+        int(st.get('fds_open', -1)) == live_dmabufs() - live0,
+        '%s: QEMU runs, %s, engine fds_open = the device\'s live '
+        'dma-bufs' % (name, what),
+        'status %s, frames_shown %s, not_shown %s, fds_open %s, '
+        'live_dmabufs %d' % (q.status(), st.get('frames_shown'),
+                             st.get('not_shown'), st.get('fds_open'),
+                             live_dmabufs() - live0))
+    # the same display, once the device's buffers can be read
+    ctl('profile', 'default')
+    ctl('step', 1)
+    check_picture(name + ', then the default profile', take, False)
+    tap(q.output().count(msg) == said if msg else True,
+        '%s: nothing more said' % name, q.output()[-1500:])
+    if tap.failed > failed_before and q.alive():
+        note('%s: the engine\'s counters: %s' % (name, q.stats()))
+    ok = q.quit()
+    tap(ok, '%s: QEMU quits by itself, status 0' % name, q.status())
+    tap(wait_for(lambda: live_dmabufs() == live0, timeout=5),
+        '%s: after quit the device\'s live dma-bufs are back to %d (%d)'
+        % (name, live0, live_dmabufs()))
+    if tap.failed > failed_before:
+        note('%s: QEMU said:\n%s' % (name, q.output()[-3000:]))
+
+
 def main():
     os.makedirs(OUTDIR, exist_ok=True)
     rows = []
@@ -533,43 +771,72 @@ def main():
         if not ONLY or name in ONLY:
             rows.append((name, fn))
 
-    def x11(gl):
+    def titled(name, profile):
+        return name if profile == 'default' else '%s, %s' % (name, profile)
+
+    def gvt_or(profile, name, args, env, take, path, gvt_path, gvt_msg,
+               **kw):
+        """The row on @profile: run_gvt_row under gvt, else run_row."""
+        if profile == 'gvt':
+            run_gvt_row(titled(name, profile), args, env, take, gvt_path,
+                        gvt_msg, shows=kw.pop('shows', 'placeholder'),
+                        device=kw.get('device', DEVICE),
+                        client_sees=kw.get('client_sees'),
+                        dump_black=kw.pop('dump_black', False))
+        else:
+            kw.pop('shows', None)
+            kw.pop('client_sees', None)
+            kw.pop('dump_black', None)
+            if profile == 'region':
+                path = 'cpu-shadow'     # a region plane has no dma-buf
+            run_row(titled(name, profile), args, env, take, path,
+                    profile=profile, **kw)
+
+    def x11(gl, profile):
         srv, env = xvfb(1)
         if not tap(srv.ok, 'Xvfb starts'):
             return
         try:
-            run_row('gtk%s on X11' % (',gl=on' if gl else ''),
-                    ['-display', 'gtk,zoom-to-fit=off%s' %
-                     (',gl=on' if gl else '')], env,
-                    lambda: shot_xwd(env), 'cpu-shadow',
-                    cursor_check=False,
-                    more=check_dump_modes if gl else None)
+            more = None
+            if gl:
+                more = lambda q, name: check_dump_modes(   # noqa: E731
+                    q, name, cursor=profile != 'region')
+            gvt_or(profile, 'gtk%s on X11' % (',gl=on' if gl else ''),
+                   ['-display', 'gtk,zoom-to-fit=off%s' %
+                    (',gl=on' if gl else '')], env,
+                   lambda: shot_xwd(env), 'cpu-shadow', 'cpu-shadow',
+                   MSG_CPU_GL if gl else MSG_CPU, shows=None,
+                   cursor_check=False, more=more)
         finally:
             srv.stop()
 
-    def wayland():
+    def wayland(profile):
         srv, env = weston('wl-qemu')
         if not tap(srv.ok, 'weston starts'):
             return
         try:
-            run_row('gtk,gl=on on Wayland',
-                    ['-display', 'gtk,gl=on,zoom-to-fit=off'], env,
-                    lambda: shot_weston(env), 'gl-dmabuf',
-                    more=check_dump_modes)
+            gvt_or(profile, 'gtk,gl=on on Wayland',
+                   ['-display', 'gtk,gl=on,zoom-to-fit=off'], env,
+                   lambda: shot_weston(env), 'gl-dmabuf', 'gl-dmabuf',
+                   MSG_SOFTWARE, shows=None,
+                   more=lambda q, name: check_dump_modes(
+                       q, name, cursor=profile != 'region'))
         finally:
             srv.stop()
 
-    def spice_local():
+    def spice_local(profile):
         sock = '/tmp/gui-spice.sock'
-        run_row('spice gl=on local',
-                ['-display', 'none', '-spice',
-                 'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
-                lambda: shot_spice_gl(sock), 'gl-dmabuf-cursor-image',
-                cursor_check=False,
-                cursor_apart=spice_cursor,
-                more=lambda q, name: check_spice_cursor(q, name, sock))
+        gvt_or(profile, 'spice gl=on local',
+               ['-display', 'none', '-spice',
+                'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
+               lambda: shot_spice_gl(sock, need_draw=profile != 'region'),
+               'gl-dmabuf-cursor-image', 'gl-dmabuf-cursor-image', None,
+               client_sees=lambda: spice_gl_unreadable(sock),
+               cursor_check=False, cursor_apart=spice_cursor,
+               more=check_spice_draw if profile == 'region' else
+               lambda q, name: check_spice_cursor(q, name, sock))
 
-    def spice_spicy():
+    def spice_spicy(profile):
         # the same local GL session as spice_local, in the real GTK client:
         # spicy imports the dma-buf itself (EGL on Wayland) and draws it
         srv, env = weston('wl-spicy')
@@ -578,46 +845,65 @@ def main():
         sock = '/tmp/gui-spicy.sock'
         spicy = Spicy(sock, env)
         try:
-            run_row('spice gl=on local in spicy on Wayland',
+            run_row(titled('spice gl=on local in spicy on Wayland', profile),
                     ['-display', 'none', '-spice',
                      'unix=on,addr=%s,disable-ticketing=on,gl=on' % sock], {},
-                    spicy.take, 'gl-dmabuf-cursor-image', cursor_check=False)
+                    spicy.take, 'cpu-shadow' if profile == 'region' else
+                    'gl-dmabuf-cursor-image', cursor_check=False,
+                    profile=profile)
         finally:
             spicy.stop()
             srv.stop()
 
-    def spice_remote(gl):
-        run_row('spice remote%s' % (' gl=on' if gl else ''),
-                ['-display', 'none', '-spice',
-                 'port=5930,addr=127.0.0.1,disable-ticketing=on%s'
-                 % (',gl=on' if gl else '')], {},
-                lambda: shot_spicy(5930), 'cpu-shadow', cursor_check=False,
-                more=None if gl else
-                lambda q, name: check_spice_cursor(q, name,
-                                                   '127.0.0.1:5930'))
+    def spice_remote(gl, profile):
+        gvt_or(profile, 'spice remote%s' % (' gl=on' if gl else ''),
+               ['-display', 'none', '-spice',
+                'port=5930,addr=127.0.0.1,disable-ticketing=on%s'
+                % (',gl=on' if gl else '')], {},
+               lambda: shot_spicy(5930), 'cpu-shadow', 'cpu-shadow', MSG_CPU,
+               cursor_check=False,
+               more=None if gl or profile == 'region' else
+               lambda q, name: check_spice_cursor(q, name,
+                                                  '127.0.0.1:5930'))
 
-    def vnc(display, path, dev_opts=''):
-        run_row('%s + VNC%s' % (display, ' (%s)' % dev_opts.lstrip(',')
-                                 if dev_opts else ''),
-                ['-display', display, '-vnc', '127.0.0.1:0'], {},
-                lambda: shot_gvnc(5900), path, cursor_check=False,
-                device=['-device', DEVICE[1] + dev_opts])
+    def vnc(display, path, profile, dev_opts='', gvt_path='cpu-shadow',
+            gvt_msg=MSG_CPU):
+        gvt_or(profile, '%s + VNC%s' % (display, ' (%s)' % dev_opts.lstrip(',')
+                                         if dev_opts else ''),
+               ['-display', display, '-vnc', '127.0.0.1:0'], {},
+               lambda: shot_gvnc(5900), path, gvt_path, gvt_msg,
+               cursor_check=False, dump_black=display == 'egl-headless',
+               shows='black' if display == 'egl-headless' else 'placeholder',
+               device=['-device', DEVICE[1] + dev_opts])
 
-    row('x11', lambda: x11(False))
-    row('x11-gl', lambda: x11(True))
-    row('wayland', wayland)
-    row('spice-local', spice_local)
-    row('spicy', spice_spicy)
-    row('spice-remote', lambda: spice_remote(False))
-    row('spice-remote-gl', lambda: spice_remote(True))
-    row('vnc', lambda: vnc('none', 'cpu-shadow'))
-    # egl-headless maps linear buffers with the CPU (x-display-gl=auto);
-    # x-display-gl=on keeps its GL import and read-back
-    row('egl-vnc', lambda: vnc('egl-headless', 'cpu-shadow'))
-    row('egl-vnc-gl', lambda: vnc('egl-headless', 'gl-dmabuf',
-                                  ',x-display-gl=on'))
+    for profile in ('default', 'region', 'gvt'):
+        sfx = '' if profile == 'default' else '-' + profile
+        row('x11' + sfx, lambda p=profile: x11(False, p))
+        row('x11-gl' + sfx, lambda p=profile: x11(True, p))
+        row('wayland' + sfx, lambda p=profile: wayland(p))
+        row('spice-local' + sfx, lambda p=profile: spice_local(p))
+        if profile != 'gvt':
+            # spicy's EGL import on llvmpipe maps the dma-buf, and Mesa
+            # dereferences NULL when that mmap fails: the client would die,
+            # which says nothing about QEMU (the spice-glib row above shows
+            # what a client is given)
+            row('spicy' + sfx, lambda p=profile: spice_spicy(p))
+        row('spice-remote' + sfx, lambda p=profile: spice_remote(False, p))
+        row('spice-remote-gl' + sfx, lambda p=profile: spice_remote(True, p))
+        row('vnc' + sfx, lambda p=profile: vnc('none', 'cpu-shadow', p))
+        # egl-headless maps linear buffers with the CPU (x-display-gl=auto):
+        # a proxy it cannot map moves the mode to its GL import, which the
+        # software renderer refuses; x-display-gl=on keeps its GL import
+        # and read-back
+        row('egl-vnc' + sfx, lambda p=profile: vnc(
+            'egl-headless', 'cpu-shadow', p, gvt_path='gl-dmabuf',
+            gvt_msg=MSG_SOFTWARE))
+        row('egl-vnc-gl' + sfx, lambda p=profile: vnc(
+            'egl-headless', 'gl-dmabuf', p, ',x-display-gl=on',
+            gvt_path='gl-dmabuf', gvt_msg=MSG_SOFTWARE))
     for name, fn in rows:
         fn()
+    device_known_state()
     return tap.done('gui')
 
 

@@ -7,7 +7,11 @@
 #     rendering), and after SECONDS (default 3) writes the scanout it was
 #     given as a PPM (what spicy would render) and, next to it, OUT.cursor
 #     with the cursor shape that arrived on the cursor channel ("WxH hot
-#     X,Y" or "none"). Exit 1 when no scanout came.
+#     X,Y" or "none"), OUT.scanout with what the scanout was ("WxH
+#     FOURCC: mmap: ok" or the error of its mmap, "none" when none came)
+#     and OUT.draws with the number of draws that came. Exit 1 when no
+#     scanout came, it cannot be read, or no draw came (OUT.ppm is then
+#     written all the same when the scanout could be read).
 #   - --events FILE: a cursor-channel recorder for tests that change the
 #     cursor while the client is connected. It asks for SPICE's server
 #     mouse mode (in client mode spice-server passes a move on only when
@@ -33,6 +37,11 @@ from gi.repository import GLib, GObject, SpiceClientGLib as Spice  # noqa: E402
 
 XR24 = 0x34325258
 AR24 = 0x34325241
+XB24 = 0x34324258
+AB24 = 0x34324241
+# bytes of red, green, blue in a pixel in memory (DRM fourccs are little
+# endian): QEMU's own texture exported (the 2D path on gl=on) is XB24
+RGB_AT = {XR24: (2, 1, 0), AR24: (2, 1, 0), XB24: (0, 1, 2), AB24: (0, 1, 2)}
 MOUSE_SERVER = 1            # SPICE_MOUSE_MODE_SERVER (spice-protocol)
 MOUSE_NAMES = {1: 'server', 2: 'client'}
 
@@ -115,23 +124,39 @@ def on_cursor_event(channel, event):
         record('open')
 
 
+def scanout_said(what):
+    with open(out + '.scanout', 'w') as f:
+        f.write(what + '\n')
+
+
 def save(channel):
     sc = channel.get_gl_scanout()
     if sc is None or sc.fd < 0:
+        scanout_said('none')
         return False
-    if sc.format not in (XR24, AR24):
-        sys.stderr.write('scanout format 0x%x\n' % sc.format)
-        return False
+    said = '%dx%d %s: mmap: ' % (sc.width, sc.height,
+                                 sc.format.to_bytes(4, 'little').decode(
+                                     'ascii', 'replace'))
     size = sc.stride * sc.height
-    m = mmap.mmap(sc.fd, (size + 4095) & ~4095, mmap.MAP_SHARED,
-                  mmap.PROT_READ)
+    try:
+        m = mmap.mmap(sc.fd, (size + 4095) & ~4095, mmap.MAP_SHARED,
+                      mmap.PROT_READ)
+    except OSError as e:
+        scanout_said(said + e.strerror)
+        return False
+    scanout_said(said + 'ok')
+    if sc.format not in RGB_AT:
+        sys.stderr.write('scanout format 0x%x\n' % sc.format)
+        m.close()
+        return False
+    r, g, b = RGB_AT[sc.format]
     rgb = bytearray(sc.width * sc.height * 3)
     for y in range(sc.height):
         row = m[y * sc.stride:y * sc.stride + sc.width * 4]
         o = y * sc.width * 3
-        rgb[o:o + sc.width * 3:3] = row[2::4]
-        rgb[o + 1:o + sc.width * 3:3] = row[1::4]
-        rgb[o + 2:o + sc.width * 3:3] = row[0::4]
+        rgb[o:o + sc.width * 3:3] = row[r::4]
+        rgb[o + 1:o + sc.width * 3:3] = row[g::4]
+        rgb[o + 2:o + sc.width * 3:3] = row[b::4]
     m.close()
     with open(out, 'wb') as f:
         f.write(b'P6 %d %d 255\n' % (sc.width, sc.height))
@@ -161,6 +186,8 @@ def main():
     ok = state['display'] is not None and save(state['display'])
     with open(out + '.cursor', 'w') as f:
         f.write(state['cursor'] + '\n')
+    with open(out + '.draws', 'w') as f:
+        f.write('%d\n' % state['draws'])
     sys.stderr.write('draws answered: %d, cursor: %s\n'
                      % (state['draws'], state['cursor']))
     session.disconnect()

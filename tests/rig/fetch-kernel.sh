@@ -1,7 +1,8 @@
 #!/bin/sh
 # fetch-kernel.sh: fetch (or reuse) the newest Debian bookworm 6.12 kernel
 # (linux-image-6.12.N+deb12-amd64 from bookworm-security), its headers and
-# kbuild, and mbochs.c from the matching linux-source-6.12.
+# kbuild, and from the matching linux-source-6.12 mbochs.c and the vkms
+# driver's folder.
 #
 # Usage: tests/rig/fetch-kernel.sh
 # Prints key=value lines on stdout (eval-able):
@@ -10,6 +11,9 @@
 #   VMLINUZ  the kernel image to boot
 #   MODDIR   lib/modules/$KVER of the extracted image (modules are .ko.xz)
 #   MBOCHS_C the unmodified samples/vfio-mdev/mbochs.c of that kernel
+#   VKMS_DIR the unmodified drivers/gpu/drm/vkms/ of that kernel (a tree
+#            from before vkms was kept gets it added: linux-source is
+#            downloaded again, about 150 MB)
 #   KTREE    the whole extracted tree
 #
 # Environment:
@@ -43,7 +47,29 @@ emit() {
     echo "VMLINUZ=$t/boot/vmlinuz-$kv"
     echo "MODDIR=$t/lib/modules/$kv"
     echo "MBOCHS_C=$t/mbochs/mbochs.c"
+    echo "VKMS_DIR=$t/vkms"
     echo "KTREE=$t"
+}
+
+# src_extract DEB DEST: from the linux-source-6.12 package DEB, put
+# samples/vfio-mdev/mbochs.c into DEST/mbochs/ and drivers/gpu/drm/vkms/
+# into DEST/vkms/ (DEST/vkms/.complete when done); nothing else of the
+# source is kept. Messages go to stdout (for run_logged's log).
+src_extract() {
+    src=$2/.src
+    rm -rf --one-file-system "$src" "$2/vkms" && mkdir -p "$src" "$2/mbochs" || return 1
+    dpkg -x "$1" "$src" || { echo "dpkg -x $1 failed"; return 1; }
+    tarball=$(ls "$src"/usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
+    [ -n "$tarball" ] || { echo "no linux-source tarball inside $1"; return 1; }
+    tar -xaf "$tarball" -C "$src" linux-source-6.12/samples/vfio-mdev/mbochs.c \
+        linux-source-6.12/drivers/gpu/drm/vkms/ ||
+        { echo "mbochs.c or drivers/gpu/drm/vkms/ not found in $tarball"; return 1; }
+    [ -f "$src/linux-source-6.12/drivers/gpu/drm/vkms/Makefile" ] ||
+        { echo "no drivers/gpu/drm/vkms/Makefile in $tarball"; return 1; }
+    mv "$src/linux-source-6.12/samples/vfio-mdev/mbochs.c" "$2/mbochs/mbochs.c" &&
+        mv "$src/linux-source-6.12/drivers/gpu/drm/vkms" "$2/vkms" &&
+        touch "$2/vkms/.complete" &&
+        rm -rf --one-file-system "$src"
 }
 
 newest_cached() {
@@ -110,7 +136,7 @@ else
     echo "$kv" > "$newest"
 fi
 tree=$rig/k612-$kv
-if [ -f "$tree/.complete" ]; then
+if [ -f "$tree/.complete" ] && [ -f "$tree/vkms/.complete" ]; then
     emit "$tree"
     exit 0
 fi
@@ -118,18 +144,36 @@ fi
 base=${kv%-amd64}            # 6.12.117+deb12
 ver=$(apt-cache show --no-all-versions "linux-image-$kv" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
 [ -n "$ver" ] || die "apt-cache knows no linux-image-$kv"
+debs=$aptdir/debs
+
+# a tree from before vkms was kept: add the sources (mbochs.c is unchanged,
+# the same package gives it again)
+if [ -f "$tree/.complete" ]; then
+    say "adding drivers/gpu/drm/vkms/ to $tree: downloading linux-source-6.12 $ver (about 150 MB)"
+    rm -f "$debs"/*.deb
+    # shellcheck disable=SC2016
+    run_logged "downloading linux-source-6.12" "$aptdir/download.log" "about 150 MB" \
+        sh -c 'cd "$1" && shift && exec apt-get -q download "$@"' sh "$debs" "linux-source-6.12=$ver" ||
+        die "apt-get download failed, see $aptdir/download.log"
+    run_logged "extracting vkms" "$rig/extract.log" "" \
+        src_extract "$(ls "$debs"/linux-source-6.12_*.deb)" "$tree" ||
+        die "extracting linux-source failed, see $rig/extract.log"
+    rm -f "$debs"/*.deb
+    emit "$tree"
+    exit 0
+fi
 pkgs="linux-image-$kv linux-headers-$kv linux-headers-$base-common linux-kbuild-$base linux-source-6.12=$ver"
 
 say "downloading kernel $kv ($ver): about 280 MB"
 t0=$(date +%s)
-debs=$aptdir/debs
 rm -f "$debs"/*.deb
 # shellcheck disable=SC2086,SC2016
 run_logged "downloading kernel $kv" "$aptdir/download.log" "about 280 MB" \
     sh -c 'cd "$1" && shift && exec apt-get -q download "$@"' sh "$debs" $pkgs ||
     die "apt-get download failed, see $aptdir/download.log"
 
-# extract: the packages into $tree.tmp, mbochs.c from the source tarball
+# extract: the packages into $tree.tmp, mbochs.c and vkms/ from the source
+# tarball
 # (its messages go to the log run_logged shows on failure)
 extract() {
     rm -rf --one-file-system "$tree" "$tree.tmp" && mkdir -p "$tree.tmp" || return 1
@@ -137,16 +181,8 @@ extract() {
         [ -f "$d" ] || { echo "missing download: $d"; return 1; }
         dpkg -x "$d" "$tree.tmp" || { echo "dpkg -x $d failed"; return 1; }
     done
-    # mbochs.c only: never keep the rest of the source around
-    src=$tree.tmp/.src
-    mkdir -p "$src" "$tree.tmp/mbochs" || return 1
-    dpkg -x "$debs"/linux-source-6.12_*.deb "$src" || { echo "dpkg -x linux-source failed"; return 1; }
-    tarball=$(ls "$src"/usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
-    [ -n "$tarball" ] || { echo "no linux-source tarball inside the linux-source-6.12 package"; return 1; }
-    tar -xaf "$tarball" -C "$src" linux-source-6.12/samples/vfio-mdev/mbochs.c ||
-        { echo "samples/vfio-mdev/mbochs.c not found in $tarball"; return 1; }
-    mv "$src/linux-source-6.12/samples/vfio-mdev/mbochs.c" "$tree.tmp/mbochs/mbochs.c" &&
-        rm -rf --one-file-system "$src"
+    # mbochs.c and vkms/ only: never keep the rest of the source around
+    src_extract "$(ls "$debs"/linux-source-6.12_*.deb)" "$tree.tmp"
 }
 say "extracting into $tree"
 run_logged "extracting kernel $kv" "$rig/extract.log" "" extract ||

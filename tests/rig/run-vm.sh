@@ -15,6 +15,9 @@
 #   -b, --build DIR    build/results dir (default build/rig)
 #   --ko FILE          extra kernel module, loaded at boot after its deps
 #   --mbochs           build the stock mbochs.ko (build-mbochs.sh) and add it
+#   --vkms             build the kernel's vkms.ko (vkms/build.sh), add it
+#                      (after drm, drm_kms_helper, drm_shmem_helper) and load
+#                      it with enable_cursor=1 enable_writeback=1
 #   --bin FILE         static program, put at /bin/<basename>
 #   --file SRC:DEST    any file into the initramfs
 #   --no-vgem          leave vgem/drm out
@@ -69,6 +72,10 @@ while [ $# -gt 0 ]; do
     --mbochs)
         ko=$("$here/build-mbochs.sh" "$bdir") || die "build-mbochs.sh failed"
         addmk --ko "${ko#MBOCHS_KO=}"; shift ;;
+    --vkms)
+        ko=$("$here/vkms/build.sh" "$bdir") || die "vkms/build.sh failed"
+        addmk --ko "${ko#VKMS_KO=}"
+        append="$append vkms.enable_cursor=1 vkms.enable_writeback=1"; shift ;;
     --no-vgem) mkargs="$mkargs--no-vgem
 "; shift ;;
     --mdev) mdevs="$mdevs${mdevs:+,}$2"; shift 2 ;;
@@ -85,7 +92,7 @@ while [ $# -gt 0 ]; do
         case ${2:-} in *[!0-9]*|''|0) die "--smp wants a number of CPUs" ;; esac
         smp=$2; shift 2 ;;
     -v|--verbose) verbose=1; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) break ;;
     esac
