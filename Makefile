@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all setup unit qemu check check-unit check-asan check-qemu check-rig \
         check-qtest check-gui check-upstream check-fuzz fuzz demo demo-live \
-        bench soak check-qtest-asan deb check-deb check-libvirt clean
+        bench soak check-qtest-asan deb check-deb check-libvirt check-kms clean
 
 all: unit qemu
 
@@ -39,7 +39,7 @@ qemu: setup
 	scripts/build-qemu.sh $(BUILD)/qemu
 
 check: check-unit check-asan check-fuzz check-qemu check-rig check-qtest \
-       check-gui check-deb check-libvirt
+       check-gui check-kms check-deb check-libvirt
 	@echo "== make check: all test suites passed"
 
 check-unit: unit
@@ -123,6 +123,14 @@ deb: qemu
 	@echo "package: $$(cat $(BUILD)/deb/path)"
 
 # the package installed, run, and purged in a clean trixie root
+# -display kms on vkms in the rig VM: vkms itself (PRIME import of a
+# vgpusim dma-buf, writeback, restore: tests/rig/check-vkms.sh), then QEMU
+# showing vgpusim on it, pixel-exact through the writeback connector
+# (tests/kms/check-kms.sh, docs/display-kms.md)
+check-kms: setup
+	tests/rig/check-vkms.sh $(BUILD)/rig
+	tests/kms/check-kms.sh $(BUILD)
+
 check-deb: deb
 	tests/deb/check-deb.sh "$$(cat $(BUILD)/deb/path)"
 

@@ -844,6 +844,9 @@ static void report_path(DmabufScanout *s)
         } else if (s->displays & DPY_GL_READS_BACK) {
             why = "the display would read every frame back: the CPU maps "
                   "the dma-bufs and copies the changed rows of each frame";
+        } else if (s->displays & DPY_GL_NO_CONTEXT) {
+            why = "the display cannot scan out these dma-bufs: the changed "
+                  "rows of each frame are copied";
         } else if (s->displays & DISPLAYS_GL) {
             why = "the GL display cannot import dma-bufs: the changed rows "
                   "of each frame are copied";
@@ -977,6 +980,10 @@ static void cpu_cant_show(DmabufScanout *s, DmabufScanoutBuffer *b)
             (s->displays & DISPLAYS_GL_DMABUF)) {
             why = "x-display-gl=off keeps it from the GL display";
             fix = "Drop x-display-gl=off from the device";
+        } else if (s->displays & DPY_GL_NO_CONTEXT) {
+            why = "the display cannot scan out these dma-bufs";
+            fix = "Give -display kms the GPU that made them (GVT-g: the "
+                  "host's i915)";
         } else if (s->displays & DISPLAYS_GL) {
             /* e.g. gtk,gl=on whose EGL (a software renderer) lacks it */
             why = "the GL display of this console cannot import dma-bufs "

@@ -138,7 +138,7 @@ typedef struct KmsDisplay {
     GPtrArray *fbs;         /* KmsFb *, imports and dumb buffers */
     KmsState want, inflight, shown;
     bool dirty;             /* want differs from what was committed */
-    bool dirty_uncommitted_primary;
+    KmsFb *committed_primary;  /* the primary of the last commit */
     bool in_flight;
     bool in_refresh;
     bool dmabuf_mode;       /* the console shows dma-bufs */
@@ -681,6 +681,9 @@ static void kick(KmsDisplay *kms)
     if (!kms->dirty || kms->in_flight || kms->mode < 0) {
         return;
     }
+    if (kms->wb_fence >= 0) {
+        return; /* the last frame is still being written back: wb_save */
+    }
     if (!kms->dmabuf_mode && kms->surface) {
         /* the copy path: into a dumb buffer nobody shows now */
         const drmModeModeInfo *m = &kms->modes[kms->mode];
@@ -731,9 +734,6 @@ static void kick(KmsDisplay *kms)
     if (kms->wb_path && kms->wb_conn_id) {
         const drmModeModeInfo *m = &kms->modes[kms->mode];
 
-        if (kms->wb_fence >= 0) {
-            wb_save(kms); /* the last frame's, before it is overwritten */
-        }
         if (!kms->wb_fb) {
             Error *err = NULL;
 
@@ -761,7 +761,6 @@ static void kick(KmsDisplay *kms)
     }
     drmModeAtomicFree(req);
     kms->dirty = false;
-    kms->dirty_uncommitted_primary = false;
     if (ret) {
         int err = errno;
 
@@ -788,6 +787,7 @@ static void kick(KmsDisplay *kms)
         kms->stats.modesets++;
     }
     kms->in_flight = true;
+    kms->committed_primary = st.primary;
     state_set(kms, &kms->inflight, &st);
     kms->stats.commits++;
     if (kms->wb_fence >= 0) {
@@ -800,15 +800,9 @@ static void kick(KmsDisplay *kms)
 }
 
 /* the wanted state changed: commit it now, or after the flip in flight */
-static void want_changed(KmsDisplay *kms, bool new_primary)
+static void want_changed(KmsDisplay *kms)
 {
-    if (kms->dirty && kms->in_flight && kms->dirty_uncommitted_primary &&
-        new_primary) {
-        kms->stats.flips_dropped++; /* a newer frame replaces it */
-        trace_kms_flip_dropped();
-    }
     kms->dirty = true;
-    kms->dirty_uncommitted_primary |= new_primary;
     kick(kms);
 }
 
@@ -844,6 +838,7 @@ static void wb_save(KmsDisplay *kms)
     struct pollfd p = { .fd = kms->wb_fence, .events = POLLIN };
     KmsFb *fb = kms->wb_fb;
     g_autofree char *tmp = NULL;
+    g_autofree uint8_t *out = NULL;
     FILE *f;
 
     if (kms->wb_fence < 0) {
@@ -874,18 +869,19 @@ static void wb_save(KmsDisplay *kms)
         return;
     }
     fprintf(f, "P6\n%u %u\n255\n", fb->w, fb->h);
+    out = g_malloc((size_t)fb->w * fb->h * 3);
     for (uint32_t y = 0; y < fb->h; y++) {
         const uint32_t *row = (const uint32_t *)((uint8_t *)fb->map +
                                                  (size_t)y * fb->pitch);
-        g_autofree uint8_t *out = g_malloc(fb->w * 3);
+        uint8_t *o = out + (size_t)y * fb->w * 3;
 
         for (uint32_t x = 0; x < fb->w; x++) {
-            out[x * 3] = row[x] >> 16;
-            out[x * 3 + 1] = row[x] >> 8;
-            out[x * 3 + 2] = row[x];
+            o[x * 3] = row[x] >> 16;
+            o[x * 3 + 1] = row[x] >> 8;
+            o[x * 3 + 2] = row[x];
         }
-        fwrite(out, 3, fb->w, f);
     }
+    fwrite(out, 3, (size_t)fb->w * fb->h, f);
     if (fclose(f) == 0 && rename(tmp, kms->wb_path) == 0) {
         kms->stats.writebacks++;
         trace_kms_writeback(kms->wb_commit, fb->w, fb->h);
@@ -894,7 +890,10 @@ static void wb_save(KmsDisplay *kms)
 
 static void wb_readable(void *opaque)
 {
-    wb_save(opaque);
+    KmsDisplay *kms = opaque;
+
+    wb_save(kms);
+    kick(kms); /* a frame that waited for the writeback */
 }
 
 /* ------------------------------------------------------------------ */
@@ -1012,7 +1011,7 @@ static void kms_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *s)
     }
     frame_size(kms, surface_width(s), surface_height(s));
     qcursor_to_plane(kms);
-    want_changed(kms, true);
+    want_changed(kms);
 }
 
 static void kms_gfx_update(DisplayChangeListener *dcl, int x, int y,
@@ -1021,7 +1020,7 @@ static void kms_gfx_update(DisplayChangeListener *dcl, int x, int y,
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
 
     if (!kms->dmabuf_mode && kms->surface) {
-        want_changed(kms, true);
+        want_changed(kms);
     }
 }
 
@@ -1034,7 +1033,7 @@ static void kms_mouse_set(DisplayChangeListener *dcl, int x, int y, bool on)
     kms->qcursor_on = on;
     if (!kms->dmabuf_mode && kms->surface) {
         qcursor_to_plane(kms);
-        want_changed(kms, kms->cursor_blend);
+        want_changed(kms);
     }
 }
 
@@ -1049,7 +1048,7 @@ static void kms_cursor_define(DisplayChangeListener *dcl, QEMUCursor *c)
     kms->qcursor = c;
     if (!kms->dmabuf_mode && kms->surface) {
         qcursor_to_plane(kms);
-        want_changed(kms, kms->cursor_blend);
+        want_changed(kms);
     }
 }
 
@@ -1087,7 +1086,7 @@ static void kms_scanout_disable(DisplayChangeListener *dcl)
     if (kms->surface) {
         kms_gfx_switch(dcl, kms->surface); /* back to surfaces */
     } else {
-        want_changed(kms, true);
+        want_changed(kms);
     }
 }
 
@@ -1128,6 +1127,12 @@ static void kms_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
             copy_instead(kms, why);
             return;
         }
+    }
+    if (kms->want.primary && kms->want.primary != fb &&
+        kms->want.primary != kms->committed_primary) {
+        /* wanted, never committed: a newer frame replaces it */
+        kms->stats.flips_dropped++;
+        trace_kms_flip_dropped();
     }
     state_set(kms, &kms->want, &st);
     trace_kms_scanout(fb->fb_id, fb->w, fb->h);
@@ -1223,7 +1228,7 @@ static void kms_gl_update(DisplayChangeListener *dcl, uint32_t x, uint32_t y,
                                kms->shown.cursor_y)) {
         return; /* the console's periodic refresh: the planes scan it out */
     }
-    want_changed(kms, new_primary || !kms->in_refresh);
+    want_changed(kms);
 }
 
 static const DisplayChangeListenerOps kms_ops = {

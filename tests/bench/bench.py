@@ -213,6 +213,120 @@ def measure(q, uuid, sc, seconds, viewer, idle_target=False):
     return row
 
 
+def kms_stats(q):
+    r = q.cmd('qom-get', path='/machine', property='x-kms-stats')
+    return dict(kv_.split('=', 1) for kv_ in r.get('return', '').split())
+
+
+def writeback_watch(path, stop, seen):
+    """Reads the frame number (row 2's band) of each picture QEMU writes
+    back (x-writeback), appending (CLOCK_MONOTONIC ns, frame) when it
+    changes: which frames reached the output, and when."""
+    last = None
+    while not stop.is_set():
+        try:
+            with open(path, 'rb') as f:
+                head = f.read(32)
+                parts = head.split(b'\n', 3)
+                w = int(parts[1].split()[0])
+                f.seek(len(b'\n'.join(parts[:3])) + 1 + 2 * w * 3)
+                band = f.read(64 * 3)
+            v = c = 0
+            for i in range(32):
+                v = (v << 1) | (band[i * 3 + 1] > 128)
+                c = (c << 1) | (band[(32 + i) * 3 + 1] > 128)
+            frame = v if v ^ c == 0xffffffff else -1
+        except (OSError, ValueError, IndexError):
+            frame = None
+        if frame is not None and frame != last:
+            seen.append((time.monotonic_ns(), frame))
+            last = frame
+        time.sleep(0.002)
+
+
+def measure_kms(q, uuid, sc, seconds, wb):
+    """One -display kms row: the device's flips, what kms committed and the
+    page-flip events; with @wb (the writeback file) also which frames
+    reached the output and the flip -> output latency."""
+    sc.setup(uuid)
+    time.sleep(1.0)
+    k0 = kms_stats(q)
+    ctl(uuid, 'reset_stats', 1)
+    c0, t0 = cpu_ticks(q.proc.pid), time.monotonic()
+    stop, seen = threading.Event(), []
+    th = None
+    if wb:
+        th = threading.Thread(target=writeback_watch, args=(wb, stop, seen),
+                              daemon=True)
+        th.start()
+    time.sleep(seconds)
+    c1, t1 = cpu_ticks(q.proc.pid), time.monotonic()
+    dev, k1 = kv(ctl(uuid, 'stats')), kms_stats(q)
+    stop.set()
+    if th:
+        th.join()
+    el = t1 - t0
+
+    def d(key):
+        return int(k1.get(key, 0)) - int(k0.get(key, 0))
+    row = {
+        'scenario': sc.name, 'seconds': round(el, 2),
+        'flips_made': int(dev.get('flips_made', 0)),
+        'frames_drawn': int(dev.get('frames_drawn', 0)),
+        'flips_seen': int(dev.get('flips_seen', 0)),
+        'queries_per_s': round(int(dev.get('queries', 0)) / el, 1),
+        'cpu_pct': round(100.0 * (c1 - c0) / HZ_TICK / el, 1),
+        'kms': {'commits': d('commits'), 'flips_shown': d('flips_shown'),
+                'flips_dropped': d('flips_dropped'), 'copies': d('copies'),
+                'path': k1.get('path'), 'connector': k1.get('connector')},
+    }
+    if wb:
+        times = rfbview.frame_times('/sys/bus/mdev/devices/%s/vgpusim/'
+                                    'frame_times' % uuid)
+        frames = [f for _, f in seen if f is not None and f >= 0]
+        lat = sorted((t - times[f]) / 1e6 for t, f in seen
+                     if f in times and t >= times[f])
+        row['kms'].update({
+            'frames_at_output': len(set(frames)),
+            'torn_at_output': len([f for _, f in seen if f == -1]),
+            'latency_p50_ms': lat[len(lat) // 2] if lat else None,
+            'latency_p99_ms': (lat[min(len(lat) - 1, len(lat) * 99 // 100)]
+                               if lat else None),
+        })
+    return row
+
+
+def run_kms(label, qemu, card, uuid, outdir, scenarios, seconds, wb):
+    """-display kms on vkms's @card: on its Virtual connector, or with @wb
+    on its writeback connector, saving each composed frame there."""
+    opts = 'kms,device=%s' % card
+    if wb:
+        opts += ',connector=Writeback-1,x-writeback=' + wb
+    q = Qemu(qemu, ['-display', opts] + device_args(uuid, POLL), outdir)
+    rows = []
+    for sc in scenarios:
+        if not q.alive():
+            rows.append({'config': label, 'scenario': sc.name,
+                         'did_not_run': 'QEMU %s: %s' % (
+                             q.status(), q.output()[-300:])})
+            continue
+        r = measure_kms(q, uuid, sc, seconds, wb)
+        r['config'] = label
+        note('BENCH-ROW: ' + json.dumps(r))
+        rows.append(r)
+    q.quit()
+    return rows
+
+
+def vkms_card():
+    for name in sorted(os.listdir('/sys/class/drm')):
+        dev = os.path.realpath('/sys/class/drm/%s/device' % name)
+        if name.startswith('card') and '-' not in name and \
+                os.path.basename(dev) == 'vkms':
+            return '/dev/dri/' + name
+    return None
+
+
 def run_qemu(label, qemu, args, outdir, uuid, scenarios, seconds, viewer,
              idle_target=False):
     rows = []
@@ -336,6 +450,19 @@ def main():
             for name, _, restore in pr.get('controls', ()):
                 ctl(uuid, name, restore)
             ctl(uuid, 'profile', 'default')
+    card = vkms_card()
+    kms60 = [byname['1024x768@60Hz']]
+    if card:
+        # the output a monitor would be: commits and page-flip events
+        rows += run_kms('ours -display kms (vkms Virtual-1)', qemu, card,
+                        uuid, outdir, kms60, seconds, None)
+        # the writeback connector as the output: which frames vkms
+        # composed, and when (x-writeback costs QEMU a 3 MB copy a frame)
+        rows += run_kms('ours -display kms (vkms writeback)', qemu, card,
+                        uuid, outdir, kms60, seconds, '/tmp/bench-wb.ppm')
+    else:
+        rows.append({'config': 'ours -display kms', 'scenario': '*',
+                     'did_not_run': 'no vkms in this VM'})
     if os.path.exists('/dev/dri'):
         rows += run_qemu('upstream 10.2.2 spice gl=on (vgem, no client)',
                          upstream,

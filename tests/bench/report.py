@@ -61,6 +61,8 @@ def table(rows, base):
            % base,
            '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
+        if 'kms' in r:
+            continue  # kms_table()
         if 'did_not_run' in r:
             out.append('| %s | %s | did not run: %s ||||||||' %
                        (r['config'], r['scenario'], r['did_not_run']))
@@ -92,6 +94,33 @@ def table(rows, base):
                       max(0.0, r['cpu_pct'] - base), r['gets'], vf, inc, lat,
                       kbs))
     return '\n'.join(out)
+
+
+def kms_table(rows, base):
+    """-display kms rows: what the device flipped, what kms committed,
+    the page-flip events, and (writeback) which frames reached the output."""
+    out = ['| config | scenario | flips seen/made | kms commits | page-flip '
+           'events | dropped for a newer frame | copies | frames at the '
+           'output / made | torn | flip→output p50 / p99 ms | QEMU CPU %% '
+           '(minus %.1f baseline) |' % base,
+           '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        if 'kms' not in r:
+            continue
+        k = r['kms']
+        made = r['flips_made']
+        at = ('%d/%d (%.1f %%)' % (k['frames_at_output'], made,
+                                   pct(k['frames_at_output'], made))
+              if 'frames_at_output' in k and made else '-')
+        out.append('| %s | %s | %d/%d | %d | %d | %d | %d | %s | %s | '
+                   '%s / %s | %.1f |'
+                   % (r['config'], r['scenario'], r['flips_seen'], made,
+                      k['commits'], k['flips_shown'], k['flips_dropped'],
+                      k['copies'], at, k.get('torn_at_output', '-'),
+                      fmt(k.get('latency_p50_ms')),
+                      fmt(k.get('latency_p99_ms')),
+                      max(0.0, r['cpu_pct'] - base)))
+    return '\n'.join(out) if len(out) > 2 else ''
 
 
 def flips_seen(rows, config, mode, hz):
@@ -250,6 +279,9 @@ def main():
     outdir = sys.argv[2]
     rows, base = data['rows'], data['baseline_cpu_pct']
     tab = table(rows, base)
+    kt = kms_table(rows, base)
+    if kt:
+        tab += '\n\n-display kms:\n\n' + kt
     res = targets(rows, base, data.get('baseline_windows_pct') or [])
     lines = ['%s %s' % ('✔' if ok else '✘', text) for ok, text in res]
     with open(os.path.join(outdir, 'bench.md'), 'w') as f:

@@ -29,7 +29,7 @@ secs=${BENCH_SECONDS:-5}
 
 rm -rf "$out/bench.results"
 say "running the benchmark in the rig VM (about 11 minutes)"
-"$repo/tests/rig/run-vm.sh" -b "$out" --root --ko "$VGPUSIM_KO" \
+"$repo/tests/rig/run-vm.sh" -b "$out" --root --vkms --ko "$VGPUSIM_KO" \
     --mdev vgpusim --smp 2 --timeout 1500 bench -- sh -c \
     "ifconfig lo 127.0.0.1 up && rig-chroot python3 $DRIVERS/bench.py $QEMU_IN_ROOT $up \"\$RIG_MDEV_vgpusim\" /mnt $secs" ||
     die "the benchmark run failed; see $out/bench.log"

@@ -313,7 +313,7 @@ def suite_gvt(card):
         tap(q.alive() and dev_msg == 1,
             'gvt: proxy dma-bufs: QEMU runs on and the device says once '
             'that the frame cannot be read by the CPU (%d times)' % dev_msg)
-        tap(kms_msg == 2 and out.count('cannot scan out') == 1,
+        tap(kms_msg == 2 and out.count('kms: %s cannot scan out' % card) == 1,
             'gvt: kms says once why it cannot scan them out (%d kms lines, '
             'its start line included)' % kms_msg)
         quit_and_check(q, card, before, live0, 'gvt')

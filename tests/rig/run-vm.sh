@@ -38,6 +38,8 @@
 #                      port GUEST; the guest is 10.0.2.15 on eth0 (virtio)
 #   --smp N            virtual CPUs (default 1; more use multi-threaded TCG,
 #                      one host thread each)
+#   --allow-warn ERE   a kernel WARNING: line matching ERE is reported,
+#                      not a failure (a known kernel splat a case provokes)
 #   -v, --verbose      also copy the serial console to stderr
 # Outputs in the build dir: NAME.log (serial console), NAME.dmesg (guest
 # dmesg), NAME.results/ (shared writable at /results in the guest).
@@ -61,6 +63,7 @@ append=
 cases=
 fwd=
 smp=1
+allow_warn=
 verbose=0
 addmk() { mkargs="$mkargs$1
 $2
@@ -88,11 +91,12 @@ while [ $# -gt 0 ]; do
     --fwd)
         case ${2:-} in *[!0-9:]*|''|*:*:*) die "--fwd wants HOSTPORT:GUESTPORT" ;; esac
         fwd=$2; shift 2 ;;
+    --allow-warn) allow_warn=$2; shift 2 ;;
     --smp)
         case ${2:-} in *[!0-9]*|''|0) die "--smp wants a number of CPUs" ;; esac
         smp=$2; shift 2 ;;
     -v|--verbose) verbose=1; shift ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) break ;;
     esac
@@ -215,7 +219,13 @@ grep -q '^RIG-DONE: ' "$clean" || problems="$problems; the guest did not finish 
 [ $((npass + nfail + nskip)) -gt 0 ] || problems="$problems; no RIG-RESULT line"
 scan=$dmesg
 [ -s "$dmesg" ] || scan=$clean
-bad=$(grep -E 'BUG:|Bad page state|soft lockup|WARNING:|Oops|general protection fault|Kernel panic' "$scan" | head -n 5 || true)
+bad=$(grep -E 'BUG:|Bad page state|soft lockup|WARNING:|Oops|general protection fault|Kernel panic' "$scan" || true)
+if [ -n "$allow_warn" ] && [ -n "$bad" ]; then
+    printf '%s\n' "$bad" | grep -E "WARNING:.*($allow_warn)" |
+        sed "s/^/rig: $name: allowed (--allow-warn): /" || true
+    bad=$(printf '%s\n' "$bad" | grep -vE "WARNING:.*($allow_warn)" || true)
+fi
+bad=$(printf '%s\n' "$bad" | head -n 5 | sed '/^$/d')
 [ -z "$bad" ] || problems="$problems; kernel problems in the guest:
 $bad"
 if [ -n "$problems" ]; then
