@@ -150,6 +150,7 @@ typedef struct KmsDisplay {
     bool qcursor_on;
     int32_t qcursor_x, qcursor_y;
     KmsFb *qcursor_fb;
+    KmsFb *copy[2];         /* the copy path's buffers */
     bool cursor_blend;      /* no cursor plane (or it refused): blended */
 
     /* x-writeback */
@@ -669,6 +670,41 @@ static int test_state(KmsDisplay *kms, const KmsState *st)
 
 static void copy_frame(KmsDisplay *kms, KmsFb *dst);
 
+/*
+ * Of the two copy buffers (the mode's size, made on first use), the one
+ * not on screen: kick() runs with no commit in flight, so one is free.
+ */
+static KmsFb *copy_target(KmsDisplay *kms, Error **errp)
+{
+    const drmModeModeInfo *m = &kms->modes[kms->mode];
+
+    for (int i = 0; i < 2; i++) {
+        KmsFb *fb = kms->copy[i];
+
+        if (fb && (fb->w != m->hdisplay || fb->h != m->vdisplay)) {
+            /* another mode's: freed once it is off screen */
+            fb->released = true;
+            fb_unref(kms, fb);
+            kms->copy[i] = fb = NULL;
+        }
+        if (!fb) {
+            fb = dumb_new(kms, m->hdisplay, m->vdisplay, DRM_FORMAT_XRGB8888,
+                          errp);
+            if (!fb) {
+                return NULL;
+            }
+            fb_ref(fb); /* the pool's */
+            fb->released = false;
+            kms->copy[i] = fb;
+        }
+        if (fb != kms->shown.primary && fb != kms->inflight.primary) {
+            return fb;
+        }
+    }
+    error_setg(errp, "no copy buffer is free");
+    return NULL;
+}
+
 /* Commits the wanted state if nothing is in flight */
 static void kick(KmsDisplay *kms)
 {
@@ -685,41 +721,14 @@ static void kick(KmsDisplay *kms)
         return; /* the last frame is still being written back: wb_save */
     }
     if (!kms->dmabuf_mode && kms->surface) {
-        /* the copy path: into a dumb buffer nobody shows now */
-        const drmModeModeInfo *m = &kms->modes[kms->mode];
-        KmsFb *dst = NULL;
+        /* the copy path: into the copy buffer not on screen */
+        Error *err = NULL;
+        KmsFb *dst = copy_target(kms, &err);
 
-        for (guint i = 0; i < kms->fbs->len && !dst; i++) {
-            KmsFb *fb = g_ptr_array_index(kms->fbs, i);
-
-            if (fb->dumb && fb != kms->wb_fb && fb != kms->qcursor_fb &&
-                fb->w == m->hdisplay && fb->h == m->vdisplay &&
-                fb->refs == 1 && fb == kms->want.primary &&
-                fb != kms->shown.primary) {
-                dst = fb; /* wanted, not on screen: refill it */
-            }
-        }
-        for (guint i = 0; i < kms->fbs->len && !dst; i++) {
-            KmsFb *fb = g_ptr_array_index(kms->fbs, i);
-
-            if (fb->dumb && fb->refs == 0 && fb->w == m->hdisplay &&
-                fb->h == m->vdisplay && fb != kms->wb_fb &&
-                fb != kms->qcursor_fb && fb->released) {
-                dst = fb;
-            }
-        }
         if (!dst) {
-            Error *err = NULL;
-
-            dst = dumb_new(kms, m->hdisplay, m->vdisplay, DRM_FORMAT_XRGB8888,
-                           &err);
-            if (!dst) {
-                error_reportf_err(err, "kms: %s: ", kms->path);
-                kms->dirty = false;
-                return;
-            }
-            fb_ref(dst); /* kept by the pool until released */
-            dst->released = false;
+            error_reportf_err(err, "kms: %s: ", kms->path);
+            kms->dirty = false;
+            return;
         }
         copy_frame(kms, dst);
         st = kms->want;
@@ -924,8 +933,12 @@ static void copy_frame(KmsDisplay *kms, KmsFb *dst)
     trace_kms_copy(dst->fb_id, sw, sh);
 }
 
-/* the surface path's cursor: the QEMUCursor on the cursor plane */
-static void qcursor_to_plane(KmsDisplay *kms)
+/*
+ * The surface path's cursor: the QEMUCursor on the cursor plane. Its image
+ * is copied when @new_image (or when there is no buffer yet); a move only
+ * moves the plane.
+ */
+static void qcursor_to_plane(KmsDisplay *kms, bool new_image)
 {
     QEMUCursor *c = kms->qcursor;
     KmsState st = kms->want;
@@ -940,8 +953,15 @@ static void qcursor_to_plane(KmsDisplay *kms)
         uint32_t w = MAX(c->width, kms->cursor_max_w);
         uint32_t h = MAX(c->height, kms->cursor_max_h);
 
-        if (!kms->qcursor_fb || kms->qcursor_fb->w != w ||
-            kms->qcursor_fb->h != h || kms->qcursor_fb->refs > 1) {
+        KmsFb *cur = kms->qcursor_fb;
+        bool busy = cur && (cur == kms->shown.cursor ||
+                            cur == kms->inflight.cursor);
+
+        if (cur && !new_image && cur->w == w && cur->h == h) {
+            goto place; /* the same image: only the position */
+        }
+        if (!cur || cur->w != w || cur->h != h || busy) {
+            /* a buffer the screen does not show for the new image */
             if (kms->qcursor_fb) {
                 kms->qcursor_fb->released = true;
                 fb_unref(kms, kms->qcursor_fb);
@@ -961,6 +981,7 @@ static void qcursor_to_plane(KmsDisplay *kms)
                    (size_t)y * kms->qcursor_fb->pitch,
                    c->data + (size_t)y * c->width, c->width * 4);
         }
+place:
         st.cursor = kms->qcursor_fb;
         st.cursor_x = kms->qcursor_x;
         st.cursor_y = kms->qcursor_y;
@@ -1010,7 +1031,7 @@ static void kms_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *s)
         kms->dmabuf_ok = !kms->cursor_blend;
     }
     frame_size(kms, surface_width(s), surface_height(s));
-    qcursor_to_plane(kms);
+    qcursor_to_plane(kms, false);
     want_changed(kms);
 }
 
@@ -1032,7 +1053,7 @@ static void kms_mouse_set(DisplayChangeListener *dcl, int x, int y, bool on)
     kms->qcursor_y = y;
     kms->qcursor_on = on;
     if (!kms->dmabuf_mode && kms->surface) {
-        qcursor_to_plane(kms);
+        qcursor_to_plane(kms, false);
         want_changed(kms);
     }
 }
@@ -1047,7 +1068,7 @@ static void kms_cursor_define(DisplayChangeListener *dcl, QEMUCursor *c)
     }
     kms->qcursor = c;
     if (!kms->dmabuf_mode && kms->surface) {
-        qcursor_to_plane(kms);
+        qcursor_to_plane(kms, true);
         want_changed(kms);
     }
 }
@@ -1544,10 +1565,13 @@ static char *kms_stats_get(Object *obj, Error **errp)
 {
     KmsDisplay *kms = the_kms;
     const drmModeModeInfo *m = kms->mode >= 0 ? &kms->modes[kms->mode] : NULL;
-    unsigned int live = 0;
+    unsigned int live = 0, dumb = 0;
 
     for (guint i = 0; i < kms->fbs->len; i++) {
-        live += !((KmsFb *)g_ptr_array_index(kms->fbs, i))->dumb;
+        KmsFb *fb = g_ptr_array_index(kms->fbs, i);
+
+        live += !fb->dumb;
+        dumb += fb->dumb;
     }
 
     return g_strdup_printf(
@@ -1555,7 +1579,7 @@ static char *kms_stats_get(Object *obj, Error **errp)
         "mode=%ux%u path=%s commits=%" PRIu64 " flips_shown=%" PRIu64
         " flips_dropped=%" PRIu64 " commit_failures=%" PRIu64
         " imports=%" PRIu64 " import_failures=%" PRIu64
-        " releases=%" PRIu64 " live_imports=%u copies=%" PRIu64
+        " releases=%" PRIu64 " live_imports=%u dumb_buffers=%u copies=%" PRIu64
         " modesets=%" PRIu64 " writebacks=%" PRIu64 " writeback_commit=%"
         PRIu64,
         kms->path, kms->conn_name, kms->crtc_id, kms->primary_id,
@@ -1564,7 +1588,7 @@ static char *kms_stats_get(Object *obj, Error **errp)
         kms->stats.flips_shown, kms->stats.flips_dropped,
         kms->stats.commit_failures, kms->stats.imports,
         kms->stats.import_failures, kms->stats.releases,
-        live,
+        live, dumb,
         kms->stats.copies, kms->stats.modesets, kms->stats.writebacks,
         kms->wb_commit);
 }

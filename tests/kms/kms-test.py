@@ -256,6 +256,15 @@ def suite_copy(card):
     tap(st.get('path') == 'copy' and int(st.get('copies', 0)) >= 2,
         'copy: XBGR8888, which vkms\'s primary plane lacks, is copied '
         '(path %s, copies %s)' % (st.get('path'), st.get('copies')))
+    for i in range(20):
+        ctl('step', 1)
+        time.sleep(0.05)
+    show_and_check(q, 'copy-xbgr-after-20', 1024, 768)
+    st = kms_stats(q)
+    tap(int(st.get('dumb_buffers', 99)) <= 4,
+        'copy: %s copies reuse the same dumb buffers (%s live: two copies, '
+        'the cursor, the writeback)' % (st.get('copies'),
+                                        st.get('dumb_buffers')))
     tap(q.output().count(msg) == 1,
         'copy: the reason is said once: "%s" (%d times)'
         % (msg, q.output().count(msg)))
