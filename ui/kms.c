@@ -44,7 +44,6 @@
 #include "qemu/notify.h"
 #include "qapi/error.h"
 #include "qom/object.h"
-#include "hw/qdev-core.h"
 #include "system/system.h"
 #include "ui/console.h"
 #include "ui/surface.h"
@@ -133,6 +132,7 @@ typedef struct KmsDisplay {
     int mode;               /* index in modes, or -1 */
     uint32_t mode_blob;
     bool modeset_owed;
+    uint32_t tested_w, tested_h; /* a dma-buf frame size the mode takes */
 
     /* frames */
     GPtrArray *fbs;         /* KmsFb *, imports and dumb buffers */
@@ -140,7 +140,7 @@ typedef struct KmsDisplay {
     bool dirty;             /* want differs from what was committed */
     KmsFb *committed_primary;  /* the primary of the last commit */
     bool in_flight;
-    bool in_refresh;
+    bool cursor_refused;    /* the cursor plane refused the guest's */
     bool dmabuf_mode;       /* the console shows dma-bufs */
     bool dmabuf_ok;         /* we can show them (else: surfaces, copied) */
     QemuDmaBuf *scanout;    /* the console's dma-buf scanout */
@@ -152,6 +152,8 @@ typedef struct KmsDisplay {
     KmsFb *qcursor_fb;
     KmsFb *copy[2];         /* the copy path's buffers */
     bool cursor_blend;      /* no cursor plane (or it refused): blended */
+    bool qcursor_big;       /* this cursor is larger than the plane takes */
+    bool surface_dirty;     /* the copy path must copy the surface again */
 
     /* x-writeback */
     char *wb_path;
@@ -544,6 +546,7 @@ static void set_mode(KmsDisplay *kms, int m)
         kms->mode_blob = 0;
     }
     kms->mode = m;
+    kms->tested_w = kms->tested_h = 0;
     drmModeCreatePropertyBlob(kms->fd, &kms->modes[m], sizeof(kms->modes[m]),
                               &kms->mode_blob);
     kms->modeset_owed = true;
@@ -595,11 +598,23 @@ static void plane_off(drmModeAtomicReq *req, uint32_t plane,
     add(req, plane, pp->crtc_id, 0);
 }
 
+/*
+ * A position in the frame (@pos, guest-controlled) on screen: the frame is
+ * centred in the mode, or cropped around its centre when larger
+ */
+static int64_t cursor_on_screen(int32_t pos, uint32_t mode, uint32_t frame)
+{
+    int64_t v = (int64_t)pos + ((int64_t)mode - (int64_t)frame) / 2;
+
+    return MIN(MAX(v, -(int64_t)65536), (int64_t)65536);
+}
+
 /* Builds the request that shows @st */
 static drmModeAtomicReq *build(KmsDisplay *kms, const KmsState *st,
                                bool modeset)
 {
     drmModeAtomicReq *req = drmModeAtomicAlloc();
+    const drmModeModeInfo *m = &kms->modes[kms->mode];
 
     if (modeset) {
         add(req, kms->crtc_id, kms->p_active, 1);
@@ -633,8 +648,10 @@ static drmModeAtomicReq *build(KmsDisplay *kms, const KmsState *st,
                 (uint64_t)st->cursor->w << 16);
             add(req, kms->cursor_id, kms->cp.src_h,
                 (uint64_t)st->cursor->h << 16);
-            add(req, kms->cursor_id, kms->cp.crtc_x, (int64_t)st->cursor_x);
-            add(req, kms->cursor_id, kms->cp.crtc_y, (int64_t)st->cursor_y);
+            add(req, kms->cursor_id, kms->cp.crtc_x,
+                cursor_on_screen(st->cursor_x, m->hdisplay, kms->frame_w));
+            add(req, kms->cursor_id, kms->cp.crtc_y,
+                cursor_on_screen(st->cursor_y, m->vdisplay, kms->frame_h));
             add(req, kms->cursor_id, kms->cp.crtc_w, st->cursor->w);
             add(req, kms->cursor_id, kms->cp.crtc_h, st->cursor->h);
         } else {
@@ -669,6 +686,45 @@ static int test_state(KmsDisplay *kms, const KmsState *st)
 }
 
 static void copy_frame(KmsDisplay *kms, KmsFb *dst);
+
+/* One atomic commit of @st (and a writeback job): 0 or -errno */
+static int commit_state(KmsDisplay *kms, const KmsState *st, bool modeset)
+{
+    uint32_t flags = DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_ATOMIC_NONBLOCK;
+    drmModeAtomicReq *req = build(kms, st, modeset);
+    int ret;
+
+    if (modeset) {
+        flags |= DRM_MODE_ATOMIC_ALLOW_MODESET;
+    }
+    if (kms->wb_path && kms->wb_conn_id) {
+        const drmModeModeInfo *m = &kms->modes[kms->mode];
+
+        if (!kms->wb_fb) {
+            Error *err = NULL;
+
+            kms->wb_fb = dumb_new(kms, m->hdisplay, m->vdisplay,
+                                  DRM_FORMAT_XRGB8888, &err);
+            if (kms->wb_fb) {
+                fb_ref(kms->wb_fb);
+                kms->wb_fb->released = false;
+            } else {
+                error_reportf_err(err, "kms: writeback: ");
+            }
+        }
+        if (kms->wb_fb) {
+            add(req, kms->wb_conn_id, kms->p_wb_fb, kms->wb_fb->fb_id);
+            add(req, kms->wb_conn_id, kms->p_wb_fence,
+                (uint64_t)(uintptr_t)&kms->wb_fence);
+        }
+    }
+    ret = drmModeAtomicCommit(kms->fd, req, flags, kms) ? -errno : 0;
+    drmModeAtomicFree(req);
+    if (ret) {
+        kms->wb_fence = -1; /* no job: no fence */
+    }
+    return ret;
+}
 
 /*
  * Of the two copy buffers (the mode's size, made on first use), the one
@@ -708,8 +764,6 @@ static KmsFb *copy_target(KmsDisplay *kms, Error **errp)
 /* Commits the wanted state if nothing is in flight */
 static void kick(KmsDisplay *kms)
 {
-    drmModeAtomicReq *req;
-    uint32_t flags = DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_ATOMIC_NONBLOCK;
     bool modeset = kms->modeset_owed;
     KmsState st;
     int ret;
@@ -720,7 +774,10 @@ static void kick(KmsDisplay *kms)
     if (kms->wb_fence >= 0) {
         return; /* the last frame is still being written back: wb_save */
     }
-    if (!kms->dmabuf_mode && kms->surface) {
+    if (!kms->dmabuf_mode && kms->surface &&
+        (kms->surface_dirty || !kms->want.primary ||
+         (kms->want.primary != kms->copy[0] &&
+          kms->want.primary != kms->copy[1]))) {
         /* the copy path: into the copy buffer not on screen */
         Error *err = NULL;
         KmsFb *dst = copy_target(kms, &err);
@@ -731,52 +788,51 @@ static void kick(KmsDisplay *kms)
             return;
         }
         copy_frame(kms, dst);
+        kms->surface_dirty = false;
         st = kms->want;
         st.primary = dst;
         state_set(kms, &kms->want, &st);
     }
     st = kms->want;
-    if (modeset) {
-        flags |= DRM_MODE_ATOMIC_ALLOW_MODESET;
+    ret = commit_state(kms, &st, modeset);
+    if (ret == -EBUSY) {
+        return; /* the kernel still finishes an earlier commit: at refresh */
     }
-    req = build(kms, &st, modeset);
-    if (kms->wb_path && kms->wb_conn_id) {
-        const drmModeModeInfo *m = &kms->modes[kms->mode];
-
-        if (!kms->wb_fb) {
-            Error *err = NULL;
-
-            kms->wb_fb = dumb_new(kms, m->hdisplay, m->vdisplay,
-                                  DRM_FORMAT_XRGB8888, &err);
-            if (kms->wb_fb) {
-                fb_ref(kms->wb_fb);
-                kms->wb_fb->released = false;
-            } else {
-                error_reportf_err(err, "kms: writeback: ");
-            }
-        }
-        if (kms->wb_fb) {
-            add(req, kms->wb_conn_id, kms->p_wb_fb, kms->wb_fb->fb_id);
-            add(req, kms->wb_conn_id, kms->p_wb_fence,
-                (uint64_t)(uintptr_t)&kms->wb_fence);
-        }
-    }
-    ret = drmModeAtomicCommit(kms->fd, req, flags, kms);
-    if (ret && errno == EBUSY) {
-        /* the kernel still finishes an earlier commit: retried at refresh */
-        drmModeAtomicFree(req);
-        kms->wb_fence = -1;
-        return;
-    }
-    drmModeAtomicFree(req);
     kms->dirty = false;
-    if (ret) {
-        int err = errno;
+    if (ret && st.cursor && ret != -EACCES && ret != -EPERM) {
+        KmsState nc = st;
 
-        kms->wb_fence = -1;
+        /* the cursor plane may be what refuses: the frame without it */
+        nc.cursor = NULL;
+        if (!commit_state(kms, &nc, modeset)) {
+            if (!kms->said_cursor) {
+                kms->said_cursor = true;
+                warn_report("kms: %s: the cursor plane refuses the cursor "
+                            "(%ux%u: %s); %s", kms->path, st.cursor->w,
+                            st.cursor->h, g_strerror(-ret),
+                            kms->dmabuf_mode ? "it is not shown" :
+                            "it is blended into the copy");
+            }
+            if (kms->dmabuf_mode) {
+                kms->cursor_refused = true;
+            } else {
+                kms->cursor_blend = true;
+                kms->dirty = true; /* copied again, with the cursor */
+                kms->surface_dirty = true;
+            }
+            state_set(kms, &kms->want, &nc);
+            st = nc;
+            ret = 0;
+        }
+    }
+    if (ret) {
+        int err = -ret;
+
         kms->stats.commit_failures++;
+        kms->modeset_owed = true; /* the next commit sets the output again */
         trace_kms_commit_failed(err);
-        if (!kms->dmabuf_mode || !kms->dmabuf_ok) {
+        if (!kms->dmabuf_mode || !kms->dmabuf_ok || err == EACCES ||
+            err == EPERM) {
             say_commit_failed(kms, err);
         } else {
             /* the device cannot show these buffers: take surfaces */
@@ -917,7 +973,8 @@ static void copy_frame(KmsDisplay *kms, KmsFb *dst)
 
     pixman_image_composite32(PIXMAN_OP_SRC, s->image, NULL, dst->img,
                              0, 0, 0, 0, dx, dy, sw, sh);
-    if (kms->cursor_blend && kms->qcursor && kms->qcursor_on) {
+    if ((kms->cursor_blend || kms->qcursor_big) && kms->qcursor &&
+        kms->qcursor_on) {
         QEMUCursor *c = kms->qcursor;
         pixman_image_t *ci = pixman_image_create_bits(PIXMAN_a8r8g8b8,
                                                       c->width, c->height,
@@ -925,8 +982,10 @@ static void copy_frame(KmsDisplay *kms, KmsFb *dst)
                                                       c->width * 4);
 
         pixman_image_composite32(PIXMAN_OP_OVER, ci, NULL, dst->img,
-                                 0, 0, 0, 0, dx + kms->qcursor_x,
-                                 dy + kms->qcursor_y, c->width, c->height);
+                                 0, 0, 0, 0,
+                                 cursor_on_screen(kms->qcursor_x, dst->w, sw),
+                                 cursor_on_screen(kms->qcursor_y, dst->h, sh),
+                                 c->width, c->height);
         pixman_image_unref(ci);
     }
     kms->stats.copies++;
@@ -947,8 +1006,11 @@ static void qcursor_to_plane(KmsDisplay *kms, bool new_image)
     if (kms->cursor_blend) {
         return;
     }
-    if (!c || !kms->qcursor_on) {
-        st.cursor = NULL;
+    kms->qcursor_big = c && kms->cursor_max_w && kms->cursor_max_h &&
+                       ((uint64_t)c->width > kms->cursor_max_w ||
+                        (uint64_t)c->height > kms->cursor_max_h);
+    if (!c || !kms->qcursor_on || kms->qcursor_big) {
+        st.cursor = NULL; /* none, or blended into the copy */
     } else {
         uint32_t w = MAX(c->width, kms->cursor_max_w);
         uint32_t h = MAX(c->height, kms->cursor_max_h);
@@ -1009,9 +1071,7 @@ static void kms_refresh(DisplayChangeListener *dcl)
 {
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
 
-    kms->in_refresh = true;
     graphic_hw_update(dcl->con);
-    kms->in_refresh = false;
     kick(kms);
 }
 
@@ -1032,7 +1092,13 @@ static void kms_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *s)
     }
     frame_size(kms, surface_width(s), surface_height(s));
     qcursor_to_plane(kms, false);
-    want_changed(kms);
+    /*
+     * Shown at its first update or the next refresh, not now: a device
+     * that moves to dma-bufs replaces the surface (a placeholder, a blank
+     * resize) right before its scanout, which must not flash on screen.
+     */
+    kms->dirty = true;
+    kms->surface_dirty = true;
 }
 
 static void kms_gfx_update(DisplayChangeListener *dcl, int x, int y,
@@ -1041,6 +1107,7 @@ static void kms_gfx_update(DisplayChangeListener *dcl, int x, int y,
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
 
     if (!kms->dmabuf_mode && kms->surface) {
+        kms->surface_dirty = true;
         want_changed(kms);
     }
 }
@@ -1054,6 +1121,8 @@ static void kms_mouse_set(DisplayChangeListener *dcl, int x, int y, bool on)
     kms->qcursor_on = on;
     if (!kms->dmabuf_mode && kms->surface) {
         qcursor_to_plane(kms, false);
+        /* on the cursor plane a move is a plane move, blended a copy */
+        kms->surface_dirty |= kms->cursor_blend || kms->qcursor_big;
         want_changed(kms);
     }
 }
@@ -1069,6 +1138,7 @@ static void kms_cursor_define(DisplayChangeListener *dcl, QEMUCursor *c)
     kms->qcursor = c;
     if (!kms->dmabuf_mode && kms->surface) {
         qcursor_to_plane(kms, true);
+        kms->surface_dirty |= kms->cursor_blend || kms->qcursor_big;
         want_changed(kms);
     }
 }
@@ -1123,6 +1193,9 @@ static void kms_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
     if (!kms->dmabuf_ok) {
         return; /* the console sees dpy_has_dmabuf false at its refresh */
     }
+    if (qemu_dmabuf_get_fds(buf, NULL)[0] < 0) {
+        return; /* no fd this time (the device ran short): the last frame */
+    }
     fb = import(kms, buf, false, &err);
     if (!fb) {
         g_autofree char *why = g_strdup(error_get_pretty(err));
@@ -1135,7 +1208,9 @@ static void kms_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
     frame_size(kms, fb->w, fb->h);
     st = kms->want;
     st.primary = fb;
-    if (kms->modeset_owed) {
+    if (kms->modeset_owed || fb->w != kms->tested_w ||
+        fb->h != kms->tested_h) {
+        /* a new mode or frame size: can the plane show it? */
         ret = test_state(kms, &st);
         if (ret) {
             g_autofree char *why = g_strdup_printf(
@@ -1148,6 +1223,8 @@ static void kms_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
             copy_instead(kms, why);
             return;
         }
+        kms->tested_w = fb->w;
+        kms->tested_h = fb->h;
     }
     if (kms->want.primary && kms->want.primary != fb &&
         kms->want.primary != kms->committed_primary) {
@@ -1171,10 +1248,9 @@ static void kms_cursor_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf,
         return;
     }
     st.cursor = NULL;
-    if (buf) {
+    if (buf && !kms->cursor_refused) {
         st.cursor = import(kms, buf, true, &err);
         if (!st.cursor) {
-            kms->stats.import_failures++;
             if (!kms->said_cursor) {
                 kms->said_cursor = true;
                 warn_reportf_err(err, "kms: %s: the cursor is not shown: ",
@@ -1191,19 +1267,10 @@ static void kms_cursor_position(DisplayChangeListener *dcl, uint32_t x,
                                 uint32_t y)
 {
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
-    const drmModeModeInfo *m;
-    int32_t ox = 0, oy = 0;
 
-    if (kms->mode >= 0 && kms->want.primary) {
-        /* the frame's top-left on screen, when it is centred */
-        m = &kms->modes[kms->mode];
-        ox = ((int32_t)m->hdisplay - (int32_t)MIN(kms->want.primary->w,
-                                                  m->hdisplay)) / 2;
-        oy = ((int32_t)m->vdisplay - (int32_t)MIN(kms->want.primary->h,
-                                                  m->vdisplay)) / 2;
-    }
-    kms->want.cursor_x = (int32_t)x + ox;
-    kms->want.cursor_y = (int32_t)y + oy;
+    /* in the frame: build() puts it where the frame is on screen */
+    kms->want.cursor_x = (int32_t)MIN(x, (uint32_t)INT32_MAX);
+    kms->want.cursor_y = (int32_t)MIN(y, (uint32_t)INT32_MAX);
 }
 
 static void kms_release_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
@@ -1233,21 +1300,20 @@ static void kms_gl_update(DisplayChangeListener *dcl, uint32_t x, uint32_t y,
                           uint32_t w, uint32_t h)
 {
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
-    bool new_primary;
+    const KmsState *last = kms->in_flight ? &kms->inflight : &kms->shown;
 
     if (!kms->dmabuf_mode) {
         return;
     }
-    new_primary = kms->want.primary != kms->shown.primary &&
-                  kms->want.primary != kms->inflight.primary;
-    if (kms->in_refresh && !new_primary &&
-        kms->want.cursor == (kms->in_flight ? kms->inflight.cursor :
-                             kms->shown.cursor) &&
-        kms->want.cursor_x == (kms->in_flight ? kms->inflight.cursor_x :
-                               kms->shown.cursor_x) &&
-        kms->want.cursor_y == (kms->in_flight ? kms->inflight.cursor_y :
-                               kms->shown.cursor_y)) {
-        return; /* the console's periodic refresh: the planes scan it out */
+    if (kms->want.primary == last->primary &&
+        kms->want.cursor == last->cursor &&
+        kms->want.cursor_x == last->cursor_x &&
+        kms->want.cursor_y == last->cursor_y && !kms->modeset_owed) {
+        /*
+         * Nothing new (a display refresh, a redraw of the same buffer):
+         * the planes scan the buffers out, no commit needed.
+         */
+        return;
     }
     want_changed(kms);
 }
@@ -1506,6 +1572,11 @@ fail:
     close(kms->fd);
     kms->fd = -1;
     g_clear_pointer(&kms->path, g_free);
+    /* nothing of this card carries over to the next one tried */
+    g_clear_pointer(&kms->conn_name, g_free);
+    g_clear_pointer(&kms->modes, g_free);
+    kms->n_modes = 0;
+    kms->conn_id = kms->crtc_id = kms->crtc_index = kms->wb_conn_id = 0;
     return false;
 }
 
@@ -1684,7 +1755,8 @@ static void kms_init(DisplayState *ds, DisplayOptions *opts)
     trace_kms_open(kms->path, kms->conn_name, kms->crtc_id, kms->primary_id,
                    kms->cursor_id);
     the_kms = kms;
-    object_property_add_str(qdev_get_machine(), "x-kms-stats", kms_stats_get,
+    object_property_add_str(object_resolve_path("/machine", NULL),
+                            "x-kms-stats", kms_stats_get,
                             NULL);
     kms->exit_notifier.notify = kms_exit;
     qemu_add_exit_notifier(&kms->exit_notifier);

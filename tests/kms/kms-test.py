@@ -12,6 +12,9 @@
 #              after QEMU quits
 #   copy       a format vkms's primary plane does not take (XBGR8888): the
 #              frame copied into a dumb buffer, exact, said once
+#   centred    mode=1280x1024 with a 1024x768 guest: the frame centred by
+#              the primary plane, zero-copy; the cursor plane at its
+#              place in the frame
 #   region     region planes (NVIDIA vGPU, mdpy): the copy path, exact
 #   gvt        proxy dma-bufs (no mmap, no vmap): one clear message each
 #              from kms and the device, QEMU runs on, nothing leaks
@@ -26,12 +29,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gui_images import expected_for, with_cursor  # noqa: E402
-from vfio_display import (Qemu, Tap, ctl as ctl_of, decode_frame,  # noqa: E402
+from vfio_display import (Image, Qemu, Tap, ctl as ctl_of,  # noqa: E402
                           known_state, kv, note, read_ppm, wait_for)
 
 QEMU, UUID, OUTDIR = sys.argv[1:4]
-SUITES = sys.argv[4:] or ['zero-copy', 'virtual', 'copy', 'region', 'gvt',
-                          'sigterm']
+SUITES = sys.argv[4:] or ['zero-copy', 'virtual', 'copy', 'centred',
+                          'region', 'gvt', 'sigterm']
 SYSFS = '/sys/bus/mdev/devices/%s' % UUID
 WB = '/tmp/kms-writeback.ppm'
 CURSOR_AT = (100, 80)
@@ -56,7 +59,8 @@ def vkms_card():
 
 def debugfs_state(card):
     """vkms's atomic state as debugfs prints it, without the lines that
-    change by themselves (refcounts, who allocated a framebuffer)."""
+    change by themselves (refcounts, who allocated a framebuffer) or that
+    describe the last commit rather than the state (*_changed)."""
     if not os.path.isdir('/sys/kernel/debug/dri'):
         subprocess.call(['mount', '-t', 'debugfs', 'debugfs',
                          '/sys/kernel/debug'])
@@ -64,7 +68,8 @@ def debugfs_state(card):
     with open('/sys/kernel/debug/dri/%s/state' % minor) as f:
         lines = f.read().splitlines()
     keep = [ln for ln in lines
-            if not re.search(r'refcount|allocated by|self_refresh', ln)]
+            if not re.search(r'refcount|allocated by|self_refresh|'
+                             r'_changed=', ln)]
     return '\n'.join(keep)
 
 
@@ -169,15 +174,25 @@ def cursor_on():
     ctl('cursor', 'on')
 
 
+def hold(card):
+    """An fd on the card, kept while QEMU quits: with it open QEMU's
+    close is not the last one, so the kernel's fbdev emulation does not put
+    its console back by itself, and the state after is QEMU's restore."""
+    return os.open(card, os.O_RDWR)
+
+
 def quit_and_check(q, card, before, live0, name):
+    fd = hold(card)
     ok = q.quit()
     tap(ok, '%s: QEMU quits by itself with status 0' % name)
     tap(wait_for(lambda: live_dmabufs() == live0, timeout=5),
         '%s: after QEMU quit the device has no dma-buf of it left (%d, '
         'was %d)' % (name, live_dmabufs(), live0))
     after = debugfs_state(card)
-    tap(after == before, '%s: vkms\'s CRTC, planes and connectors are as '
-        'found before QEMU' % name)
+    os.close(fd)
+    tap(after == before and 'cannot restore' not in q.output(),
+        '%s: QEMU gave vkms\'s CRTC, planes and connectors back as found '
+        '(another client holds the card: no fbdev restore)' % name)
     if after != before:
         import difflib
         note('\n'.join(difflib.unified_diff(before.splitlines(),
@@ -207,10 +222,12 @@ def suite_zero_copy(card):
         'zero-copy: the dma-bufs are imported, no frame copied (path %s, '
         'imports %s, copies %s then %s)' % (st.get('path'), st.get('imports'),
                                             copies0, st.get('copies')))
-    tap(int(st.get('live_imports', -1)) <= live_dmabufs() - live0,
-        'zero-copy: QEMU imports no more buffers than the device gave it '
-        '(%s imported, device has %d live)' % (st.get('live_imports'),
-                                               live_dmabufs() - live0))
+    held = int(q.stats().get('fds_open', -1))
+    tap(0 < int(st.get('live_imports', 99)) <= held ==
+        live_dmabufs() - live0,
+        'zero-copy: every import is of a buffer QEMU holds, and QEMU holds '
+        'what the device has live (%s imported, %d held, %d live)'
+        % (st.get('live_imports'), held, live_dmabufs() - live0))
     # a mode change: a new mode on the connector
     ctl('mode', '800x600')
     show_and_check(q, 'zero-copy-800x600', 800, 600)
@@ -260,7 +277,23 @@ def suite_copy(card):
         ctl('step', 1)
         time.sleep(0.05)
     show_and_check(q, 'copy-xbgr-after-20', 1024, 768)
+    # a cursor move: the cursor plane moves, the frame is not copied again
     st = kms_stats(q)
+    copies1, commits = st.get('copies'), int(st.get('commits', 0))
+    ctl('cursor_pos', '300 200')
+    want = with_cursor(expected_for('XRGB8888', 1024, 768, frame_now()),
+                       300, 200)
+    img = writeback_until(q, want, after_commit=commits)
+    save(img, 'copy-cursor-moved')
+    why = exact(img, want)
+    st = kms_stats(q)
+    tap(why is None and st.get('copies') == copies1,
+        'copy: a cursor move shows the cursor at 300,200 pixel for pixel '
+        'without copying the frame again (copies %s then %s)'
+        % (copies1, st.get('copies')))
+    if why:
+        note(why)
+    ctl('cursor_pos', '%d %d' % CURSOR_AT)
     tap(int(st.get('dumb_buffers', 99)) <= 4,
         'copy: %s copies reuse the same dumb buffers (%s live: two copies, '
         'the cursor, the writeback)' % (st.get('copies'),
@@ -366,6 +399,42 @@ def suite_virtual(card):
     quit_and_check(q, card, before, live0, 'virtual')
 
 
+def suite_centred(card):
+    """mode=1280x1024 with a 1024x768 guest: the frame centred by the
+    primary plane (vkms's can position it: zero-copy), the cursor plane at
+    the cursor's place in the frame."""
+    known_state(UUID, mode='1024x768')
+    cursor_on()
+    before = debugfs_state(card)
+    live0 = live_dmabufs()
+    q = start(card, display_opts=',connector=Writeback-1,mode=1280x1024,'
+              'x-writeback=' + WB)
+    if not tap(q.alive(), 'centred: QEMU starts with mode=1280x1024'):
+        return
+    commits = int(kms_stats(q).get('commits', 0))
+    ctl('step', 1)
+    f = frame_now()
+    frame = with_cursor(expected_for('XRGB8888', 1024, 768, f), *CURSOR_AT)
+    rgb = bytearray(b'\0\0\0' * (1280 * 1024))
+    for y in range(768):
+        o = ((128 + y) * 1280 + 128) * 3
+        rgb[o:o + 1024 * 3] = frame.rgb[y * 1024 * 3:(y + 1) * 1024 * 3]
+    want = Image(1280, 1024, bytes(rgb))
+    img = writeback_until(q, want, after_commit=commits)
+    save(img, 'centred')
+    why = exact(img, want)
+    tap(why is None, 'centred: frame %d centred in 1280x1024 with the cursor '
+        'at 128+%d,128+%d, pixel for pixel' % ((f,) + CURSOR_AT))
+    if why:
+        note(why)
+    st = kms_stats(q)
+    tap(st.get('mode') == '1280x1024' and st.get('path') == 'zero-copy' and
+        'kms: %s cannot' % card not in q.output(),
+        'centred: the user\'s mode, the frame placed by the plane, no copy '
+        '(mode %s, path %s)' % (st.get('mode'), st.get('path')))
+    quit_and_check(q, card, before, live0, 'centred')
+
+
 def suite_sigterm(card):
     known_state(UUID, mode='1024x768')
     cursor_on()
@@ -375,6 +444,7 @@ def suite_sigterm(card):
     if not tap(q.alive(), 'sigterm: QEMU starts'):
         return
     show_and_check(q, 'sigterm-before', 1024, 768)
+    fd = hold(card)
     q.proc.send_signal(signal.SIGTERM)
     try:
         q.proc.wait(timeout=20)
@@ -386,7 +456,13 @@ def suite_sigterm(card):
     tap(wait_for(lambda: live_dmabufs() == live0, timeout=5),
         'sigterm: no dma-buf of it left on the device')
     after = debugfs_state(card)
-    tap(after == before, 'sigterm: vkms\'s state is as found before QEMU')
+    os.close(fd)
+    tap(after == before, 'sigterm: QEMU gave vkms\'s state back as found')
+    if after != before:
+        import difflib
+        note('\n'.join(difflib.unified_diff(before.splitlines(),
+                                            after.splitlines(), 'before',
+                                            'after', lineterm='')))
 
 
 def main():

@@ -646,9 +646,9 @@ void dpy_gl_update(QemuConsole *con, uint32_t x, uint32_t y, uint32_t w,
 {
     record(con, "dpy_gl_update", NULL, x, y, w, h, 0);
     blocked_change(con, "dpy_gl_update");
-    if (!con->st.has_gl) {
+    if (!con->st.has_gl && !(con->st.gl_caps & DPY_GL_NO_CONTEXT)) {
         violation(con, "dpy_gl_update on a console without GL (QEMU "
-                  "asserts)");
+                  "asserts, unless a display needs no context: patch 0009)");
         return;
     }
     con->st.gl_updates++;
@@ -662,7 +662,9 @@ bool console_has_gl(QemuConsole *con)
 
 bool dpy_gl_has_dmabuf(QemuConsole *con)
 {
-    return con->st.has_gl && con->st.has_dmabuf;
+    /* as patch 0005 and 0009: GL, or a display that needs no context */
+    return (con->st.has_gl || (con->st.gl_caps & DPY_GL_NO_CONTEXT)) &&
+           con->st.has_dmabuf;
 }
 
 uint32_t qemu_console_gl_caps(QemuConsole *con)

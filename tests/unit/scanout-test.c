@@ -1478,6 +1478,30 @@ static void test_gl_scanout(void)
  * The cursor plane goes to GL displays as a dma-buf cursor with its
  * hotspot and position; an unknown hotspot is said to be unknown.
  */
+/*
+ * A display that scans dma-bufs out without a GL context (-display kms,
+ * DPY_GL_NO_CONTEXT) gets them although the console has no GL; once it
+ * says it cannot import them, the shadow surface instead.
+ */
+static void test_gl_no_context(void)
+{
+    Fx fx;
+    TestBuf *a;
+
+    fx_init(&fx, DMABUF_SCANOUT_GL_AUTO, false, true, DPY_GL_NO_CONTEXT);
+    a = fx_add(&fx, tbuf_new(DRM_FORMAT_XRGB8888, 64, 48, 256, 0, 1));
+    fx_flip(&fx, a);
+    g_assert_cmpint(dmabuf_scanout_path(fx.s), ==, DMABUF_SCANOUT_PATH_GL);
+    assert_gl_scanout(&fx, a);
+    g_assert_cmpuint(dmabuf_scanout_stats(fx.s)->shadow_copies, ==, 0);
+
+    fake_console_set_gl(fx.con, false, false, DPY_GL_NO_CONTEXT);
+    fx_refresh(&fx);
+    g_assert_cmpint(dmabuf_scanout_path(fx.s), ==, DMABUF_SCANOUT_PATH_CPU);
+    g_assert_cmpuint(dmabuf_scanout_stats(fx.s)->shadow_copies, >=, 1);
+    fx_finish(&fx);
+}
+
 static void test_gl_cursor_dmabuf(void)
 {
     Fx fx;
@@ -2357,6 +2381,8 @@ int main(int argc, char **argv)
                     test_cursor_gone_hides);
     g_test_add_func("/scanout/gl/scanout-dmabuf-geometry",
                     test_gl_scanout);
+    g_test_add_func("/scanout/gl/no-context-display-gets-dmabufs",
+                    test_gl_no_context);
     g_test_add_func("/scanout/gl/cursor-dmabuf-hotspot-position",
                     test_gl_cursor_dmabuf);
     g_test_add_func("/scanout/gl/cursor-image-cap-no-dmabuf-cursor",

@@ -109,6 +109,8 @@ void cursor_unref(QEMUCursor *c);
 #define DPY_GL_CURSOR_IMAGE (1u << 1)
 /* cannot pass a modifier on: only linear dma-bufs show right (spice) */
 #define DPY_GL_LINEAR_ONLY  (1u << 2)
+/* takes dma-buf scanouts to display planes without a GL context (kms) */
+#define DPY_GL_NO_CONTEXT   (1u << 3)
 
 void dpy_gfx_update(QemuConsole *con, int x, int y, int w, int h);
 void dpy_gfx_update_full(QemuConsole *con);
