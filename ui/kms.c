@@ -97,7 +97,6 @@ typedef struct KmsStats {
 
 typedef struct KmsDisplay {
     DisplayChangeListener dcl;
-    DisplayOptions *opts;
     char *path;
     int fd;
 
@@ -125,7 +124,6 @@ typedef struct KmsDisplay {
     int n_saved;
     drmModeModeInfo saved_mode;
     bool saved_mode_valid;
-    uint32_t saved_mode_prop_obj;
     bool touched;
 
     /* the mode set now */
@@ -143,7 +141,6 @@ typedef struct KmsDisplay {
     bool cursor_refused;    /* the cursor plane refused the guest's */
     bool dmabuf_mode;       /* the console shows dma-bufs */
     bool dmabuf_ok;         /* we can show them (else: surfaces, copied) */
-    QemuDmaBuf *scanout;    /* the console's dma-buf scanout */
     uint32_t frame_w, frame_h; /* the frame's size (scanout or surface) */
     DisplaySurface *surface;
     QEMUCursor *qcursor;
@@ -1166,7 +1163,6 @@ static void kms_scanout_disable(DisplayChangeListener *dcl)
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
     KmsState st = kms->want;
 
-    kms->scanout = NULL;
     if (!kms->dmabuf_mode) {
         return;
     }
@@ -1189,7 +1185,6 @@ static void kms_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
     KmsFb *fb;
     int ret;
 
-    kms->scanout = buf;
     if (!kms->dmabuf_ok) {
         return; /* the console sees dpy_has_dmabuf false at its refresh */
     }
@@ -1290,9 +1285,6 @@ static void kms_release_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
             }
             break;
         }
-    }
-    if (kms->scanout == buf) {
-        kms->scanout = NULL;
     }
 }
 
