@@ -13,8 +13,8 @@
  *
  * Ownership: VFIODisplay.dmabuf owns the VFIODmabufConsole, which owns the
  * engine (every dma-buf fd), the poll timer, the display event's
- * EventNotifier (its eventfd) and window timer while it is armed, and the
- * DmabufScanout. Each cached
+ * EventNotifier (its eventfd) and window timer while it is armed, the
+ * input notifier's place on ui/input.c's list, and the DmabufScanout. Each cached
  * buffer's DmabufScanoutBuffer (VFIODmabufBuffer.presenter_data) is made
  * here when the buffer is first shown and released through the engine's
  * release hook, before the engine closes the buffer's fd.
@@ -36,6 +36,7 @@
 #include "system/system.h"
 #include "ui/console.h"
 #include "ui/dmabuf-scanout.h"
+#include "ui/input.h"
 #include "hw/vfio/display-dmabuf.h"
 #include "hw/vfio/vfio-gfx-irq.h"
 #include "pci.h"
@@ -57,6 +58,8 @@ struct VFIODmabufConsole {
     VFIODisplayDmabuf *engine;  /* owned */
     DmabufScanout *scanout;     /* owned: the console's presentation */
     QEMUTimer *timer;           /* owned: the poll (QEMU_CLOCK_REALTIME ns) */
+    Notifier input;             /* the user's input wakes the poll */
+    bool input_added;           /* input is on ui/input.c's list */
     int devfd;                  /* borrowed from vdev; ops opaque */
     bool region;                /* region planes, not dma-bufs */
     int64_t busy_since_ms;      /* the display blocked since; 0: it is not */
@@ -195,6 +198,28 @@ static bool run_tick(VFIODmabufConsole *c, unsigned int planes)
 static void poll_tick(void *opaque)
 {
     run_tick(opaque, 0);
+}
+
+/*
+ * Input was sent to the guest: it will likely draw. The idle poll (up to
+ * refresh_max_ms) goes back to the active rate, counted from the last
+ * tick, so a keystroke's echo is not seen up to a second late. A pointer
+ * moving at 1 kHz costs one timer re-arm per event, not a query.
+ */
+static void input_activity(Notifier *n, void *data)
+{
+    VFIODmabufConsole *c = container_of(n, VFIODmabufConsole, input);
+    int64_t at;
+
+    if (!vfio_display_dmabuf_wake(c->engine)) {
+        return;
+    }
+    at = MAX(c->last_tick_ns + c->min_gap_ns,
+             c->last_tick_ns +
+             vfio_display_dmabuf_next_interval_ms(c->engine) * SCALE_MS);
+    if (!timer_pending(c->timer) || timer_expire_time_ns(c->timer) > at) {
+        timer_mod(c->timer, at);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -523,8 +548,8 @@ static char *stats_str(VFIODmabufConsole *c)
         " cache_misses=%" PRIu64 " geometry_changes=%" PRIu64
         " evictions=%" PRIu64 " flips_seen=%" PRIu64
         " frames_reported=%" PRIu64 " cursor_changes=%" PRIu64
-        " cursor_moves=%" PRIu64 " resets=%" PRIu64 " fds_open=%" PRIu64
-        " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64
+        " cursor_moves=%" PRIu64 " resets=%" PRIu64 " input_wakes=%" PRIu64
+        " fds_open=%" PRIu64 " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64
         " display_event_ticks=%" PRIu64 " display_events_held=%" PRIu64
         " display_event_primary=%" PRIu64 " display_event_cursor=%" PRIu64
         " display_event_both=%" PRIu64 " display_event_last=0x%" PRIx64
@@ -536,7 +561,7 @@ static char *stats_str(VFIODmabufConsole *c)
         s->planes_refused, s->gets, s->get_errors, s->cache_hits,
         s->cache_misses, s->geometry_changes, s->evictions, s->flips_seen,
         s->frames_reported, s->cursor_changes, s->cursor_moves, s->resets,
-        s->fds_open, vfio_display_dmabuf_cached(c->engine),
+        s->wakes, s->fds_open, vfio_display_dmabuf_cached(c->engine),
         vfio_display_dmabuf_next_interval_ms(c->engine), c->event_armed,
         c->events, c->event_ticks, c->events_held, c->event_primary,
         c->event_cursor, c->event_both, c->event_last,
@@ -651,6 +676,9 @@ static bool console_init(VFIOPCIDevice *vdev, bool region, Error **errp)
     if (!display_event_arm(c, errp)) {
         goto fail;
     }
+    c->input.notify = input_activity;
+    qemu_input_add_activity_notifier(&c->input);
+    c->input_added = true;
     timer_mod(c->timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     return true;
 
@@ -699,6 +727,9 @@ void vfio_display_dmabuf_console_finalize(VFIODisplay *dpy)
         return;
     }
     trace_vfio_display_dmabuf_console_finalize(c->vdev->vbasedev.name);
+    if (c->input_added) {
+        qemu_input_remove_activity_notifier(&c->input);
+    }
     display_event_disarm(c);
     if (c->event_timer) {
         timer_free(c->event_timer);

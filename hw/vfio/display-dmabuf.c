@@ -723,7 +723,7 @@ static void update_interval(VFIODisplayDmabuf *d, unsigned int ev)
         int64_t gap = d->last_flip_ms == INT64_MIN ? -1 :
                       d->now_ms - d->last_flip_ms;
 
-        if (gap >= 0 && gap <= 2 * (int64_t)c->refresh_max_ms) {
+        if (gap >= 0 && gap <= 2 * VFIO_DMABUF_FLIP_RATE_MS) {
             d->flip_period_ms = d->flip_period_ms ?
                 (3 * d->flip_period_ms + (unsigned int)gap + 2) / 4 :
                 (unsigned int)gap;
@@ -746,7 +746,7 @@ static void update_interval(VFIODisplayDmabuf *d, unsigned int ev)
         next = c->refresh_active_ms;
         /* the flip rate counts while the guest flips, not after */
         if (d->flip_period_ms &&
-            d->now_ms - d->last_flip_ms <= (int64_t)c->refresh_max_ms) {
+            d->now_ms - d->last_flip_ms <= VFIO_DMABUF_FLIP_RATE_MS) {
             next = MIN(next, d->flip_period_ms / 2);
         }
     } else {
@@ -808,6 +808,22 @@ unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms)
 unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d)
 {
     return d->interval_ms;
+}
+
+bool vfio_display_dmabuf_wake(VFIODisplayDmabuf *d)
+{
+    unsigned int old = d->interval_ms;
+    unsigned int next = MIN(MAX(d->cfg.refresh_active_ms,
+                                d->cfg.refresh_min_ms), d->cfg.refresh_max_ms);
+
+    d->idle_ticks = 0;
+    if (d->event_driven || old <= next) {
+        return false;
+    }
+    d->interval_ms = next;
+    d->stats.wakes++;
+    trace_vfio_display_dmabuf_wake(old, next);
+    return true;
 }
 
 /* ------------------------------------------------------------------ */

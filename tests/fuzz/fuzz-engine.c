@@ -31,6 +31,7 @@
  *   both primary and cursor, and each is of its plane type and valid;
  * - the next interval is within the configured bounds; event-driven, it
  *   is the safety poll (refresh_max_ms) unless the tick asked a retry;
+ *   the user's input (wake(), some steps) only ever shortens it;
  * - the engine's query and GET counters match the device's.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -272,6 +273,16 @@ static void tick(Harness *h, FuzzInput *in)
     h->now += dt < 200 ? vfio_display_dmabuf_next_interval_ms(h->d) :
               dt < 250 ? (int64_t)(dt - 200) :
               (int64_t)(dt - 249) * 7000;
+
+    if (dt % 17 == 1) {
+        /* the user's input: a poll no slower than active, within bounds */
+        unsigned int before = vfio_display_dmabuf_next_interval_ms(h->d);
+        bool woke = vfio_display_dmabuf_wake(h->d);
+        unsigned int iv = vfio_display_dmabuf_next_interval_ms(h->d);
+
+        FUZZ_CHECK(woke ? iv < before : iv == before);
+        FUZZ_CHECK(iv >= h->cfg.refresh_min_ms && iv <= h->cfg.refresh_max_ms);
+    }
 
     h->shown_primary = vfio_display_dmabuf_primary(h->d);
     h->shown_cursor = vfio_display_dmabuf_cursor(h->d);

@@ -63,15 +63,7 @@ CURSOR_AT = (200, 150)      # the cursor plane's top-left
 
 # Checks known to fail, with why (TAP TODO: reported, not counted as
 # failures). Keep this short and true: docs/display-matrix.md lists them.
-KNOWN = {
-    'spice gl=on local, region: a client that connects to an unchanged '
-    'frame gets a draw':
-    'QEMU bug: on the 2D path under gl=on (a region plane) spice-server '
-    'gives a new client the stored scanout and no draw, and the connect '
-    'bottom half of patch 0006 asks for an update only for a dma-buf '
-    'scanout (have_scanout); an unchanged frame then gives none. spicy '
-    'shows the scanout anyway (row spicy-region)',
-}
+KNOWN = {}
 tap = Tap(KNOWN)
 
 

@@ -33,5 +33,7 @@ rc=0
     --mdev vgpusim --timeout "${KMS_TIMEOUT:-600}" --cases "$kdir/cases" \
     --allow-warn 'at drivers/dma-buf/dma-buf\.c:[0-9]+ dma_buf_vmap' \
     kms || rc=$?
+# the failed checks and what they noted, so a CI log names them
+awk '/^not ok /{n=12} n&&n--{print "kms: " $0}' "$kdir/kms.log" | head -n 120
 grep -ah '^# kms: ' "$kdir/kms.log" | tail -n 1 || true
 exit "$rc"

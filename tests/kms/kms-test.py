@@ -159,6 +159,9 @@ def check_output(q, name, want, commits, what, extra=True):
     tap(why is None and extra, '%s: %s' % (name, what))
     if why:
         note(why)
+        note('x-kms-stats: ' + ' '.join('%s=%s' % kv_ for kv_ in
+                                        sorted(kms_stats(q).items())))
+        note(q.output())
     return img
 
 

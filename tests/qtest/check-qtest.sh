@@ -36,6 +36,7 @@ qtest-screendump-egl-gl sh -c '$py screendump-egl-gl "\$RIG_MDEV_vgpusim" /mnt/s
 qtest-screendump-spice-gl sh -c '$py screendump-spice-gl "\$RIG_MDEV_vgpusim" /mnt/screendump-spice-gl'
 qtest-spice-noack sh -c '$py spice-noack "\$RIG_MDEV_vgpusim" /mnt/spice-noack'
 qtest-event sh -c 'ifconfig lo 127.0.0.1 up && $py event "\$RIG_MDEV_vgpusim" /mnt/event'
+qtest-idle-input sh -c 'ifconfig lo 127.0.0.1 up && $py idle-input "\$RIG_MDEV_vgpusim" /mnt/idle-input'
 qtest-event-storm sh -c 'ifconfig lo 127.0.0.1 up && $py storm "\$RIG_MDEV_vgpusim" /mnt/event-storm'
 qtest-gvt sh -c 'ifconfig lo 127.0.0.1 up && rig-chroot env $san python3 $DRIVERS/gvt-test.py $QEMU_IN_ROOT "\$RIG_MDEV_vgpusim" /mnt/gvt'
 qtest-mbochs sh -c '$py mbochs "\$RIG_MDEV_mbochs" /mnt/mbochs'

@@ -941,6 +941,58 @@ def suite_storm():
         '%s\n%s' % (q.status(), q.output()[-1500:]))
 
 
+def suite_idle_input():
+    """Polling (x-display-event=off): an idle desktop backs off to the
+    1 s poll (about one primary query a second), and the user's input
+    (QMP input-send-event, as VNC, SPICE or GTK send it) brings the poll
+    back to the active rate: a frame the guest draws 30 ms after a
+    keystroke is seen within 250 ms, not up to a second later."""
+    known_state(UUID)
+    q = start_qemu(['-display', 'none', '-vnc', '127.0.0.1:0',
+                    '-device', DEVICE_ARGS[1] + ',x-display-event=off']
+                   + EXTRA)
+    if not tap(q.alive() and q.stats().get('display_event') == '0',
+               'QEMU starts, polling', q.output()):
+        q.quit()
+        return
+
+    def idle():
+        return q.stats().get('interval_ms') == '1000'
+    tap(wait_for(idle, timeout=10),
+        'idle: the poll backs off to 1000 ms', str(q.stats()))
+    dev0, t0 = kv(ctl('stats')), time.monotonic()
+    time.sleep(5)
+    dev, dt = kv(ctl('stats')), time.monotonic() - t0
+    pq = int(dev['queries_primary']) - int(dev0['queries_primary'])
+    tap(pq <= dt + 1, 'idle: %d primary queries in %.1f s (the 1 s poll)'
+        % (pq, dt))
+    lat = []
+    wakes0 = int(q.stats().get('input_wakes', 0))
+    for i in range(5):
+        wait_for(idle, timeout=10)
+        time.sleep(0.1 + 0.17 * i)     # another phase of the idle poll
+        for down in (True, False):
+            q.cmd('input-send-event', events=[
+                {'type': 'key', 'data': {'down': down, 'key': {
+                    'type': 'qcode', 'data': 'a'}}}])
+        time.sleep(0.03)               # the guest answers the keystroke
+        seen0 = int(q.stats()['flips_seen'])
+        t0 = time.monotonic()
+        ctl('step', 1)
+        wait_for(lambda: int(q.stats()['flips_seen']) > seen0, timeout=3,
+                 interval=0.005)
+        lat.append(1000 * (time.monotonic() - t0))
+    wakes = int(q.stats().get('input_wakes', 0)) - wakes0
+    note('frame after a keystroke seen after (ms): %s' %
+         ', '.join('%.0f' % x for x in lat))
+    tap(max(lat) < 250 and wakes >= 5,
+        'input: a frame drawn 30 ms after a keystroke is seen within 250 ms '
+        'in 5 of 5 tries (the idle poll is 1 s; worst %.0f ms; %d input '
+        'wakes)' % (max(lat), wakes))
+    tap(q.quit(), 'QEMU quits cleanly: exit 0 by itself after quit',
+        '%s\n%s' % (q.status(), q.output()[-1500:]))
+
+
 def suite_egl_auto():
     """egl-headless with the default x-display-gl=auto: a linear buffer is
     mapped by the CPU (no GL import and read-back per frame); a buffer the
@@ -1384,6 +1436,7 @@ def main():
      'screendump-spice-gl': lambda: suite_screendump('spice-gl'),
      'event': suite_event,
      'storm': suite_storm,
+     'idle-input': suite_idle_input,
      'mbochs': suite_mbochs,
      'compare': suite_compare,
      'unplug': suite_unplug,

@@ -280,13 +280,13 @@ def bars_ok(img, skip=()):
     return bad
 
 
-def wait_for(pred, timeout=5.0):
+def wait_for(pred, timeout=5.0, interval=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = pred()
         if v:
             return v
-        time.sleep(0.05)
+        time.sleep(interval)
     return pred()
 
 

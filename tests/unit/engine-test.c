@@ -1016,6 +1016,55 @@ static void test_refresh_policy(void)
     fixture_finish(&fx);
 }
 
+/* the user's input (wake()) brings an idle poll back to the active rate */
+static void test_refresh_wake(void)
+{
+    VFIODisplayDmabufConfig cfg;
+    Fixture fx;
+    unsigned int i;
+
+    fixture_init(&fx);
+    fake_gfx_set_primary(fx.gfx, 1, 64, 64);
+    tick(&fx);
+    for (i = 0; i < 40; i++) {
+        tick(&fx);
+    }
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_MAX_MS);
+    g_assert_true(vfio_display_dmabuf_wake(fx.d));
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_ACTIVE_MS);
+    /* already at the active rate: nothing to re-arm, not counted */
+    g_assert_false(vfio_display_dmabuf_wake(fx.d));
+    g_assert_cmpuint(stats(&fx)->wakes, ==, 1);
+    /* still nothing changed: the back-off starts anew, after IDLE_TICKS */
+    for (i = 0; i < VFIO_DMABUF_REFRESH_IDLE_TICKS; i++) {
+        tick(&fx);
+        g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                         VFIO_DMABUF_REFRESH_ACTIVE_MS);
+    }
+    tick(&fx);
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), >,
+                     VFIO_DMABUF_REFRESH_ACTIVE_MS);
+    /* event-driven: the device says when; input changes nothing */
+    vfio_display_dmabuf_set_event_driven(fx.d, true);
+    tick(&fx);
+    g_assert_false(vfio_display_dmabuf_wake(fx.d));
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==,
+                     VFIO_DMABUF_REFRESH_MAX_MS);
+    fixture_finish(&fx);
+
+    /* a fixed poll (min = max, upstream's 30 ms): never shortened */
+    vfio_display_dmabuf_config_default(&cfg);
+    cfg.refresh_min_ms = cfg.refresh_max_ms = 30;
+    fixture_init_cfg(&fx, &cfg);
+    tick(&fx);
+    g_assert_false(vfio_display_dmabuf_wake(fx.d));
+    g_assert_cmpuint(vfio_display_dmabuf_next_interval_ms(fx.d), ==, 30);
+    g_assert_cmpuint(stats(&fx)->wakes, ==, 0);
+    fixture_finish(&fx);
+}
+
 static void test_refresh_bounds_override(void)
 {
     VFIODisplayDmabufConfig cfg;
@@ -1502,6 +1551,7 @@ int main(int argc, char **argv)
                     test_flip_rate_forgotten);
     g_test_add_func("/engine/refresh/policy", test_refresh_policy);
     g_test_add_func("/engine/refresh/event-driven", test_event_driven);
+    g_test_add_func("/engine/refresh/input-wakes", test_refresh_wake);
     g_test_add_func("/engine/event/planes-query", test_event_planes_query);
     g_test_add_func("/engine/event/irq-info-v6", test_irq_info_v6);
     g_test_add_func("/engine/event/irq-info-hostile", test_irq_info_hostile);

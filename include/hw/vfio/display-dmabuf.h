@@ -58,8 +58,18 @@ typedef struct Error Error;
 #define VFIO_DMABUF_REFRESH_MIN_MS      4   /* fastest poll, while flipping */
 /* poll after a change when no flip rate is known */
 #define VFIO_DMABUF_REFRESH_ACTIVE_MS   16
-#define VFIO_DMABUF_REFRESH_MAX_MS      250 /* slowest poll, fully idle */
+/*
+ * Slowest poll, fully idle (after about 4 s without a change). The user's
+ * input wakes the poll (vfio_display_dmabuf_wake()): a keystroke's echo
+ * or a pointer move after a quiet spell is seen at the active rate.
+ */
+#define VFIO_DMABUF_REFRESH_MAX_MS      1000
 #define VFIO_DMABUF_REFRESH_BACKOFF_PCT 150 /* idle tick: interval *= 1.5 */
+/*
+ * The guest's flip rate sets the poll until this long after its last flip;
+ * two flips further apart than twice this are not a rate.
+ */
+#define VFIO_DMABUF_FLIP_RATE_MS        250
 /*
  * Shortest time between two cursor plane queries: while the primary plane
  * is polled every 4-8 ms for a fast flipping guest, the cursor is not
@@ -203,6 +213,7 @@ typedef struct VFIODisplayDmabufStats {
     uint64_t cursor_changes;    /* cursor image or hotspot changes */
     uint64_t cursor_moves;      /* cursor position-only changes */
     uint64_t resets;
+    uint64_t wakes;             /* wake() calls that shortened the poll */
     uint64_t fds_open;          /* dma-buf fds the engine holds right now */
     /* region planes */
     uint64_t region_infos;      /* GET_REGION_INFO calls */
@@ -334,6 +345,19 @@ unsigned int vfio_display_dmabuf_update_planes(VFIODisplayDmabuf *d,
  * the last ticks saw, within [refresh_min_ms, refresh_max_ms].
  */
 unsigned int vfio_display_dmabuf_next_interval_ms(const VFIODisplayDmabuf *d);
+
+/**
+ * vfio_display_dmabuf_wake:
+ * @d: engine
+ *
+ * A change is likely soon (the user typed, moved or clicked): polling, the
+ * interval goes back to refresh_active_ms and its back-off starts anew.
+ * Nothing when event-driven (the device says when) or already that fast.
+ *
+ * Returns: true when the interval became shorter: the caller re-arms its
+ * poll for next_interval_ms() after the last tick.
+ */
+bool vfio_display_dmabuf_wake(VFIODisplayDmabuf *d);
 
 /**
  * vfio_display_dmabuf_set_event_driven:
