@@ -139,6 +139,13 @@ typedef struct KmsDisplay {
     KmsFb *committed_primary;  /* the primary of the last commit */
     bool in_flight;
     bool cursor_refused;    /* the cursor plane refused the guest's */
+    /*
+     * The console's cursor dma-buf (dpy_gl_cursor_dmabuf), borrowed until
+     * the console releases it or gives another: kept while the console
+     * shows no dma-buf yet, so that a cursor given before the first
+     * scanout is on the cursor plane with it.
+     */
+    QemuDmaBuf *cursor_buf;
     bool dmabuf_mode;       /* the console shows dma-bufs */
     bool dmabuf_ok;         /* we can show them (else: surfaces, copied) */
     uint32_t frame_w, frame_h; /* the frame's size (scanout or surface) */
@@ -793,7 +800,9 @@ static void kick(KmsDisplay *kms)
     st = kms->want;
     ret = commit_state(kms, &st, modeset);
     if (ret == -EBUSY) {
-        return; /* the kernel still finishes an earlier commit: at refresh */
+        /* the kernel still finishes an earlier commit: at refresh */
+        trace_kms_commit_busy();
+        return;
     }
     kms->dirty = false;
     if (ret && st.cursor && ret != -EACCES && ret != -EPERM) {
@@ -1158,6 +1167,27 @@ static void copy_instead(KmsDisplay *kms, const char *why)
     }
 }
 
+/* @st's cursor: the console's cursor dma-buf, imported (once per buffer) */
+static void want_cursor(KmsDisplay *kms, KmsState *st)
+{
+    Error *err = NULL;
+
+    st->cursor = NULL;
+    if (!kms->cursor_buf || kms->cursor_refused) {
+        return;
+    }
+    st->cursor = import(kms, kms->cursor_buf, true, &err);
+    if (!st->cursor) {
+        if (!kms->said_cursor) {
+            kms->said_cursor = true;
+            warn_reportf_err(err, "kms: %s: the cursor is not shown: ",
+                             kms->path);
+        } else {
+            error_free(err);
+        }
+    }
+}
+
 static void kms_scanout_disable(DisplayChangeListener *dcl)
 {
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
@@ -1183,6 +1213,7 @@ static void kms_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
     Error *err = NULL;
     KmsState st;
     KmsFb *fb;
+    bool first;
     int ret;
 
     if (!kms->dmabuf_ok) {
@@ -1199,10 +1230,15 @@ static void kms_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
         copy_instead(kms, why);
         return;
     }
+    first = !kms->dmabuf_mode;
     kms->dmabuf_mode = true;
     frame_size(kms, fb->w, fb->h);
     st = kms->want;
     st.primary = fb;
+    if (first) {
+        /* the first scanout: with the cursor given before it, if any */
+        want_cursor(kms, &st);
+    }
     if (kms->modeset_owed || fb->w != kms->tested_w ||
         fb->h != kms->tested_h) {
         /* a new mode or frame size: can the plane show it? */
@@ -1237,24 +1273,12 @@ static void kms_cursor_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf,
 {
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
     KmsState st = kms->want;
-    Error *err = NULL;
 
+    kms->cursor_buf = buf;
     if (!kms->dmabuf_mode) {
-        return;
+        return; /* on the plane with the first scanout */
     }
-    st.cursor = NULL;
-    if (buf && !kms->cursor_refused) {
-        st.cursor = import(kms, buf, true, &err);
-        if (!st.cursor) {
-            if (!kms->said_cursor) {
-                kms->said_cursor = true;
-                warn_reportf_err(err, "kms: %s: the cursor is not shown: ",
-                                 kms->path);
-            } else {
-                error_free(err);
-            }
-        }
-    }
+    want_cursor(kms, &st);
     state_set(kms, &kms->want, &st);
 }
 
@@ -1271,6 +1295,10 @@ static void kms_cursor_position(DisplayChangeListener *dcl, uint32_t x,
 static void kms_release_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *buf)
 {
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
+
+    if (buf == kms->cursor_buf) {
+        kms->cursor_buf = NULL;
+    }
 
     for (guint i = 0; i < kms->fbs->len; i++) {
         KmsFb *fb = g_ptr_array_index(kms->fbs, i);

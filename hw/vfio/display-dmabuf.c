@@ -83,6 +83,7 @@ struct VFIODisplayDmabuf {
     unsigned int retries;
     int64_t last_flip_ms;
     int64_t last_cursor_ms;     /* last cursor plane query */
+    int64_t last_primary_ms;    /* last primary plane query */
     unsigned int flip_period_ms; /* smoothed; 0 = unknown */
     bool event_driven;          /* set_event_driven(): updates on events */
 };
@@ -777,7 +778,22 @@ unsigned int vfio_display_dmabuf_update_planes(VFIODisplayDmabuf *d,
     d->tick++;
     d->now_ms = now_ms;
     d->stats.ticks++;
+    /*
+     * Whatever an event names, each plane is asked at the first tick and
+     * at least every refresh_max_ms: a change the device signalled before
+     * the event was armed, or never, is seen although the other plane's
+     * events keep coming (and keep the safety poll from running).
+     */
+    if (d->last_primary_ms == INT64_MIN ||
+        now_ms - d->last_primary_ms >= (int64_t)d->cfg.refresh_max_ms) {
+        planes |= VFIO_DMABUF_QUERY_PRIMARY;
+    }
+    if (d->last_cursor_ms == INT64_MIN ||
+        now_ms - d->last_cursor_ms >= (int64_t)d->cfg.refresh_max_ms) {
+        planes |= VFIO_DMABUF_QUERY_CURSOR;
+    }
     if (planes & VFIO_DMABUF_QUERY_PRIMARY) {
+        d->last_primary_ms = now_ms;
         ev |= update_primary(d);
     }
     if (d->cfg.poll_cursor && (planes & VFIO_DMABUF_QUERY_CURSOR)) {
@@ -932,6 +948,7 @@ static void policy_reset(VFIODisplayDmabuf *d)
     d->retries = 0;
     d->last_flip_ms = INT64_MIN;
     d->last_cursor_ms = INT64_MIN;
+    d->last_primary_ms = INT64_MIN;
     d->flip_period_ms = 0;
 }
 

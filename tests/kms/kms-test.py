@@ -137,9 +137,31 @@ def start(card, dev_opts='', display_opts=None):
         os.unlink(WB)
     if display_opts is None:
         display_opts = ',connector=Writeback-1,x-writeback=' + WB
-    return Qemu(QEMU, ['-display', 'kms,device=%s%s' % (card, display_opts),
+    return Qemu(QEMU, ['-trace', 'enable=kms_*',
+                       '-trace', 'enable=vfio_display_dmabuf_cursor*',
+                       '-display', 'kms,device=%s%s' % (card, display_opts),
                        '-device', 'vfio-pci,sysfsdev=%s,display=on,id=vgpu,'
                        'addr=05.0%s' % (SYSFS, dev_opts)], OUTDIR)
+
+
+def is_trace(line):
+    """A line of the log trace backend (-trace enable=kms_*): "kms_event
+    ..." (with -msg timestamp=on, "PID@SECONDS:kms_event ...")."""
+    return re.match(r'(\d+@[\d.]+:)?(kms|vfio_display_dmabuf)_[a-z_]+ ',
+                    line) is not None
+
+
+def messages(q):
+    """What QEMU said (its output without the trace events)."""
+    return '\n'.join(ln for ln in q.output().splitlines()
+                     if not is_trace(ln))
+
+
+def qemu_log(q):
+    """For a failed check: QEMU's messages and its last kms_* events."""
+    out = q.output().splitlines()
+    return '\n'.join([ln for ln in out if not is_trace(ln)] +
+                     [ln for ln in out if is_trace(ln)][-40:])
 
 
 def save(img, name):
@@ -155,13 +177,14 @@ def check_output(q, name, want, commits, what, extra=True):
     save(img, name)
     why = exact(img, want)
     if not q.alive():
-        why = 'QEMU is gone (%s):\n%s' % (q.status(), q.output())
+        why = 'QEMU is gone (%s):\n%s' % (q.status(), qemu_log(q))
     tap(why is None and extra, '%s: %s' % (name, what))
     if why:
         note(why)
         note('x-kms-stats: ' + ' '.join('%s=%s' % kv_ for kv_ in
                                         sorted(kms_stats(q).items())))
-        note(q.output())
+        note(qemu_log(q))
+        note('engine: %s' % q.stats())
     return img
 
 
@@ -208,7 +231,7 @@ def state_restored(q, card, fd, before, name):
     is QEMU's restore, not fbdev's at the last close); then lets go."""
     after = debugfs_state(card)
     os.close(fd)
-    tap(after == before and 'cannot restore' not in q.output(),
+    tap(after == before and 'cannot restore' not in messages(q),
         '%s: QEMU gave vkms\'s CRTC, planes and connectors back as found '
         '(another client holds the card: no fbdev restore)' % name)
     if after != before:
@@ -292,7 +315,7 @@ def suite_zero_copy(card):
     note('after 2 s at 60 Hz: ' + ' '.join('%s=%s' % kv_ for kv_ in
                                            sorted(st.items())))
     tap(int(st.get('commit_failures', -1)) == 0 and
-        q.output().count('kms:') == 1,
+        messages(q).count('kms:') == 1,
         'zero-copy: no commit failed and kms said only its start line')
     quit_and_check(q, card, before, live0, 'zero-copy')
 
@@ -331,9 +354,9 @@ def suite_copy(card):
         'copy: %s copies reuse the same dumb buffers (%s live: two copies, '
         'the cursor, the writeback)' % (st.get('copies'),
                                         st.get('dumb_buffers')))
-    tap(q.output().count(msg) == 1,
+    tap(messages(q).count(msg) == 1,
         'copy: the reason is said once: "%s" (%d times)'
-        % (msg, q.output().count(msg)))
+        % (msg, messages(q).count(msg)))
     # back to a format the plane takes: imported again on the new mode
     ctl('format', 'XRGB8888')
     ctl('mode', '800x600')
@@ -373,7 +396,7 @@ def suite_gvt(card):
         for i in range(4):
             ctl('step', 1)
             time.sleep(0.5)
-        out = q.output()
+        out = messages(q)
         note(out)
         kms_msg = out.count('kms: ')
         dev_msg = out.count('cannot be read by the CPU')
@@ -415,9 +438,12 @@ def suite_virtual(card):
     planes = re.findall(r'plane\[\d+\]: ([^\n]*)\n\tcrtc=crtc-0\n\tfb=(\d+)',
                         state)
     note(state)
-    tap(len([p for p in planes if p[1] != '0']) == 2,
-        'virtual: debugfs shows the primary and the cursor plane on the CRTC '
-        '(%s), frame %d' % (planes, f))
+    if not tap(len([p for p in planes if p[1] != '0']) == 2,
+               'virtual: debugfs shows the primary and the cursor plane on '
+               'the CRTC (%s), frame %d' % (planes, f)):
+        note(qemu_log(q))
+        note('engine: %s' % q.stats())
+        note('device: %s' % ctl('state'))
     quit_and_check(q, card, before, live0, 'virtual')
 
 
@@ -444,7 +470,7 @@ def suite_centred(card):
                  '128+%d,128+%d, pixel for pixel' % ((f,) + CURSOR_AT))
     st = kms_stats(q)
     tap(st.get('mode') == '1280x1024' and st.get('path') == 'zero-copy' and
-        'kms: %s cannot' % card not in q.output(),
+        'kms: %s cannot' % card not in messages(q),
         'centred: the user\'s mode, the frame placed by the plane, no copy '
         '(mode %s, path %s)' % (st.get('mode'), st.get('path')))
     quit_and_check(q, card, before, live0, 'centred')

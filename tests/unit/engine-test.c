@@ -609,6 +609,49 @@ static void test_event_planes_query(void)
 }
 
 /*
+ * Event-driven, a plane whose change was never signalled (signalled before
+ * the event was armed, or lost) is still asked for: at the first tick,
+ * whatever the event names, and at least every refresh_max_ms while the
+ * other plane's events keep coming every 16 ms (they keep the safety poll
+ * from ever running).
+ */
+static void test_event_other_plane_asked(void)
+{
+    Fixture fx;
+    unsigned int i, id, ev = 0, q0;
+
+    fixture_init(&fx);
+    vfio_display_dmabuf_set_event_driven(fx.d, true);
+    fake_gfx_set_primary(fx.gfx, 1, 640, 480);
+    fake_gfx_set_cursor(fx.gfx, 10, 100, 50, 2, 3);
+    /* the first tick comes from a primary-only event: both are asked */
+    fx.now += 1;
+    g_assert_cmpuint(vfio_display_dmabuf_update_planes(fx.d, fx.now,
+                         VFIO_DMABUF_QUERY_PRIMARY), ==,
+                     VFIO_DMABUF_EV_NEW_SCANOUT | VFIO_DMABUF_EV_CURSOR_NEW);
+    /* 60 Hz primary-only events for 3 s; the cursor moves unsignalled */
+    fake_gfx_set_cursor(fx.gfx, 10, 300, 200, 2, 3);
+    q0 = fake_gfx_queries(fx.gfx);
+    for (i = 0, id = 2; i < 180; i++, id = id % 3 + 1) {
+        fake_gfx_set_primary(fx.gfx, id, 640, 480);
+        fx.now += 16;
+        ev |= vfio_display_dmabuf_update_planes(fx.d, fx.now,
+                                                VFIO_DMABUF_QUERY_PRIMARY);
+        if (fx.now <= 1 + VFIO_DMABUF_REFRESH_MAX_MS - 16) {
+            g_assert_false(ev & VFIO_DMABUF_EV_CURSOR_MOVED);
+        }
+    }
+    g_assert_true(ev & VFIO_DMABUF_EV_CURSOR_MOVED);
+    g_assert_cmpint(vfio_display_dmabuf_cursor_pos(fx.d)->x, ==, 300);
+    /* 180 primary queries and one cursor query per refresh_max_ms */
+    g_assert_cmpuint(fake_gfx_queries(fx.gfx) - q0, >=,
+                     180 + 180 * 16 / VFIO_DMABUF_REFRESH_MAX_MS);
+    g_assert_cmpuint(fake_gfx_queries(fx.gfx) - q0, <=,
+                     180 + 180 * 16 / VFIO_DMABUF_REFRESH_MAX_MS + 1);
+    fixture_finish(&fx);
+}
+
+/*
  * A VFIO_DEVICE_GET_IRQ_INFO answer written byte by byte from v6's text
  * (not from our header): struct vfio_irq_info of 20 bytes, cap_offset 20,
  * CAP_TYPE (id 1, version 1, type 1, subtype 1) at 20, CAP_DISPLAY (id 2,
@@ -1553,6 +1596,8 @@ int main(int argc, char **argv)
     g_test_add_func("/engine/refresh/event-driven", test_event_driven);
     g_test_add_func("/engine/refresh/input-wakes", test_refresh_wake);
     g_test_add_func("/engine/event/planes-query", test_event_planes_query);
+    g_test_add_func("/engine/event/other-plane-asked",
+                    test_event_other_plane_asked);
     g_test_add_func("/engine/event/irq-info-v6", test_irq_info_v6);
     g_test_add_func("/engine/event/irq-info-hostile", test_irq_info_hostile);
     g_test_add_func("/engine/event/planes-decode", test_event_planes_decode);
