@@ -216,6 +216,28 @@ def test_report():
         row(d, report.OURS, 'idle 1024x768').update(
             cpu_windows_pct=[1.4, 2.4] * 6)
     missed('idle CPU within the noise', noisy)
+    # the side-by-side run, when there is one, judges the idle CPU
+    def sbs(ours, pinned, off=None):
+        off = off or [1.8, 1.9] * 6
+        return {'windows_pct': {'off': off, 'ours': ours, 'pinned': pinned},
+                'queries_per_s': {'off': 0.0, 'ours': 2.0, 'pinned': 66.7},
+                'window_s': 5.0}
+    d = copy.deepcopy(data)
+    # drifting windows (1.8, 1.9): the same drift in all three cancels
+    d['idle_side_by_side'] = sbs([1.9, 2.0] * 6, [3.3, 3.4] * 6)
+    rc, last, out = run_report(d)
+    tap(rc == 0 and last == 'bench: 13 of 13 targets met' and
+        'side by side' in out,
+        'report: side by side, ours 0.1 above display=off against 1.5 -> '
+        'met (%d, %r)' % (rc, last), out)
+    missed('idle CPU side by side at exactly 1/5',
+           lambda d: d.update(idle_side_by_side=sbs([2.1, 2.2] * 6,
+                                                    [3.3, 3.4] * 6)))
+    missed('idle CPU side by side within the noise',
+           lambda d: d.update(idle_side_by_side=sbs([1.5, 2.6] * 6,
+                                                    [3.3, 3.4] * 6)))
+    missed('idle CPU side by side with one window only',
+           lambda d: d.update(idle_side_by_side=sbs([1.9], [3.3], [1.8])))
     d = copy.deepcopy(data)
     d['rows'] = [r for r in d['rows'] if r['config'] != report.EVENT]
     rc, last, _ = run_report(d)

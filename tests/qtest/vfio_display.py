@@ -82,8 +82,9 @@ def kv(text):
 # ---------------------------------------------------------------- QEMU
 
 class Qemu:
-    def __init__(self, qemu, args, outdir, env=None):
-        run = '/tmp/vd-%d' % os.getpid()
+    def __init__(self, qemu, args, outdir, env=None, tag=''):
+        # @tag: a run directory of its own, for QEMUs that run side by side
+        run = '/tmp/vd-%d%s' % (os.getpid(), tag)
         self.outdir = outdir
         os.makedirs(run, exist_ok=True)
         self.qtest_path = run + '/qtest.sock'
