@@ -329,7 +329,9 @@ unsigned int vfio_display_dmabuf_update(VFIODisplayDmabuf *d, int64_t now_ms);
  * @now_ms: as for vfio_display_dmabuf_update()
  * @planes: VFIO_DMABUF_QUERY_* bits: the planes to query in this tick (the
  *   cursor only if the config polls it), for a display event that names
- *   them; update() chooses them itself
+ *   them; update() chooses them itself. A plane not queried yet, or not
+ *   for refresh_max_ms, is queried too, whatever @planes says (a change
+ *   the event never named is seen within refresh_max_ms).
  *
  * Returns: as vfio_display_dmabuf_update().
  */
