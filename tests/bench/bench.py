@@ -157,6 +157,7 @@ def measure(q, uuid, sc, seconds, viewer, idle_target=False):
     eng0 = q.stats()
     ctl(uuid, 'reset_stats', 1)
     c0, t0 = cpu_ticks(q.proc.pid), time.monotonic()
+    t0_ns = time.monotonic_ns()
     view = windows = None
     end = {}
 
@@ -208,9 +209,32 @@ def measure(q, uuid, sc, seconds, viewer, idle_target=False):
     }
     if windows is not None:
         row['cpu_windows_pct'] = windows
+    if sc.kind == 'flip':
+        row.update(short_frames(uuid, t0_ns, t0_ns + int(el * 1e9)))
     if view is not None:
         row['viewer'] = view
     return row
+
+
+# the fastest poll (VFIO_DMABUF_REFRESH_MIN_MS): a frame on screen for
+# less than this can fall between two polls
+MIN_POLL_NS = 4000000
+
+
+def short_frames(uuid, t0_ns, t1_ns):
+    """How long each frame flipped in [t0_ns, t1_ns] stayed on screen, from
+    vgpusim's frame_times (CLOCK_MONOTONIC, the flip): the frames shown
+    for less than the fastest poll, which no poll is sure to see (a
+    diagnostic beside flips seen, not a target)."""
+    try:
+        times = rfbview.frame_times('/sys/bus/mdev/devices/%s/vgpusim/'
+                                    'frame_times' % uuid)
+    except OSError:
+        return {}
+    fs = sorted(f for f, t in times.items() if t0_ns <= t <= t1_ns)
+    gaps = [times[b] - times[a] for a, b in zip(fs, fs[1:]) if b == a + 1]
+    return {'frames_timed': len(gaps),
+            'frames_under_min_poll': sum(g < MIN_POLL_NS for g in gaps)}
 
 
 def kms_stats(q):

@@ -128,8 +128,13 @@ def flips_seen(rows, config, mode, hz):
     r = find(rows, config, '%s@%dHz' % (mode, hz))
     ok = bool(r and 'did_not_run' not in r and r['flips_made'] and
               pct(r['flips_seen'], r['flips_made']) >= 99)
-    return ok, '%s' % ('%.1f %%' % pct(r['flips_seen'], r['flips_made'])
-                       if r and r.get('flips_made') else 'no row')
+    text = ('%.1f %%' % pct(r['flips_seen'], r['flips_made'])
+            if r and r.get('flips_made') else 'no row')
+    if r and r.get('frames_timed'):
+        # a diagnostic, not part of the target
+        text += '; %d of %d frames were on screen less than 4 ms' % (
+            r['frames_under_min_poll'], r['frames_timed'])
+    return ok, text
 
 
 def idle_cpu(rows, base_windows, base, ref):
