@@ -14,7 +14,8 @@
  * Ownership: VFIODisplay.dmabuf owns the VFIODmabufConsole, which owns the
  * engine (every dma-buf fd), the poll timer, the display event's
  * EventNotifier (its eventfd) and window timer while it is armed, the
- * input notifier's place on ui/input.c's list, and the DmabufScanout. Each cached
+ * input notifier's place on ui/input.c's list (while input.notify is
+ * set), and the DmabufScanout. Each cached
  * buffer's DmabufScanoutBuffer (VFIODmabufBuffer.presenter_data) is made
  * here when the buffer is first shown and released through the engine's
  * release hook, before the engine closes the buffer's fd.
@@ -59,7 +60,6 @@ struct VFIODmabufConsole {
     DmabufScanout *scanout;     /* owned: the console's presentation */
     QEMUTimer *timer;           /* owned: the poll (QEMU_CLOCK_REALTIME ns) */
     Notifier input;             /* the user's input wakes the poll */
-    bool input_added;           /* input is on ui/input.c's list */
     int devfd;                  /* borrowed from vdev; ops opaque */
     bool region;                /* region planes, not dma-bufs */
     int64_t busy_since_ms;      /* the display blocked since; 0: it is not */
@@ -214,9 +214,9 @@ static void input_activity(Notifier *n, void *data)
     if (!vfio_display_dmabuf_wake(c->engine)) {
         return;
     }
-    at = MAX(c->last_tick_ns + c->min_gap_ns,
-             c->last_tick_ns +
-             vfio_display_dmabuf_next_interval_ms(c->engine) * SCALE_MS);
+    /* the interval is at least refresh_min_ms: ticks stay that far apart */
+    at = c->last_tick_ns +
+         vfio_display_dmabuf_next_interval_ms(c->engine) * SCALE_MS;
     if (!timer_pending(c->timer) || timer_expire_time_ns(c->timer) > at) {
         timer_mod(c->timer, at);
     }
@@ -548,8 +548,9 @@ static char *stats_str(VFIODmabufConsole *c)
         " cache_misses=%" PRIu64 " geometry_changes=%" PRIu64
         " evictions=%" PRIu64 " flips_seen=%" PRIu64
         " frames_reported=%" PRIu64 " cursor_changes=%" PRIu64
-        " cursor_moves=%" PRIu64 " resets=%" PRIu64 " input_wakes=%" PRIu64
-        " fds_open=%" PRIu64 " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64
+        " cursor_moves=%" PRIu64 " resets=%" PRIu64
+        " input_wakes=%" PRIu64 " fds_open=%" PRIu64
+        " cached=%u interval_ms=%u display_event=%d display_events=%" PRIu64
         " display_event_ticks=%" PRIu64 " display_events_held=%" PRIu64
         " display_event_primary=%" PRIu64 " display_event_cursor=%" PRIu64
         " display_event_both=%" PRIu64 " display_event_last=0x%" PRIx64
@@ -678,7 +679,6 @@ static bool console_init(VFIOPCIDevice *vdev, bool region, Error **errp)
     }
     c->input.notify = input_activity;
     qemu_input_add_activity_notifier(&c->input);
-    c->input_added = true;
     timer_mod(c->timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     return true;
 
@@ -727,7 +727,7 @@ void vfio_display_dmabuf_console_finalize(VFIODisplay *dpy)
         return;
     }
     trace_vfio_display_dmabuf_console_finalize(c->vdev->vbasedev.name);
-    if (c->input_added) {
+    if (c->input.notify) {
         qemu_input_remove_activity_notifier(&c->input);
     }
     display_event_disarm(c);
