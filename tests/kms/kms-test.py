@@ -396,6 +396,9 @@ def suite_gvt(card):
         for i in range(4):
             ctl('step', 1)
             time.sleep(0.5)
+        # under load the device's and kms's messages can come later
+        wait_for(lambda: 'cannot be read by the CPU' in messages(q) and
+                 'kms: %s cannot scan out' % card in messages(q), timeout=10)
         out = messages(q)
         note(out)
         kms_msg = out.count('kms: ')
