@@ -164,6 +164,7 @@ typedef struct KmsDisplay {
     KmsFb *wb_fb;
     int32_t wb_fence;
     uint64_t wb_commit;
+    int64_t wb_since_ms;    /* when the pending writeback was committed */
 
     /* messages said once */
     bool said_copy, said_cursor, said_commit, said_wb;
@@ -863,6 +864,7 @@ static void kick(KmsDisplay *kms)
     kms->stats.commits++;
     if (kms->wb_fence >= 0) {
         kms->wb_commit = kms->stats.commits;
+        kms->wb_since_ms = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
         qemu_set_fd_handler(kms->wb_fence, wb_readable, NULL, kms);
     }
     trace_kms_commit(st.primary ? st.primary->fb_id : 0,
@@ -1078,6 +1080,18 @@ static void kms_refresh(DisplayChangeListener *dcl)
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
 
     graphic_hw_update(dcl->con);
+    if (kms->wb_fence >= 0 &&
+        qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - kms->wb_since_ms > 1000) {
+        /* a writeback that never completes must not stop the display */
+        qemu_set_fd_handler(kms->wb_fence, NULL, NULL, NULL);
+        close(kms->wb_fence);
+        kms->wb_fence = -1;
+        trace_kms_writeback_lost(kms->wb_commit);
+        if (!kms->said_wb) {
+            kms->said_wb = true;
+            warn_report("kms: writeback did not complete in 1 s");
+        }
+    }
     kick(kms);
 }
 
