@@ -55,4 +55,11 @@ rc=0
     --cases "$cases" qtest || rc=$?
 # the soak's one-line summary (flips, faults, fds and RSS)
 grep -ah '^# soak: ' "$qdir/qtest.log" || true
+# a failed run prints what failed and what each failed check noted (CI
+# keeps only this output, not the build directory)
+if [ "$rc" -ne 0 ]; then
+    echo "# qtest: failed checks (from $qdir/qtest.log):"
+    awk '/^not ok / && !/ # TODO /{p=1; print; next}
+         p && /^#   /{print; next} {p=0}' "$qdir/qtest.log" | head -200 || true
+fi
 exit "$rc"

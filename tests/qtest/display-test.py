@@ -777,6 +777,20 @@ CEILING_TICKS_PER_S = 1000 / 4
 CEILING_QUERIES_PER_S = 2 * CEILING_TICKS_PER_S
 
 
+# the poll interval while the guest flips at 60 Hz: half its period
+POLL_WHILE_FLIPPING_NS = 1000000000 // 60 // 2
+
+
+def short_frames(t0_ns, t1_ns, under_ns):
+    """How many frames flipped in [t0_ns, t1_ns] (CLOCK_MONOTONIC, this
+    VM's) stayed on screen less than @under_ns, and of how many timed,
+    from vgpusim's frame_times (when each frame became visible)."""
+    times = rfbview.frame_times('%s/vgpusim/frame_times' % SYSFS)
+    fs = sorted(f for f, t in times.items() if t0_ns <= t <= t1_ns)
+    gaps = [times[b] - times[a] for a, b in zip(fs, fs[1:]) if b == a + 1]
+    return sum(g < under_ns for g in gaps), len(gaps)
+
+
 def suite_event():
     """The display event as v6 of GVT-g's proposal has it
     (include/hw/vfio/vfio-gfx-irq.h), which vgpusim offers: found at
@@ -813,10 +827,12 @@ def suite_event():
         ctl('reset_stats', 1)
         st0 = q.stats()
         t0 = time.monotonic()
+        t0_ns = time.monotonic_ns()
         ctl('pause', 0)
         time.sleep(3)
         ctl('pause', 1)
         dt = time.monotonic() - t0
+        t1_ns = time.monotonic_ns()
         # a frame in flight when paused, and the last flip's query, may
         # still be on their way
         time.sleep(0.1)
@@ -824,9 +840,24 @@ def suite_event():
                  timeout=2)
         dev = kv(ctl('stats'))
         made, seen = int(dev['flips_made']), int(dev['flips_seen'])
-        tap(made > 0 and seen >= made and dev['flip_pending'] == '0',
-            pre + '60 Hz for 3 s: every flip seen (%d seen, %d made, %s '
-            'missed)' % (seen, made, dev['flips_missed']), str(dev))
+        if armed:
+            tap(made > 0 and seen >= made and dev['flip_pending'] == '0',
+                pre + '60 Hz for 3 s: every flip seen (%d seen, %d made, '
+                '%s missed)' % (seen, made, dev['flips_missed']), str(dev))
+        else:
+            # a poll sees a frame that stays on screen for one poll
+            # interval (half the flip period while flipping); a late
+            # vblank timer in a loaded VM can show a frame for less, and
+            # only those may be missed
+            short, timed = short_frames(t0_ns, t1_ns,
+                                        POLL_WHILE_FLIPPING_NS)
+            tap(made > 0 and seen + short >= made and
+                dev['flip_pending'] == '0',
+                pre + '60 Hz for 3 s: every flip seen but those on screen '
+                'less than the %.1f ms poll (%d seen, %d made, %s missed, '
+                '%d of %d timed on screen that briefly)' % (
+                    POLL_WHILE_FLIPPING_NS / 1e6, seen, made,
+                    dev['flips_missed'], short, timed), str(dev))
         dev = kv(ctl('stats'))
         events = int(dev['display_events'])
         if armed:
