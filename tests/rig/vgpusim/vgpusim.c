@@ -557,6 +557,16 @@ struct vgs_dev {
 	u32 frame;
 	u32 gen;			/* bumped on every geometry change */
 	u32 drawn_gen[VGS_MAX_BUFS];
+	/*
+	 * Rendered ahead: the back buffer the engine drew its next frame into,
+	 * flipped to at the next vblank (the next tick), as a display latches
+	 * a flip; valid while gen and front are what they were when drawn.
+	 */
+	bool ready;
+	u32 ready_buf;
+	u32 ready_frame;
+	u32 ready_gen;
+	u32 ready_front;
 	u32 cursor_angle;
 
 	/* EDID region */
@@ -1392,11 +1402,35 @@ static void vgs_reset_locked(struct vgs_dev *vgs)
 /* ------------------------------------------------------------------ */
 /* pattern engine (the built-in guest)                                 */
 
+/* make @target, drawn with @frame, the front buffer now (lock held) */
+static void vgs_flip_to(struct vgs_dev *vgs, u32 target, u32 frame)
+{
+	u32 offset = target * vgs->bufsz;
+
+	vgs->frame = frame;
+	vgs->frame_log[frame % VGS_FRAME_LOG] =
+		(struct vgs_frame_time){ frame, ktime_get_ns() };
+	if (target != vgs->front || offset != vgs->fb_offset) {
+		vgs->front = target;
+		vgs->fb_offset = offset;
+		vgs->shadow.fb_offset = offset;
+		vgs_note_flip(vgs);
+	}
+}
+
+/*
+ * One frame of the pattern engine. Running, it behaves as a guest with a
+ * display that latches flips at vblank: the tick (the vblank) flips to
+ * the frame drawn during the last period, then draws the next one into a
+ * back buffer, so each frame stays on screen whole periods however long
+ * drawing took. A forced tick (step, paused) and front-buffer rendering
+ * draw and show at once, as before.
+ */
 static void vgs_tick(struct vgs_dev *vgs, bool forced)
 {
 	struct vgs_geom g;
-	u32 frame, target, gen;
-	bool full;
+	u32 frame, target, gen, front;
+	bool full, ahead;
 
 	mutex_lock(&vgs->tick_lock);
 	mutex_lock(&vgs->lock);
@@ -1404,12 +1438,27 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 		mutex_unlock(&vgs->lock);
 		goto out;
 	}
+	ahead = !forced && !vgs->cur.front_buffer && vgs->nbufs_eff >= 2;
+	if (vgs->ready && (!ahead || vgs->ready_gen != vgs->gen ||
+			   vgs->ready_front != vgs->front ||
+			   vgs->ready_buf >= vgs->nbufs_eff))
+		vgs->ready = false; /* the guest or a mode change came between */
+	if (ahead) {
+		/* the vblank: the frame drawn during the last period, if any */
+		if (vgs->ready) {
+			vgs->ready = false;
+			vgs_flip_to(vgs, vgs->ready_buf, vgs->ready_frame);
+		}
+		vgs_cursor_step(vgs);
+		vgs_vblank(vgs);
+	}
 	frame = vgs->frame + 1;
 	if (vgs->cur.front_buffer || vgs->nbufs_eff < 2)
 		target = vgs->front;
 	else
 		target = (vgs->front + 1) % vgs->nbufs_eff;
 	gen = vgs->gen;
+	front = vgs->front;
 	full = vgs->drawn_gen[target] != gen;
 	vgs_geom_at(vgs, target * vgs->bufsz, &g);
 	mutex_unlock(&vgs->lock);
@@ -1420,19 +1469,20 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 	mutex_lock(&vgs->lock);
 	if (gen == vgs->gen && !vgs->stopping && target < vgs->nbufs_eff) {
 		vgs->drawn_gen[target] = gen;
-		vgs->frame = frame;
 		vgs->st.frames_drawn++;
-		vgs->frame_log[frame % VGS_FRAME_LOG] =
-			(struct vgs_frame_time){ frame, ktime_get_ns() };
-		if (target != vgs->front || g.offset != vgs->fb_offset) {
-			vgs->front = target;
-			vgs->fb_offset = g.offset;
-			vgs->shadow.fb_offset = g.offset;
-			vgs_note_flip(vgs);
+		if (ahead) {
+			/* shown at the next vblank */
+			vgs->ready = true;
+			vgs->ready_buf = target;
+			vgs->ready_frame = frame;
+			vgs->ready_gen = gen;
+			vgs->ready_front = front;
+		} else {
+			vgs_flip_to(vgs, target, frame);
+			vgs_cursor_step(vgs);
+			/* this frame's vblank: one signal for what changed */
+			vgs_vblank(vgs);
 		}
-		vgs_cursor_step(vgs);
-		/* this frame's vblank: one signal for what changed in it */
-		vgs_vblank(vgs);
 	}
 	mutex_unlock(&vgs->lock);
 out:

@@ -1,9 +1,11 @@
 #!/bin/sh
 # build.sh: build the kernel's virtual KMS driver, vkms, for the rig kernel
 # as an out-of-tree module (cached). Debian's 6.12 config leaves
-# CONFIG_DRM_VKMS unset, so the unmodified drivers/gpu/drm/vkms/ of the
-# matching linux-source-6.12 (fetch-kernel.sh keeps it) is built with its
-# Makefile's obj-$(CONFIG_DRM_VKMS) set to obj-m; nothing else changes.
+# CONFIG_DRM_VKMS unset, so drivers/gpu/drm/vkms/ of the matching
+# linux-source-6.12 (fetch-kernel.sh keeps it) is built with its
+# Makefile's obj-$(CONFIG_DRM_VKMS) set to obj-m, and one fix:
+# writeback-composer-count.patch (a writeback job's cleanup no longer
+# switches the composer off under a newer job; the patch says why).
 #
 # Usage: tests/rig/vkms/build.sh [BUILD_DIR]     (default: build/rig)
 # Prints VKMS_KO=<path> on stdout. The build log goes to
@@ -27,7 +29,8 @@ exec 8>"$CACHE/rig/.vkms-build.lock"
 flock 8 || die "cannot lock $CACHE/rig/.vkms-build.lock"
 
 key=$( { printf '%s\n' "$KVER"; cd "$VKMS_DIR" && find . -type f ! -name .complete |
-    LC_ALL=C sort | xargs sha256sum; } | hash_of - "$here/build.sh")
+    LC_ALL=C sort | xargs sha256sum; } | hash_of - "$here/build.sh" \
+    "$here/writeback-composer-count.patch")
 out=$CACHE/rig/vkms-$key
 if [ -f "$out/vkms.ko" ]; then
     echo "VKMS_KO=$out/vkms.ko"
@@ -43,6 +46,9 @@ mkdir -p "$out.tmp"
 grep -q '^obj-$(CONFIG_DRM_VKMS) += vkms.o$' "$out.tmp/Makefile" ||
     die "unexpected $VKMS_DIR/Makefile: no 'obj-\$(CONFIG_DRM_VKMS) += vkms.o' line"
 sed -i 's/^obj-$(CONFIG_DRM_VKMS) += vkms.o$/obj-m += vkms.o/' "$out.tmp/Makefile"
+command -v patch >/dev/null || die "patch is missing (apt-get install patch)"
+patch -s -p1 -d "$out.tmp" < "$here/writeback-composer-count.patch" ||
+    die "writeback-composer-count.patch does not apply to $VKMS_DIR"
 say "building vkms.ko for $KVER"
 # The host has no pahole: module BTF generation is switched off.
 run_logged "building vkms.ko" "$bdir/vkms-build.log" "" \
