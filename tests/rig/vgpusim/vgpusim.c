@@ -1489,6 +1489,13 @@ out:
 	mutex_unlock(&vgs->tick_lock);
 }
 
+/*
+ * The engine's ticks (its vblanks) run on high-priority workers: a display
+ * latches a flip at vblank whatever the CPU does, and a tick delayed behind
+ * the host's QEMU would show the frame before it for less than a period.
+ */
+static struct workqueue_struct *vgs_vblank_wq;
+
 static void vgs_tick_work(struct work_struct *work)
 {
 	vgs_tick(container_of(work, struct vgs_dev, tick_work), false);
@@ -1499,7 +1506,7 @@ static enum hrtimer_restart vgs_timer_fn(struct hrtimer *t)
 	struct vgs_dev *vgs = container_of(t, struct vgs_dev, timer);
 	u64 overruns;
 
-	if (!queue_work(system_unbound_wq, &vgs->tick_work))
+	if (!queue_work(vgs_vblank_wq, &vgs->tick_work))
 		atomic64_inc(&vgs->ticks_dropped);
 	overruns = hrtimer_forward_now(t, ns_to_ktime(READ_ONCE(vgs->period_ns)));
 	if (overruns > 1)
@@ -4176,9 +4183,13 @@ static int __init vgs_module_init(void)
 	vgs_def_profile = ret;
 	vgs_driver.max_instances = max_instances;
 
+	vgs_vblank_wq = alloc_workqueue("vgpusim_vblank",
+					WQ_HIGHPRI | WQ_UNBOUND, 0);
+	if (!vgs_vblank_wq)
+		return -ENOMEM;
 	ret = mdev_register_driver(&vgs_driver);
 	if (ret)
-		return ret;
+		goto err_wq;
 	ret = class_register(&vgs_class);
 	if (ret)
 		goto err_driver;
@@ -4198,6 +4209,8 @@ err_put:
 	class_unregister(&vgs_class);
 err_driver:
 	mdev_unregister_driver(&vgs_driver);
+err_wq:
+	destroy_workqueue(vgs_vblank_wq);
 	return ret;
 }
 
@@ -4207,6 +4220,7 @@ static void __exit vgs_module_exit(void)
 	device_unregister(&vgs_parent_dev);
 	class_unregister(&vgs_class);
 	mdev_unregister_driver(&vgs_driver);
+	destroy_workqueue(vgs_vblank_wq);
 }
 
 module_init(vgs_module_init);
