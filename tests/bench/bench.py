@@ -215,6 +215,11 @@ def measure(q, uuid, sc, seconds, viewer, idle_target=False):
         'exports': int(dev.get('exports', 0)),
         'display_events': int(dev.get('display_events', 0)),
         'display_armed': int(dev.get('display_armed', 0)),
+        # the VM's timing: vblank timers > 1 ms late, flips held to the
+        # next vblank (their tick ran > 1/4 period late), the latest tick
+        'vblank_timer_late': int(dev.get('vblank_timer_late', 0)),
+        'flips_deferred': int(dev.get('flips_deferred', 0)),
+        'flip_late_max_us': int(dev.get('flip_late_max_us', 0)),
     }
     if windows is not None:
         row['cpu_windows_pct'] = windows

@@ -134,6 +134,11 @@ def flips_seen(rows, config, mode, hz):
         # a diagnostic, not part of the target
         text += '; %d of %d frames were on screen less than 4 ms' % (
             r['frames_under_min_poll'], r['frames_timed'])
+    if r and r.get('flips_deferred'):
+        # vgpusim's ticks that ran too late to be their vblank
+        text += '; %d flips held to the next vblank (a tick up to %.1f ' \
+            'ms late)' % (r['flips_deferred'],
+                          r.get('flip_late_max_us', 0) / 1000)
     return ok, text
 
 

@@ -563,6 +563,7 @@ struct vgs_dev {
 	 * a flip; valid while gen and front are what they were when drawn.
 	 */
 	bool ready;
+	bool ready_deferred;	/* held for a late tick once already */
 	u32 ready_buf;
 	u32 ready_frame;
 	u32 ready_gen;
@@ -615,6 +616,11 @@ struct vgs_dev {
 	atomic64_t cpu_access_refused;
 	atomic64_t region_mmaps;	/* profile region: display region mmaps */
 	atomic64_t ticks_dropped;	/* also written from the hrtimer */
+	/* how late the vblank ran (a diagnostic of the VM's timing) */
+	atomic64_t timer_late;		/* hrtimer callback > 1 ms late */
+	atomic64_t flip_late;		/* flips held to the next vblank */
+	atomic64_t flip_late_max_ns;
+	u64 tick_due_ns;		/* the last vblank's due time */
 
 	/* pattern engine */
 	struct hrtimer timer;
@@ -1446,11 +1452,32 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 	if (ahead) {
 		/* the vblank: the frame drawn during the last period, if any */
 		if (vgs->ready) {
-			vgs->ready = false;
-			vgs_flip_to(vgs, vgs->ready_buf, vgs->ready_frame);
+			s64 late = ktime_get_ns() - READ_ONCE(vgs->tick_due_ns);
+
+			if (late > atomic64_read(&vgs->flip_late_max_ns))
+				atomic64_set(&vgs->flip_late_max_ns, late);
+			/*
+			 * This tick ran too late to be its vblank (the VM's
+			 * scheduler): the frame waits for the next one, once,
+			 * rather than show for a part of a period.
+			 */
+			if (late > READ_ONCE(vgs->period_ns) / 4 &&
+			    !vgs->ready_deferred) {
+				vgs->ready_deferred = true;
+				atomic64_inc(&vgs->flip_late);
+			} else {
+				vgs->ready = false;
+				vgs_flip_to(vgs, vgs->ready_buf,
+					    vgs->ready_frame);
+			}
 		}
 		vgs_cursor_step(vgs);
 		vgs_vblank(vgs);
+		if (vgs->ready) {
+			/* one frame drawn ahead at most */
+			mutex_unlock(&vgs->lock);
+			goto out;
+		}
 	}
 	frame = vgs->frame + 1;
 	if (vgs->cur.front_buffer || vgs->nbufs_eff < 2)
@@ -1473,6 +1500,7 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 		if (ahead) {
 			/* shown at the next vblank */
 			vgs->ready = true;
+			vgs->ready_deferred = false;
 			vgs->ready_buf = target;
 			vgs->ready_frame = frame;
 			vgs->ready_gen = gen;
@@ -1491,8 +1519,8 @@ out:
 
 /*
  * The engine's ticks (its vblanks) run on high-priority workers: a display
- * latches a flip at vblank whatever the CPU does, and a tick delayed behind
- * the host's QEMU would show the frame before it for less than a period.
+ * latches a flip at vblank whatever the CPU does. A tick that still runs
+ * too late to be its vblank holds its flip to the next one (vgs_tick()).
  */
 static struct workqueue_struct *vgs_vblank_wq;
 
@@ -1504,8 +1532,12 @@ static void vgs_tick_work(struct work_struct *work)
 static enum hrtimer_restart vgs_timer_fn(struct hrtimer *t)
 {
 	struct vgs_dev *vgs = container_of(t, struct vgs_dev, timer);
+	u64 due = ktime_to_ns(hrtimer_get_expires(t));
 	u64 overruns;
 
+	if (ktime_get_ns() > due + NSEC_PER_MSEC)
+		atomic64_inc(&vgs->timer_late);
+	WRITE_ONCE(vgs->tick_due_ns, due);
 	if (!queue_work(vgs_vblank_wq, &vgs->tick_work))
 		atomic64_inc(&vgs->ticks_dropped);
 	overruns = hrtimer_forward_now(t, ns_to_ktime(READ_ONCE(vgs->period_ns)));
@@ -2992,6 +3024,9 @@ static int vgs_init_dev(struct vfio_device *vdev)
 	atomic64_set(&vgs->exports, 0);
 	atomic64_set(&vgs->export_errors, 0);
 	atomic64_set(&vgs->ticks_dropped, 0);
+	atomic64_set(&vgs->timer_late, 0);
+	atomic64_set(&vgs->flip_late, 0);
+	atomic64_set(&vgs->flip_late_max_ns, 0);
 	atomic64_set(&vgs->mmap_refused, 0);
 	atomic64_set(&vgs->vmap_refused, 0);
 	atomic64_set(&vgs->cpu_access_refused, 0);
@@ -3626,6 +3661,13 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 	len += sysfs_emit_at(buf, len, "frame=%u\n", frame);
 	len += sysfs_emit_at(buf, len, "ticks_dropped=%lld\n",
 			     (s64)atomic64_read(&vgs->ticks_dropped));
+	len += sysfs_emit_at(buf, len, "vblank_timer_late=%lld\n",
+			     (s64)atomic64_read(&vgs->timer_late));
+	len += sysfs_emit_at(buf, len, "flips_deferred=%lld\n",
+			     (s64)atomic64_read(&vgs->flip_late));
+	len += sysfs_emit_at(buf, len, "flip_late_max_us=%lld\n",
+			     (s64)atomic64_read(&vgs->flip_late_max_ns) /
+			     NSEC_PER_USEC);
 	len += sysfs_emit_at(buf, len, "resets=%llu\n", st->resets);
 	len += sysfs_emit_at(buf, len, "display_events=%llu\n",
 			     st->display_events);
@@ -3672,6 +3714,9 @@ static ssize_t reset_stats_store(struct device *dev, struct device_attribute *at
 	atomic64_set(&vgs->exports, 0);
 	atomic64_set(&vgs->export_errors, 0);
 	atomic64_set(&vgs->ticks_dropped, 0);
+	atomic64_set(&vgs->timer_late, 0);
+	atomic64_set(&vgs->flip_late, 0);
+	atomic64_set(&vgs->flip_late_max_ns, 0);
 	atomic64_set(&vgs->storm_signals, 0);
 	atomic64_set(&vgs->mmap_refused, 0);
 	atomic64_set(&vgs->vmap_refused, 0);
