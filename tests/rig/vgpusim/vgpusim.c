@@ -621,6 +621,7 @@ struct vgs_dev {
 	atomic64_t flip_late;		/* flips held to the next vblank */
 	atomic64_t flip_late_max_ns;
 	u64 tick_due_ns;		/* the last vblank's due time */
+	u64 tick_done_ns;		/* the vblank the last tick served */
 
 	/* pattern engine */
 	struct hrtimer timer;
@@ -1450,9 +1451,21 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 			   vgs->ready_buf >= vgs->nbufs_eff))
 		vgs->ready = false; /* the guest or a mode change came between */
 	if (ahead) {
+		u64 due = READ_ONCE(vgs->tick_due_ns);
+
+		/*
+		 * The timer can queue the work again while it runs: a run late
+		 * enough to read the next vblank's due time served that one
+		 * too, and the run queued for it has nothing to do.
+		 */
+		if (due == vgs->tick_done_ns) {
+			mutex_unlock(&vgs->lock);
+			goto out;
+		}
+		vgs->tick_done_ns = due;
 		/* the vblank: the frame drawn during the last period, if any */
 		if (vgs->ready) {
-			s64 late = ktime_get_ns() - READ_ONCE(vgs->tick_due_ns);
+			s64 late = ktime_get_ns() - due;
 
 			if (late > atomic64_read(&vgs->flip_late_max_ns))
 				atomic64_set(&vgs->flip_late_max_ns, late);
@@ -1461,7 +1474,7 @@ static void vgs_tick(struct vgs_dev *vgs, bool forced)
 			 * scheduler): the frame waits for the next one, once,
 			 * rather than show for a part of a period.
 			 */
-			if (late > READ_ONCE(vgs->period_ns) / 4 &&
+			if (late > (s64)(READ_ONCE(vgs->period_ns) / 4) &&
 			    !vgs->ready_deferred) {
 				vgs->ready_deferred = true;
 				atomic64_inc(&vgs->flip_late);
