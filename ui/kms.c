@@ -906,6 +906,23 @@ static void drm_readable(void *opaque)
 /* ------------------------------------------------------------------ */
 /* x-writeback: what the output showed, as a PPM */
 
+/* a writeback not complete this long after its commit is given up */
+#define KMS_WB_TIMEOUT_MS 1000
+
+/* give the pending writeback's fence up: it will not be waited for */
+static void wb_lost(KmsDisplay *kms)
+{
+    qemu_set_fd_handler(kms->wb_fence, NULL, NULL, NULL);
+    close(kms->wb_fence);
+    kms->wb_fence = -1;
+    trace_kms_writeback_lost(kms->wb_commit);
+    if (!kms->said_wb) {
+        kms->said_wb = true;
+        warn_report("kms: writeback did not complete in %d s",
+                    KMS_WB_TIMEOUT_MS / 1000);
+    }
+}
+
 static void wb_save(KmsDisplay *kms)
 {
     struct pollfd p = { .fd = kms->wb_fence, .events = POLLIN };
@@ -917,16 +934,11 @@ static void wb_save(KmsDisplay *kms)
     if (kms->wb_fence < 0) {
         return;
     }
-    qemu_set_fd_handler(kms->wb_fence, NULL, NULL, NULL);
-    if (poll(&p, 1, 1000) != 1) {
-        if (!kms->said_wb) {
-            kms->said_wb = true;
-            warn_report("kms: writeback did not complete in 1 s");
-        }
-        close(kms->wb_fence);
-        kms->wb_fence = -1;
+    if (poll(&p, 1, KMS_WB_TIMEOUT_MS) != 1) {
+        wb_lost(kms);
         return;
     }
+    qemu_set_fd_handler(kms->wb_fence, NULL, NULL, NULL);
     close(kms->wb_fence);
     kms->wb_fence = -1;
     if (!fb) {
@@ -1080,17 +1092,10 @@ static void kms_refresh(DisplayChangeListener *dcl)
     KmsDisplay *kms = container_of(dcl, KmsDisplay, dcl);
 
     graphic_hw_update(dcl->con);
-    if (kms->wb_fence >= 0 &&
-        qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - kms->wb_since_ms > 1000) {
+    if (kms->wb_fence >= 0 && qemu_clock_get_ms(QEMU_CLOCK_REALTIME) -
+        kms->wb_since_ms > KMS_WB_TIMEOUT_MS) {
         /* a writeback that never completes must not stop the display */
-        qemu_set_fd_handler(kms->wb_fence, NULL, NULL, NULL);
-        close(kms->wb_fence);
-        kms->wb_fence = -1;
-        trace_kms_writeback_lost(kms->wb_commit);
-        if (!kms->said_wb) {
-            kms->said_wb = true;
-            warn_report("kms: writeback did not complete in 1 s");
-        }
+        wb_lost(kms);
     }
     kick(kms);
 }

@@ -241,12 +241,10 @@ def short_frames(uuid, t0_ns, t1_ns):
     for less than the fastest poll, which no poll is sure to see (a
     diagnostic beside flips seen, not a target)."""
     try:
-        times = rfbview.frame_times('/sys/bus/mdev/devices/%s/vgpusim/'
-                                    'frame_times' % uuid)
+        gaps = rfbview.frame_gaps('/sys/bus/mdev/devices/%s/vgpusim/'
+                                  'frame_times' % uuid, t0_ns, t1_ns)
     except OSError:
         return {}
-    fs = sorted(f for f, t in times.items() if t0_ns <= t <= t1_ns)
-    gaps = [times[b] - times[a] for a, b in zip(fs, fs[1:]) if b == a + 1]
     return {'frames_timed': len(gaps),
             'frames_under_min_poll': sum(g < MIN_POLL_NS for g in gaps)}
 

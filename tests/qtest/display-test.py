@@ -785,9 +785,8 @@ def short_frames(t0_ns, t1_ns, under_ns):
     """How many frames flipped in [t0_ns, t1_ns] (CLOCK_MONOTONIC, this
     VM's) stayed on screen less than @under_ns, and of how many timed,
     from vgpusim's frame_times (when each frame became visible)."""
-    times = rfbview.frame_times('%s/vgpusim/frame_times' % SYSFS)
-    fs = sorted(f for f, t in times.items() if t0_ns <= t <= t1_ns)
-    gaps = [times[b] - times[a] for a, b in zip(fs, fs[1:]) if b == a + 1]
+    gaps = rfbview.frame_gaps('%s/vgpusim/frame_times' % SYSFS,
+                              t0_ns, t1_ns)
     return sum(g < under_ns for g in gaps), len(gaps)
 
 

@@ -459,6 +459,15 @@ def frame_times(path):
     return out
 
 
+def frame_gaps(path, t0_ns, t1_ns):
+    """How long each frame that became visible in [t0_ns, t1_ns]
+    (CLOCK_MONOTONIC) stayed on screen, in ns, from vgpusim's frame_times
+    at @path: one gap per frame whose successor is also in the window."""
+    times = frame_times(path)
+    fs = sorted(f for f, t in times.items() if t0_ns <= t <= t1_ns)
+    return [times[b] - times[a] for a, b in zip(fs, fs[1:]) if b == a + 1]
+
+
 def main():
     host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     res, arrivals = watch(host, port, seconds)
